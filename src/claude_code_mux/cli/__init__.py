@@ -1,0 +1,1 @@
+"""The ``ccm`` command line: one module per command group."""

@@ -1,0 +1,77 @@
+"""``ccm init``, ``ccm config check`` and ``ccm model`` (the routing table)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from claude_code_mux.cli.common import fail, load_or_default
+from claude_code_mux.config.default import DEFAULT_CONFIG_TOML
+from claude_code_mux.config.load import load_config
+from claude_code_mux.errors import ConfigError
+from claude_code_mux.runtime import build_providers
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    path = args.config_path
+    if path.exists() and not args.force:
+        print(f"{path} already exists (use --force to overwrite)", file=sys.stderr)
+        return 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(DEFAULT_CONFIG_TOML, encoding="utf-8")
+    os.replace(tmp, path)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_config(args.config_path)
+    except ConfigError as exc:
+        return fail(exc)
+    print(f"{args.config_path}: OK ({len(cfg.providers)} providers, {len(cfg.models)} models)")
+    return 0
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    try:
+        cfg, path = load_or_default(args)
+    except ConfigError as exc:
+        return fail(exc)
+    r = cfg.router
+    print(f"config: {path or '<embedded default>'}")
+    print("routes:")
+    for key in ("default", "background", "think", "websearch", "image", "long_context"):
+        val = getattr(r, key)
+        extra = f" (> {r.long_context_threshold} tokens)" if key == "long_context" and val else ""
+        print(f"  {key:<13} {val or '-'}{extra}")
+    print(f"  auto_map      {'on ' + repr(r.auto_map_regex) if r.auto_map else 'off'}")
+    print(f"  rule order    {', '.join(x for x in r.order if x not in r.disabled)}")
+    providers = build_providers(cfg)
+    print("providers:")
+    for p in cfg.providers:
+        built = providers.get(p.name)
+        state = "enabled" if p.enabled else "disabled"
+        where = built.base_url if built else "-"
+        dialect = built.dialect if built else "-"
+        print(f"  {p.name:<16} {p.provider_type:<12} {dialect:<9} {p.auth_type:<11} {state:<8} {where}")
+    if cfg.models:
+        print("models:")
+        for m in cfg.models:
+            maps = ", ".join(f"{mp.priority}:{mp.provider}/{mp.actual_model}" for mp in sorted(m.mappings, key=lambda x: x.priority))
+            print(f"  {m.name:<24} {maps}")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("init", parents=[common], help="write a commented default config")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(func=cmd_init)
+    p = sub.add_parser("model", parents=[common], help="print the routing table and providers")
+    p.set_defaults(func=cmd_model)
+    cfg = sub.add_parser("config", parents=[common], help="config commands")
+    csub = cfg.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
+    p = csub.add_parser("check", parents=[common], help="validate the config file")
+    p.set_defaults(func=cmd_check)

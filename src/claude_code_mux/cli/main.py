@@ -1,0 +1,61 @@
+"""Entry point of ``ccm`` / ``claude-code-mux``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from claude_code_mux import __version__
+from claude_code_mux.cli.common import common_parser, resolve_paths
+
+# Command groups; each module has add_commands(sub, common). Missing optional ones are skipped.
+_GROUPS = (
+    "claude_code_mux.cli.server",
+    "claude_code_mux.cli.config_cmd",
+    "claude_code_mux.cli.auth",
+    "claude_code_mux.cli.route",
+    "claude_code_mux.cli.models",
+    "claude_code_mux.cli.code",
+    "claude_code_mux.cli.usage",
+    "claude_code_mux.cli.bench",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = common_parser()
+    parser = argparse.ArgumentParser(
+        prog="ccm",
+        description="claude-code-mux: route Claude Code to any provider, with failover.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"claude-code-mux {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for mod_name in _GROUPS:
+        try:
+            mod = importlib.import_module(mod_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == mod_name:
+                continue
+            raise
+        mod.add_commands(sub, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    resolve_paths(args)
+    try:
+        rc = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

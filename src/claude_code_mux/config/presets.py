@@ -1,0 +1,81 @@
+"""Provider presets as data: a vendor is a dialect, a base URL, an auth style, headers and named quirks.
+
+Adding a vendor is adding a row here (or writing ``base_url`` + ``dialect`` in the config), never code.
+Quirk names refer to small functions in :mod:`claude_code_mux.translate.quirks`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Dialect = Literal["anthropic", "openai"]
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    dialect: Dialect
+    base_url: str
+    # "x-api-key" (Anthropic style) or "bearer" (OpenAI style) for auth_type = "apikey".
+    auth_header: Literal["x-api-key", "bearer"]
+    headers: dict[str, str] = field(default_factory=dict)
+    quirks: tuple[str, ...] = ()
+    # OpenAI dialect: which field carries the output limit.
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    # Longest ``user`` value the vendor accepts (OpenRouter rejects > 128 characters).
+    user_max_len: int = 64
+    needs_key: bool = True
+
+
+_A = "anthropic"
+_O = "openai"
+
+PRESETS: dict[str, Preset] = {
+    # Anthropic Messages API and vendors that speak it. base_url excludes the /v1 suffix.
+    "anthropic": Preset(_A, "https://api.anthropic.com", "x-api-key"),
+    "z.ai": Preset(_A, "https://api.z.ai/api/anthropic", "x-api-key"),
+    "zai": Preset(_A, "https://api.z.ai/api/anthropic", "x-api-key"),
+    "minimax": Preset(_A, "https://api.minimax.io/anthropic", "x-api-key"),
+    "zenmux": Preset(_A, "https://zenmux.ai/api/anthropic", "x-api-key"),
+    "kimi-coding": Preset(_A, "https://api.kimi.com/coding", "x-api-key"),
+    "deepseek-anthropic": Preset(_A, "https://api.deepseek.com/anthropic", "x-api-key"),
+    "moonshot-anthropic": Preset(_A, "https://api.moonshot.ai/anthropic", "x-api-key"),
+    "ollama-anthropic": Preset(_A, "http://localhost:11434", "x-api-key", needs_key=False),
+    "anthropic-compatible": Preset(_A, "https://api.anthropic.com", "x-api-key"),
+    # OpenAI Chat Completions. base_url includes the version path (…/v1), as in the original.
+    "openai": Preset(_O, "https://api.openai.com/v1", "bearer", max_tokens_field="max_completion_tokens"),
+    "openrouter": Preset(
+        _O,
+        "https://openrouter.ai/api/v1",
+        "bearer",
+        headers={"HTTP-Referer": "https://github.com/claude-code-mux", "X-Title": "claude-code-mux"},
+        quirks=("reasoning_field",),
+        user_max_len=128,
+    ),
+    "groq": Preset(_O, "https://api.groq.com/openai/v1", "bearer", quirks=("strip_schema_keywords",)),
+    "together": Preset(_O, "https://api.together.xyz/v1", "bearer"),
+    "fireworks": Preset(_O, "https://api.fireworks.ai/inference/v1", "bearer"),
+    "deepinfra": Preset(_O, "https://api.deepinfra.com/v1/openai", "bearer"),
+    "cerebras": Preset(_O, "https://api.cerebras.ai/v1", "bearer", quirks=("strip_schema_keywords",)),
+    "nebius": Preset(_O, "https://api.studio.nebius.ai/v1", "bearer"),
+    "moonshot": Preset(_O, "https://api.moonshot.ai/v1", "bearer"),
+    "novita": Preset(_O, "https://api.novita.ai/v3/openai", "bearer", headers={"X-Novita-Source": "claude-code-mux"}),
+    "baseten": Preset(_O, "https://inference.baseten.co/v1", "bearer"),
+    "deepseek": Preset(_O, "https://api.deepseek.com/v1", "bearer", quirks=("deepseek_reasoning",)),
+    "mistral": Preset(_O, "https://api.mistral.ai/v1", "bearer", quirks=("mistral_tool_ids",)),
+    "xai": Preset(_O, "https://api.x.ai/v1", "bearer"),
+    "gemini": Preset(
+        _O,
+        "https://generativelanguage.googleapis.com/v1beta/openai",
+        "bearer",
+        quirks=("strip_schema_keywords", "tool_name_64"),
+    ),
+    "ollama": Preset(_O, "http://localhost:11434/v1", "bearer", needs_key=False),
+    "lmstudio": Preset(_O, "http://localhost:1234/v1", "bearer", needs_key=False),
+    "vllm": Preset(_O, "http://localhost:8000/v1", "bearer", needs_key=False),
+    "openai-compatible": Preset(_O, "http://localhost:8000/v1", "bearer", needs_key=False),
+}
+
+
+def preset_for(provider_type: str) -> Preset | None:
+    return PRESETS.get(provider_type.strip().lower())

@@ -1,0 +1,1 @@
+"""Observability: structured redacting logs, metrics and usage records."""

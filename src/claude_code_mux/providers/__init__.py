@@ -1,0 +1,1 @@
+"""Upstream protocols (dialects). A vendor is a preset of a dialect, not a module."""

@@ -1,0 +1,232 @@
+"""Anthropic Messages dialect: lossless passthrough of the client's bytes, headers and SSE stream."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+
+import aiohttp
+import orjson
+
+from claude_code_mux.errors import error_body, error_type_for_status
+from claude_code_mux.providers.base import (
+    HOP_BY_HOP,
+    RETRYABLE_STATUSES,
+    Provider,
+    RequestContext,
+    UpstreamFailure,
+    UpstreamReply,
+)
+from claude_code_mux.providers.credentials import TokenSource, auth_headers
+from claude_code_mux.wire.sse import SSEDecoder
+
+# Client headers that are ours or credentials (credentials are set per provider).
+_NOT_FORWARDED = HOP_BY_HOP | {"x-api-key", "authorization", "x-provider", "cookie"}
+# Upstream response headers that we never pass back.
+_NOT_RETURNED = HOP_BY_HOP | {"date", "server", "set-cookie", "alt-svc", "via"}
+# Status an in-stream error event stands for, for failover and pass-through.
+_EVENT_STATUS = {
+    "overloaded_error": 529,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+}
+
+
+def forward_headers(client: Mapping[str, str], provider: Provider) -> dict[str, str]:
+    out = {k: v for k, v in client.items() if k not in _NOT_FORWARDED and not k.startswith("x-ccm-")}
+    out.setdefault("anthropic-version", "2023-06-01")
+    for k, v in provider.headers.items():
+        out[k.lower()] = v
+    return out
+
+
+def response_headers(resp: aiohttp.ClientResponse) -> dict[str, str]:
+    return {k: v for k, v in resp.headers.items() if k.lower() not in _NOT_RETURNED}
+
+
+def _first_event_end(buf: bytes) -> int:
+    """Index just past the first complete SSE event in ``buf``, or -1."""
+    best = -1
+    for sep in (b"\n\n", b"\r\n\r\n", b"\r\r"):
+        i = buf.find(sep)
+        if i != -1 and (best == -1 or i + len(sep) < best):
+            best = i + len(sep)
+    return best
+
+
+def rewrite_start_model(first: bytes, model: str) -> bytes:
+    """Echo the client's model in ``message_start`` (only the first event is touched)."""
+    end = _first_event_end(first)
+    if end == -1 or not first.startswith(b"event: message_start"):
+        return first
+    events = SSEDecoder().feed(first[:end])
+    if not events or events[0].event != "message_start":
+        return first
+    try:
+        data = orjson.loads(events[0].data)
+        data["message"]["model"] = model
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return first
+    return b"event: message_start\ndata: " + orjson.dumps(data) + b"\n\n" + first[end:]
+
+
+class AnthropicDialect:
+    """Forwards to ``{base_url}/v1/...`` with only ``model`` changed."""
+
+    def __init__(
+        self,
+        sessions: Mapping[str, aiohttp.ClientSession],
+        *,
+        tokens: TokenSource | None,
+        oauth_beta: str,
+        timeout: aiohttp.ClientTimeout,
+    ) -> None:
+        self._sessions = sessions
+        self._tokens = tokens
+        self._oauth_beta = oauth_beta
+        self._timeout = timeout
+
+    async def send(self, ctx: RequestContext, provider: Provider, model: str) -> UpstreamReply:
+        return await self._post(ctx, provider, model, ctx.path, stream_ok=True)
+
+    async def count_tokens(self, ctx: RequestContext, provider: Provider, model: str) -> UpstreamReply:
+        return await self._post(ctx, provider, model, "/v1/messages/count_tokens", stream_ok=False)
+
+    async def _post(
+        self, ctx: RequestContext, provider: Provider, model: str, path: str, *, stream_ok: bool
+    ) -> UpstreamReply:
+        data = ctx.anthropic_bytes(model)
+        headers = forward_headers(ctx.headers, provider)
+        creds = await auth_headers(
+            provider, ctx.headers, router_key=ctx.router_key, tokens=self._tokens, oauth_beta=self._oauth_beta
+        )
+        headers.update(creds)
+        reply = await self._attempt(ctx, provider, path, data, headers, stream_ok)
+        if isinstance(reply, UpstreamReply):
+            return reply
+        # One forced refresh and one retry on a 401 with an OAuth token, never a loop.
+        if provider.auth_type == "oauth" and self._tokens is not None and reply.status == 401:
+            rejected = creds["authorization"][7:]
+            fresh = await self._tokens.force_refresh(provider.oauth_provider or provider.name, rejected)
+            if fresh != rejected:
+                headers["authorization"] = f"Bearer {fresh}"
+                again = await self._attempt(ctx, provider, path, data, headers, stream_ok)
+                if isinstance(again, UpstreamReply):
+                    return again
+                raise again
+        raise reply
+
+    async def _attempt(
+        self,
+        ctx: RequestContext,
+        provider: Provider,
+        path: str,
+        data: bytes,
+        headers: dict[str, str],
+        stream_ok: bool,
+    ) -> UpstreamReply | UpstreamFailure:
+        url = provider.base_url + path
+        if ctx.query and path == ctx.path:
+            url += "?" + ctx.query
+        session = self._sessions[provider.name]
+        try:
+            resp = await session.post(url, data=data, headers=headers, timeout=self._timeout)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise UpstreamFailure(f"{provider.name}: {_describe(exc)}") from None
+        try:
+            if resp.status >= 400:
+                body = await resp.read()
+                resp.release()
+                return UpstreamFailure(
+                    f"{provider.name}: HTTP {resp.status}",
+                    status=resp.status,
+                    body=body,
+                    headers=response_headers(resp),
+                    retryable=resp.status in RETRYABLE_STATUSES,
+                )
+            hdrs = response_headers(resp)
+            ctype = resp.headers.get("content-type", "")
+            if stream_ok and ctype.startswith("text/event-stream"):
+                first = await _read_first_event(resp)
+                failure = _error_event(first, provider.name)
+                if failure is not None:
+                    resp.close()
+                    return failure
+                return UpstreamReply(
+                    status=resp.status,
+                    headers=hdrs,
+                    first=rewrite_start_model(first, ctx.client_model),
+                    chunks=_iterate(resp),
+                    close=resp.close,
+                )
+            body = await resp.read()
+            resp.release()
+            return UpstreamReply(status=resp.status, headers=hdrs, body=body)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            resp.close()
+            raise UpstreamFailure(f"{provider.name}: {_describe(exc)}") from None
+        except BaseException:
+            resp.close()
+            raise
+
+
+async def _read_first_event(resp: aiohttp.ClientResponse) -> bytes:
+    buf = b""
+    while _first_event_end(buf) == -1:
+        chunk = await resp.content.readany()
+        if not chunk:
+            if not buf:
+                raise UpstreamFailure("upstream closed the stream before the first event")
+            break
+        buf += chunk
+    return buf
+
+
+def _error_event(first: bytes, name: str) -> UpstreamFailure | None:
+    if not first.lstrip().startswith(b"event: error"):
+        return None
+    etype, message = "api_error", "error event from upstream"
+    for ev in SSEDecoder().feed(first) + SSEDecoder().close():
+        if ev.event == "error":
+            try:
+                err = orjson.loads(ev.data)["error"]
+                etype, message = str(err.get("type", etype)), str(err.get("message", message))
+            except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+                pass
+            break
+    status = _EVENT_STATUS.get(etype, 500)
+    return UpstreamFailure(
+        f"{name}: error event {etype}",
+        status=status,
+        body=error_body(etype, message),
+        retryable=status in RETRYABLE_STATUSES,
+        error_type=etype,
+    )
+
+
+async def _iterate(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in resp.content.iter_any():
+            yield chunk
+    finally:
+        resp.close()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return "timed out waiting for the upstream"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect ({exc.os_error.strerror or exc.os_error})"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "upstream closed the connection"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def status_type(status: int) -> str:
+    return error_type_for_status(status)

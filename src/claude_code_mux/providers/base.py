@@ -1,0 +1,178 @@
+"""What every dialect shares: the provider value, the request context, replies and failures."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+from pydantic import SecretStr
+
+from claude_code_mux.config.presets import Preset
+
+# Statuses on which we move to the next candidate (before the first byte reached the client).
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+
+# Hop-by-hop and framing headers that never cross the proxy (RFC 9110 §7.6.1), plus ones we set.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "accept-encoding",
+        "content-encoding",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """A configured upstream: a dialect at a base URL with credentials."""
+
+    name: str
+    dialect: str
+    base_url: str
+    auth_type: str
+    preset: Preset
+    api_key: SecretStr | None = None
+    oauth_provider: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """One client request as the dispatcher sees it."""
+
+    request_id: str
+    path: str
+    query: str
+    raw: bytes
+    body: dict[str, Any]
+    client_model: str
+    stream: bool
+    headers: Mapping[str, str]
+    # Body after routing edits (tag removal, hygiene); None means "the client's bytes, model swapped".
+    edited_body: dict[str, Any] | None = None
+    # The router's own client key: never forwarded upstream.
+    router_key: str | None = None
+
+    def anthropic_bytes(self, model: str) -> bytes:
+        """The body for an Anthropic-dialect upstream: the client's bytes with only ``model`` replaced."""
+        if self.edited_body is not None:
+            out = dict(self.edited_body)
+            out["model"] = model
+            return orjson.dumps(out)
+        return replace_model(self.raw, self.client_model, model, self.body)
+
+    def working_body(self) -> dict[str, Any]:
+        return self.edited_body if self.edited_body is not None else self.body
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_MODEL_KEY = re.compile(rb'"model"\s*:\s*')
+
+
+def _depth(prefix: bytes) -> int:
+    stripped = _STRING.sub(b"", prefix)
+    return stripped.count(b"{") + stripped.count(b"[") - stripped.count(b"}") - stripped.count(b"]")
+
+
+def replace_model(raw: bytes, old: str, new: str, body: dict[str, Any]) -> bytes:
+    """Splice a new top-level ``model`` value into the raw JSON bytes, leaving every other byte alone.
+
+    Finds a ``"model": <string>`` whose key sits at depth 1 (a tool input may carry its own "model").
+    Falls back to re-serialising when the bytes are unusual (e.g. escaped key spelling).
+    """
+    if old == new:
+        return raw
+    new_json = orjson.dumps(new)
+    for m in _MODEL_KEY.finditer(raw):
+        start = m.end()
+        vm = _STRING.match(raw, start)
+        if vm is None:
+            continue
+        try:
+            value = orjson.loads(vm.group(0))
+        except orjson.JSONDecodeError:
+            continue
+        if value != old:
+            continue
+        if _depth(raw[: m.start()]) != 1:
+            continue
+        return raw[:start] + new_json + raw[vm.end() :]
+    out = dict(body)
+    out["model"] = new
+    return orjson.dumps(out)
+
+
+@dataclass(slots=True)
+class UpstreamReply:
+    """A successful upstream answer, ready to be sent to the client.
+
+    For a stream, ``first`` holds the bytes already read (the first event, checked for errors) and
+    ``chunks`` yields the rest. ``close()`` releases the upstream connection; it must always be called.
+    """
+
+    status: int
+    headers: dict[str, str]
+    body: bytes | None = None
+    first: bytes = b""
+    chunks: AsyncIterator[bytes] | None = None
+    close: Callable[[], None] = lambda: None
+    # For observers: usage as far as the dialect knows it (filled by translating dialects).
+    usage: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def is_stream(self) -> bool:
+        return self.chunks is not None
+
+
+class UpstreamFailure(Exception):
+    """An attempt failed. ``retryable`` decides whether the dispatcher moves to the next candidate."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        retryable: bool = True,
+        error_type: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.body = body
+        self.headers = dict(headers or {})
+        self.retryable = retryable
+        self.error_type = error_type
+
+    @property
+    def retry_after(self) -> float | None:
+        val = self.headers.get("retry-after")
+        if val is None:
+            return None
+        try:
+            return max(float(val), 0.0)
+        except ValueError:
+            return None
+
+
+class Dialect(Protocol):
+    """One upstream protocol."""
+
+    async def send(self, ctx: RequestContext, provider: Provider, model: str) -> UpstreamReply: ...
+
+    async def count_tokens(self, ctx: RequestContext, provider: Provider, model: str) -> UpstreamReply: ...

@@ -1,0 +1,1 @@
+"""The HTTP server: Anthropic-compatible endpoints, the admin API and UI."""

@@ -1,0 +1,45 @@
+"""Build the aiohttp application and run it."""
+
+from __future__ import annotations
+
+import orjson
+from aiohttp import web
+
+from claude_code_mux import __version__
+from claude_code_mux.server.errors import error_middleware
+from claude_code_mux.server.messages import handle_count_tokens, handle_messages
+from claude_code_mux.server.models import handle_model, handle_models
+from claude_code_mux.server.passthrough import handle_passthrough
+from claude_code_mux.server.state import HOLDER, RuntimeHolder
+
+
+async def handle_health(request: web.Request) -> web.Response:
+    holder = request.app[HOLDER]
+    body = {"status": "ok", "service": "claude-code-mux", "version": __version__}
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+async def handle_head_root(request: web.Request) -> web.Response:
+    return web.Response(status=200)
+
+
+def build_app(holder: RuntimeHolder) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=1024**3)
+    app[HOLDER] = holder
+    r = app.router
+    r.add_post("/v1/messages", handle_messages)
+    r.add_post("/v1/messages/count_tokens", handle_count_tokens)
+    r.add_get("/v1/models", handle_models)
+    r.add_get("/v1/models/{model_id}", handle_model)
+    r.add_get("/health", handle_health)
+    r.add_route("HEAD", "/", handle_head_root)
+    try:
+        from claude_code_mux.server.chat_completions import handle_chat_completions
+    except ImportError:  # pragma: no cover - during development only
+        pass
+    else:
+        r.add_post("/v1/chat/completions", handle_chat_completions)
+    r.add_route("*", "/v1/{tail:.*}", handle_passthrough)
+    for extra in holder.current.extras.get("app_setup", ()):
+        extra(app)
+    return app

@@ -1,0 +1,85 @@
+"""Reading and checking a request body: size limit, JSON, and the few fields routing needs."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from claude_code_mux.errors import AuthenticationFailed, InvalidRequest, RequestTooLarge
+from claude_code_mux.runtime import Runtime
+
+
+async def read_json(request: web.Request, limit: int) -> tuple[bytes, dict[str, Any]]:
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestTooLarge(
+            f"request body is {request.content_length} bytes; the limit is {limit} (server.max_body_bytes)"
+        )
+    raw = await request.read()
+    if len(raw) > limit:
+        raise RequestTooLarge(f"request body is {len(raw)} bytes; the limit is {limit} (server.max_body_bytes)")
+    if not raw:
+        raise InvalidRequest("request body is empty; send a JSON object")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest(f"request body must be a JSON object, not {type(body).__name__}")
+    return raw, body
+
+
+def check_messages_body(body: dict[str, Any]) -> str:
+    model = body.get("model")
+    if model is None:
+        raise InvalidRequest("model: field required (the model name to route, e.g. \"claude-sonnet-4-5\")")
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidRequest("model: must be a non-empty string")
+    messages = body.get("messages")
+    if messages is None:
+        raise InvalidRequest("messages: field required")
+    if not isinstance(messages, list):
+        raise InvalidRequest(f"messages: must be an array, not {type(messages).__name__}")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            raise InvalidRequest(f"messages.{i}: must be an object with role and content")
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise InvalidRequest("stream: must be true or false")
+    max_tokens = body.get("max_tokens")
+    if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool)):
+        raise InvalidRequest("max_tokens: must be an integer")
+    return model
+
+
+def lower_headers(request: web.Request) -> dict[str, str]:
+    return {k.lower(): v for k, v in request.headers.items()}
+
+
+def client_key(headers: dict[str, str]) -> str | None:
+    key = headers.get("x-api-key")
+    if key:
+        return key
+    auth = headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return None
+
+
+def check_client_auth(rt: Runtime, headers: dict[str, str]) -> None:
+    """Enforce ``server.api_key`` when set (as x-api-key or Authorization: Bearer)."""
+    want = rt.router_key()
+    if want is None:
+        return
+    got_key = headers.get("x-api-key")
+    auth = headers.get("authorization", "")
+    got_bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else None
+    for got in (got_key, got_bearer):
+        if got is not None and hmac.compare_digest(got.encode(), want.encode()):
+            return
+    raise AuthenticationFailed(
+        "invalid or missing API key for claude-code-mux: send server.api_key as x-api-key or "
+        "Authorization: Bearer (ANTHROPIC_API_KEY / ANTHROPIC_AUTH_TOKEN for Claude Code)"
+    )

@@ -1,0 +1,237 @@
+"""``POST /v1/messages`` and ``/v1/messages/count_tokens``: route, dispatch, and relay the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from claude_code_mux.dispatch import Attempt, DispatchFailed, DispatchResult, dispatch
+from claude_code_mux.errors import error_event
+from claude_code_mux.observe.logging import kv
+from claude_code_mux.providers.base import RequestContext, UpstreamFailure, UpstreamReply
+from claude_code_mux.routing.plan import plan
+from claude_code_mux.routing.rules import decide
+from claude_code_mux.routing.types import Candidate, RouteDecision
+from claude_code_mux.runtime import Runtime
+from claude_code_mux.server.body import check_client_auth, check_messages_body, lower_headers, read_json
+from claude_code_mux.server.state import HOLDER, RuntimeHolder
+
+_STREAM_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, UpstreamFailure, OSError)
+
+
+def _explain_headers(decision: RouteDecision, cand: Candidate | None, attempts: list[Attempt]) -> dict[str, str]:
+    out = {"x-ccm-route": decision.label[:200], "x-ccm-attempts": str(len(attempts))}
+    if cand is not None:
+        out["x-ccm-provider"] = cand.provider
+        out["x-ccm-model"] = cand.upstream_model
+    return out
+
+
+def build_context(
+    rt: Runtime, request: web.Request, raw: bytes, body: dict[str, Any], headers: dict[str, str], model: str
+) -> RequestContext:
+    return RequestContext(
+        request_id=headers.get("x-request-id") or uuid.uuid4().hex[:16],
+        path=request.path if request.path.startswith("/v1/") else "/v1/messages",
+        query=request.query_string,
+        raw=raw,
+        body=body,
+        client_model=model,
+        stream=bool(body.get("stream")),
+        headers=headers,
+        router_key=rt.router_key(),
+    )
+
+
+async def route_and_dispatch(
+    rt: Runtime, ctx: RequestContext, decision: RouteDecision, *, count_tokens: bool = False
+) -> DispatchResult:
+    cands = plan(decision, rt.config, rt.health)
+    if decision.edited_body is not None:
+        ctx.edited_body = decision.edited_body
+
+    async def send(c: Candidate) -> UpstreamReply:
+        provider = rt.providers[c.provider]
+        dialect = rt.dialects.get(provider.dialect)
+        if dialect is None:
+            raise UpstreamFailure(f"{provider.name}: dialect {provider.dialect!r} is not available")
+        if count_tokens:
+            return await dialect.count_tokens(ctx, provider, c.upstream_model)
+        return await dialect.send(ctx, provider, c.upstream_model)
+
+    t = rt.config.server
+    return await dispatch(
+        cands,
+        send,
+        health=rt.health,
+        retry_budget_s=t.timeouts.retry_budget_ms / 1000,
+        failover_statuses=frozenset(t.failover_on_status),
+    )
+
+
+async def handle_messages(request: web.Request) -> web.StreamResponse:
+    holder = request.app[HOLDER]
+    rt = holder.current
+    t0 = time.perf_counter()
+    headers = lower_headers(request)
+    check_client_auth(rt, headers)
+    raw, body = await read_json(request, rt.config.server.max_body_bytes)
+    model = check_messages_body(body)
+    decision = decide(body, headers, rt.config)
+    ctx = build_context(rt, request, raw, body, headers, model)
+    try:
+        result = await route_and_dispatch(rt, ctx, decision)
+    except DispatchFailed as exc:
+        exc.headers.update(_explain_headers(decision, None, exc.attempts))
+        _log(holder, ctx, decision, None, exc.attempts, exc.status, t0, None)
+        raise
+    reply = result.reply
+    out_headers = reply.headers
+    out_headers.update(_explain_headers(decision, result.candidate, result.attempts))
+    out_headers["x-ccm-request-id"] = ctx.request_id
+    if not reply.is_stream:
+        reply.close()
+        resp = web.Response(status=reply.status, body=reply.body or b"", headers=out_headers)
+        _log(holder, ctx, decision, result.candidate, result.attempts, reply.status, t0, t0)
+        return resp
+    return await _relay_stream(request, holder, ctx, decision, result, t0)
+
+
+async def _relay_stream(
+    request: web.Request,
+    holder: RuntimeHolder,
+    ctx: RequestContext,
+    decision: RouteDecision,
+    result: DispatchResult,
+    t0: float,
+) -> web.StreamResponse:
+    reply = result.reply
+    assert reply.chunks is not None
+    resp = web.StreamResponse(status=reply.status, headers=reply.headers)
+    holder.active_streams += 1
+    status = reply.status
+    ttfb: float | None = None
+    try:
+        await resp.prepare(request)
+        await resp.write(reply.first)
+        ttfb = time.perf_counter()
+        tail = reply.first[-256:]
+        it: AsyncIterator[bytes] = reply.chunks.__aiter__()
+        failure: str | None = None
+        while True:
+            try:
+                chunk = await it.__anext__()
+            except StopAsyncIteration:
+                break
+            except _STREAM_ERRORS as exc:
+                failure = str(exc) or type(exc).__name__
+                break
+            await resp.write(chunk)
+            tail = (tail + chunk)[-256:]
+        if failure is None and b"message_stop" not in tail and b"event: error" not in tail:
+            failure = "upstream stream ended without message_stop"
+        if failure is not None:
+            status = 599
+            await resp.write(error_event("api_error", f"upstream stream failed after it started: {failure}"))
+        await resp.write_eof()
+    except (ConnectionResetError, asyncio.CancelledError):
+        status = 499  # the client went away: the upstream request is cancelled in `finally`
+        raise
+    finally:
+        reply.close()
+        holder.active_streams -= 1
+        _log(holder, ctx, decision, result.candidate, result.attempts, status, t0, ttfb)
+    return resp
+
+
+def _log(
+    holder: RuntimeHolder,
+    ctx: RequestContext,
+    decision: RouteDecision,
+    cand: Candidate | None,
+    attempts: list[Attempt],
+    status: int,
+    t0: float,
+    ttfb: float | None,
+) -> None:
+    now = time.perf_counter()
+    record: dict[str, Any] = {
+        "request_id": ctx.request_id,
+        "time": time.time(),
+        "route": decision.label,
+        "client_model": ctx.client_model,
+        "provider": cand.provider if cand else None,
+        "model": cand.upstream_model if cand else None,
+        "status": status,
+        "stream": ctx.stream,
+        "ttfb_ms": round((ttfb - t0) * 1000, 2) if ttfb is not None else None,
+        "total_ms": round((now - t0) * 1000, 2),
+        "attempts": [
+            {"provider": a.provider, "model": a.model, "status": a.status, "error": a.error} for a in attempts
+        ],
+    }
+    holder.recent.append(record)
+    logger = holder.logger
+    if logger.isEnabledFor(20):
+        logger.info(
+            kv(
+                event="request",
+                id=ctx.request_id,
+                route=decision.label,
+                provider=record["provider"],
+                model=record["model"],
+                status=status,
+                ttfb_ms=record["ttfb_ms"],
+                total_ms=record["total_ms"],
+                attempts=len(attempts),
+            )
+        )
+    for hook in holder.current.extras.get("request_hooks", ()):
+        hook(record)
+
+
+async def handle_count_tokens(request: web.Request) -> web.StreamResponse:
+    holder = request.app[HOLDER]
+    rt = holder.current
+    headers = lower_headers(request)
+    check_client_auth(rt, headers)
+    raw, body = await read_json(request, rt.config.server.max_body_bytes)
+    model = check_messages_body(body)
+    decision = decide(body, headers, rt.config)
+    ctx = build_context(rt, request, raw, body, headers, model)
+    ctx.stream = False
+    try:
+        cands = plan(decision, rt.config, rt.health)
+    except Exception:
+        cands = []
+    anthropic_cands = [c for c in cands if rt.providers[c.provider].dialect == "anthropic"]
+    if anthropic_cands:
+        ctx.edited_body = decision.edited_body
+
+        async def send(c: Candidate) -> UpstreamReply:
+            provider = rt.providers[c.provider]
+            return await rt.dialects["anthropic"].count_tokens(ctx, provider, c.upstream_model)
+
+        try:
+            result = await dispatch(anthropic_cands, send, retry_budget_s=0)
+        except DispatchFailed:
+            pass
+        else:
+            hdrs = result.reply.headers
+            hdrs.update(_explain_headers(decision, result.candidate, result.attempts))
+            return web.Response(status=result.reply.status, body=result.reply.body or b"", headers=hdrs)
+    from claude_code_mux.routing.estimate import estimate_tokens
+
+    n = estimate_tokens(decision.edited_body or body)
+    return web.Response(
+        body=orjson.dumps({"input_tokens": n}),
+        content_type="application/json",
+        headers={"x-ccm-route": decision.label[:200], "x-ccm-count": "estimate"},
+    )

@@ -1,0 +1,55 @@
+"""``GET /v1/models``: the configured model names in the Anthropic list shape."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+from aiohttp import web
+
+from claude_code_mux.config.schema import Config
+from claude_code_mux.server.state import HOLDER
+
+_EPOCH = datetime(2025, 1, 1, tzinfo=UTC).isoformat().replace("+00:00", "Z")
+
+
+def model_ids(cfg: Config) -> list[str]:
+    """[[models]] names, router targets and literal provider model names, in config order, unique."""
+    ids: list[str] = []
+    for m in cfg.models:
+        ids.append(m.name)
+    for p in cfg.providers:
+        if p.enabled:
+            ids.extend(x for x in p.models if not any(c in x for c in "*?["))
+    r = cfg.router
+    for target in (r.default, r.background, r.think, r.websearch, r.image, r.long_context):
+        if target and "," not in target:
+            ids.append(target)
+    seen: set[str] = set()
+    return [i for i in ids if not (i in seen or seen.add(i))]
+
+
+async def handle_models(request: web.Request) -> web.Response:
+    cfg = request.app[HOLDER].current.config
+    data = [{"type": "model", "id": i, "display_name": i, "created_at": _EPOCH} for i in model_ids(cfg)]
+    limit = request.query.get("limit")
+    if limit and limit.isdigit():
+        data = data[: int(limit)]
+    body = {
+        "data": data,
+        "has_more": False,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+async def handle_model(request: web.Request) -> web.Response:
+    cfg = request.app[HOLDER].current.config
+    mid = request.match_info["model_id"]
+    if mid not in model_ids(cfg):
+        from claude_code_mux.errors import NotFound
+
+        raise NotFound(f"model {mid!r} is not configured in claude-code-mux")
+    body = {"type": "model", "id": mid, "display_name": mid, "created_at": _EPOCH}
+    return web.Response(body=orjson.dumps(body), content_type="application/json")

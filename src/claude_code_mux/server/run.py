@@ -1,0 +1,197 @@
+"""Run the server: build the runtime, listen, reload on SIGHUP / file change, shut down gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from claude_code_mux import __version__
+from claude_code_mux.config.schema import Config
+from claude_code_mux.errors import ConfigError
+from claude_code_mux.observe.logging import Redactor, setup_logging
+from claude_code_mux.runtime import Runtime
+from claude_code_mux.server.app import build_app
+from claude_code_mux.server.state import RuntimeHolder
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def secrets_of(cfg: Config) -> list[str]:
+    out: list[str] = []
+    for key in (cfg.server.api_key, cfg.server.admin_key):
+        if key is not None:
+            out.append(key.get_secret_value())
+    for p in cfg.providers:
+        if p.api_key is not None:
+            out.append(p.api_key.get_secret_value())
+    return out
+
+
+@dataclass
+class ServerOptions:
+    host: str
+    port: int
+    config_path: Path | None
+    home: Path
+    insecure_no_auth: bool = False
+    port_file: Path | None = None
+    watch: bool = True
+
+
+RuntimeFactory = Callable[[Config, Path | None], "asyncio.Future[Runtime] | object"]
+
+
+class Server:
+    """Owns the listening socket and the runtime holder; reloads and stops on signals."""
+
+    def __init__(self, cfg: Config, opts: ServerOptions, make_runtime: Callable[..., object] | None = None) -> None:
+        self.cfg = cfg
+        self.opts = opts
+        self.redactor = Redactor(secrets_of(cfg))
+        self.logger = setup_logging(cfg.server.log_level, self.redactor)
+        self._stop = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.holder: RuntimeHolder | None = None
+        self.port = opts.port
+
+    async def _build_runtime(self, cfg: Config) -> Runtime:
+        from claude_code_mux.server.wiring import build_runtime
+
+        return await build_runtime(cfg, self.opts.config_path, self.opts.home, self.logger)
+
+    def check_exposure(self) -> None:
+        s = self.cfg.server
+        if not is_loopback(self.opts.host) and s.api_key is None and not self.opts.insecure_no_auth:
+            raise ConfigError(
+                f"refusing to listen on {self.opts.host}: that is reachable beyond this machine and "
+                "server.api_key is not set, so anyone on the network could use your providers",
+                key="server.api_key",
+                fix="set server.api_key, bind to 127.0.0.1, or pass --insecure-no-auth",
+            )
+
+    async def start(self) -> None:
+        self.check_exposure()
+        rt = await self._build_runtime(self.cfg)
+        self.holder = RuntimeHolder(current=rt, redactor=self.redactor, logger=self.logger)
+        app = build_app(self.holder)
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET6 if ":" in self.opts.host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if hasattr(socket, "SO_REUSEPORT") and os.environ.get("CCM_REUSEPORT"):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((self.opts.host, self.opts.port))
+        sock.listen(1024)
+        sock.setblocking(False)
+        self.port = sock.getsockname()[1]
+        site = web.SockSite(self._runner, sock)
+        await site.start()
+        if self.opts.port_file is not None:
+            self.opts.port_file.write_text(str(self.port))
+        self.logger.info(
+            "claude-code-mux %s listening on http://%s:%d (config %s)",
+            __version__,
+            self.opts.host,
+            self.port,
+            self.opts.config_path or "<embedded default>",
+        )
+
+    async def reload(self, reason: str) -> bool:
+        """Load the config again and swap the runtime; on error keep serving the old one."""
+        from claude_code_mux.config.load import load_config
+
+        if self.opts.config_path is None or self.holder is None:
+            return False
+        try:
+            cfg = load_config(self.opts.config_path)
+        except ConfigError as exc:
+            self.logger.error("config reload rejected (%s), still serving the previous config: %s", reason, exc)
+            return False
+        new = await self._build_runtime(cfg)
+        new.health = self.holder.current.health
+        old = self.holder.swap(new)
+        for s in secrets_of(cfg):
+            self.redactor.add(s)
+        self.cfg = cfg
+        self.logger.info("config reloaded (%s)", reason)
+        asyncio.get_running_loop().create_task(old.close(grace_s=cfg.server.timeouts.api_timeout_ms / 1000))
+        return True
+
+    async def serve_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGTERM, self._stop.set)
+            loop.add_signal_handler(signal.SIGINT, self._stop.set)
+            loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload("SIGHUP")))
+        watcher = loop.create_task(self._watch()) if self.opts.watch else None
+        await self._stop.wait()
+        if watcher is not None:
+            watcher.cancel()
+        await self.shutdown()
+
+    async def _watch(self) -> None:
+        path = self.opts.config_path
+        if path is None:
+            return
+        def stamp() -> tuple[float, int] | None:
+            try:
+                st = path.stat()
+            except OSError:
+                return None
+            return (st.st_mtime, st.st_size)
+        last = stamp()
+        while True:
+            await asyncio.sleep(0.5)
+            cur = stamp()
+            if cur is not None and cur != last:
+                last = cur
+                await self.reload("file changed")
+
+    async def shutdown(self) -> None:
+        assert self.holder is not None and self._runner is not None
+        grace = self.cfg.server.timeouts.shutdown_grace_ms / 1000
+        self.logger.info("shutting down: waiting up to %.1fs for %d open stream(s)", grace, self.holder.active_streams)
+        # Stop accepting, let open streams finish up to the deadline, then close.
+        for site in list(self._runner.sites):
+            await site.stop()
+        deadline = asyncio.get_running_loop().time() + grace
+        while self.holder.active_streams > 0 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        await self._runner.cleanup()
+        await self.holder.current.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+async def run_server(cfg: Config, opts: ServerOptions) -> int:
+    server = Server(cfg, opts)
+    try:
+        await server.start()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot listen on {opts.host}:{opts.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    await server.serve_forever()
+    logging.getLogger("claude_code_mux").info("stopped")
+    return 0

@@ -1,0 +1,1 @@
+"""Wire formats: SSE framing and the TypedDicts of the APIs we speak."""
