@@ -147,7 +147,10 @@ def validate_raw(
     try:
         cfg = schema.Config.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        errors = exc.errors()
+        # A misspelt key explains a "missing" one: report unknown keys first.
+        errors.sort(key=lambda e: 0 if e["type"] == "extra_forbidden" else 1)
+        first = errors[0]
         loc = tuple(first["loc"])
         msg = first["msg"]
         if first["type"] == "extra_forbidden":

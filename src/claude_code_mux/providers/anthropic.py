@@ -76,6 +76,18 @@ def rewrite_start_model(first: bytes, model: str) -> bytes:
     return b"event: message_start\ndata: " + orjson.dumps(data) + b"\n\n" + first[end:]
 
 
+def echo_model(body: bytes, model: str) -> bytes:
+    """Answer with the model name the client asked for, like the original claude-code-mux."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+    if not isinstance(data, dict) or "model" not in data or data["model"] == model:
+        return body
+    data["model"] = model
+    return orjson.dumps(data)
+
+
 class AnthropicDialect:
     """Forwards to ``{base_url}/v1/...`` with only ``model`` changed."""
 
@@ -167,6 +179,8 @@ class AnthropicDialect:
                 )
             body = await resp.read()
             resp.release()
+            if path == "/v1/messages":
+                body = echo_model(body, ctx.client_model)
             return UpstreamReply(status=resp.status, headers=hdrs, body=body)
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             resp.close()

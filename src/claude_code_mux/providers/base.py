@@ -155,7 +155,7 @@ class UpstreamFailure(Exception):
         self.message = message
         self.status = status
         self.body = body
-        self.headers = dict(headers or {})
+        self.headers = {k.lower(): v for k, v in (headers or {}).items()}
         self.retryable = retryable
         self.error_type = error_type
 

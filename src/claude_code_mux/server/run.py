@@ -54,15 +54,13 @@ class ServerOptions:
     insecure_no_auth: bool = False
     port_file: Path | None = None
     watch: bool = True
-
-
-RuntimeFactory = Callable[[Config, Path | None], "asyncio.Future[Runtime] | object"]
+    signals: bool = True
 
 
 class Server:
     """Owns the listening socket and the runtime holder; reloads and stops on signals."""
 
-    def __init__(self, cfg: Config, opts: ServerOptions, make_runtime: Callable[..., object] | None = None) -> None:
+    def __init__(self, cfg: Config, opts: ServerOptions) -> None:
         self.cfg = cfg
         self.opts = opts
         self.redactor = Redactor(secrets_of(cfg))
@@ -137,15 +135,19 @@ class Server:
 
     async def serve_forever(self) -> None:
         loop = asyncio.get_running_loop()
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(signal.SIGTERM, self._stop.set)
-            loop.add_signal_handler(signal.SIGINT, self._stop.set)
-            loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload("SIGHUP")))
+        if self.opts.signals:
+            self._install_signals(loop)
         watcher = loop.create_task(self._watch()) if self.opts.watch else None
         await self._stop.wait()
         if watcher is not None:
             watcher.cancel()
         await self.shutdown()
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGTERM, self._stop.set)
+            loop.add_signal_handler(signal.SIGINT, self._stop.set)
+            loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload("SIGHUP")))
 
     async def _watch(self) -> None:
         path = self.opts.config_path

@@ -1,0 +1,106 @@
+"""The ccm CLI as a user runs it: init, config check, model, start --detach, status, stop."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+
+def ccm(*args: str, home: Path, timeout: float = 30, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    e = {k: v for k, v in os.environ.items() if k != "CCM_CONFIG"}
+    e.update({"CCM_HOME": str(home), **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "claude_code_mux", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=e,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_version(tmp_path: Path) -> None:
+    r = ccm("--version", home=tmp_path)
+    assert r.returncode == 0 and "claude-code-mux" in r.stdout
+
+
+def test_init_and_check(tmp_path: Path) -> None:
+    r = ccm("init", home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    text = (tmp_path / "config.toml").read_text()
+    assert "# claude-code-mux configuration" in text
+    assert ccm("init", home=tmp_path).returncode == 1  # refuses to overwrite
+    r = ccm("config", "check", home=tmp_path)
+    assert r.returncode == 0 and "OK" in r.stdout
+
+
+def test_config_check_reports_file_line_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[router]\ndefault = "x"\n[[providers]]\nname = "p"\napi_key = "k"\nmodels=["x"]\nauth_type = "token"\n')
+    # --config accepted before and after the subcommand.
+    for args in (("--config", str(bad), "config", "check"), ("config", "check", "--config", str(bad))):
+        r = ccm(*args, home=tmp_path)
+        assert r.returncode == 2
+        assert f"{bad}:7" in r.stderr
+        assert "providers[0].auth_type" in r.stderr
+        assert "apikey" in r.stderr
+
+
+def test_ccm_config_env(tmp_path: Path) -> None:
+    cfg = tmp_path / "elsewhere.toml"
+    cfg.write_text('[router]\ndefualt = "x"\n')
+    r = ccm("config", "check", home=tmp_path, env={"CCM_CONFIG": str(cfg)})
+    assert r.returncode == 2 and "did you mean 'default'" in r.stderr
+
+
+def test_model_prints_routing_table(tmp_path: Path) -> None:
+    r = ccm("model", home=tmp_path)
+    assert r.returncode == 0
+    assert "anthropic" in r.stdout and "passthrough" in r.stdout
+
+
+def test_start_detach_status_stop(tmp_path: Path) -> None:
+    port = free_port()
+    r = ccm("start", "--detach", "--port", str(port), home=tmp_path)
+    try:
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert httpx.get(f"http://127.0.0.1:{port}/health").json()["status"] == "ok"
+        s = ccm("status", home=tmp_path)
+        assert s.returncode == 0 and "running" in s.stdout and "healthy" in s.stdout
+        again = ccm("start", "--detach", "--port", str(port), home=tmp_path)
+        assert again.returncode == 1 and "already running" in again.stderr
+    finally:
+        st = ccm("stop", home=tmp_path)
+    assert st.returncode == 0 and "stopped" in st.stdout
+    assert ccm("status", home=tmp_path).returncode == 3
+    assert not (tmp_path / "ccm.pid").exists()
+
+
+def test_stale_pid_file_is_handled(tmp_path: Path) -> None:
+    (tmp_path / "ccm.pid").write_text("999999 13456\n")
+    r = ccm("status", home=tmp_path)
+    assert r.returncode == 3 and "not running" in r.stdout
+    assert not (tmp_path / "ccm.pid").exists()
+
+
+def test_start_refuses_bad_config(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text('[router]\ndefault = "x"\n[server]\nport = "x"\n')
+    r = ccm("start", home=tmp_path)
+    assert r.returncode == 2 and "server.port" in r.stderr
+
+
+def test_non_loopback_without_key_refused(tmp_path: Path) -> None:
+    r = ccm("start", "--host", "0.0.0.0", "--port", str(free_port()), home=tmp_path, timeout=20)
+    assert r.returncode == 2
+    assert "server.api_key" in r.stderr and "--insecure-no-auth" in r.stderr

@@ -1,0 +1,1 @@
+"""In-process mock upstreams (Anthropic, OpenAI, OAuth) used by the test suite."""
