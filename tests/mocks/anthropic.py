@@ -171,7 +171,10 @@ class Fault:
     connection without ending the body), "stall_mid" (send some events, wait ``seconds``, then
     finish normally), "error_event" (200 SSE whose first event is ``event: error``), "error_mid"
     (error event after message_start and a delta), "malformed" (a ``data:`` line that is not JSON,
-    then end), "truncate" (clean end of the body without message_delta/message_stop).
+    then end), "truncate" (clean end of the body in the middle of a block: no content_block_stop,
+    message_delta or message_stop).  Mid-stream faults strike after the first non-empty
+    content_block_delta (message_start, content_block_start, ping, one delta), or after
+    ``after_events`` events when that is set.
 
     On non-streaming responses: drop closes the connection without a response, malformed sends
     half the JSON body with a matching Content-Length, truncate announces the full Content-Length
@@ -188,13 +191,17 @@ class Fault:
     message: str | None = None
     times: int = 1
     path: str = "/v1/messages"
+    after_events: int | None = None  # where mid-stream faults strike (events sent before the fault)
+    stream: bool | None = None  # match only streaming (True) or only non-streaming (False) requests
 
     def __post_init__(self) -> None:
         self.kind = _FAULT_ALIASES.get(self.kind, self.kind)
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {sorted(FAULT_KINDS)}")
 
-    def matches(self, path: str) -> bool:
+    def matches(self, path: str, stream: bool = False) -> bool:
+        if self.stream is not None and self.stream != stream:
+            return False
         return self.path in ("*", "") or path == self.path or path.endswith(self.path)
 
 
@@ -551,9 +558,9 @@ class MockAnthropic:
         """Recorded POST /v1/messages requests (any prefix), in arrival order."""
         return [r for r in self.requests if r.method == "POST" and r.path.endswith("/v1/messages")]
 
-    def _take_fault(self, path: str) -> Fault | None:
+    def _take_fault(self, path: str, stream: bool) -> Fault | None:
         for armed in self._faults:
-            if armed.remaining != 0 and armed.fault.matches(path):
+            if armed.remaining != 0 and armed.fault.matches(path, stream):
                 if armed.remaining > 0:
                     armed.remaining -= 1
                 return armed.fault
@@ -652,7 +659,7 @@ class MockAnthropic:
             time=time.time(),
         )
         self.requests.append(rec)
-        fault = self._take_fault(path)
+        fault = self._take_fault(path, isinstance(parsed, dict) and parsed.get("stream") is True)
         rec.fault = fault
         try:
             return await self._dispatch(request, rec, fault)
@@ -842,7 +849,7 @@ class MockAnthropic:
             await self._write(request, resp, err_event)
             await resp.write_eof()
             return resp
-        cut = _cut_index(events)
+        cut = _cut_index(events) if fault is None or fault.after_events is None else fault.after_events
         delay = self.delay_ms / 1000.0
         for i, ev in enumerate(events):
             if i == cut and fault is not None:
@@ -857,10 +864,10 @@ class MockAnthropic:
                     await self._write(request, resp, MALFORMED_LINE)
                     await resp.write_eof()
                     return resp
+                if kind == "truncate":
+                    break
                 if kind == "stall_mid":
                     await self._wait(request, rec, fault.seconds)
-            if kind == "truncate" and ev.startswith(b"event: message_delta"):
-                break
             await self._write(request, resp, ev)
             if delay > 0:
                 await self._wait(request, rec, delay)

@@ -21,7 +21,9 @@ def resolve_model(name: str, cfg: Config) -> list[Candidate]:
     if entry is not None:
         ordered = sorted(enumerate(entry.mappings), key=lambda im: (im[1].priority, im[0]))
         return [
-            Candidate(mp.provider, mp.actual_model, mp.priority) for _, mp in ordered if mp.provider in enabled
+            Candidate(mp.provider, mp.actual_model, mp.priority)
+            for _, mp in ordered
+            if mp.provider in enabled
         ]
     out: list[Candidate] = []
     for p in cfg.providers:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import orjson
 from aiohttp import web
 
@@ -40,6 +42,21 @@ def build_app(holder: RuntimeHolder) -> web.Application:
     else:
         r.add_post("/v1/chat/completions", handle_chat_completions)
     r.add_route("*", "/v1/{tail:.*}", handle_passthrough)
-    for extra in holder.current.extras.get("app_setup", ()):
-        extra(app)
+    # Optional surfaces, each a module with setup(app): admin API + UI, OAuth API, metrics.
+    for mod_name in (
+        "claude_code_mux.server.admin_api",
+        "claude_code_mux.server.oauth_api",
+        "claude_code_mux.server.device_login",
+        "claude_code_mux.observe.metrics",
+        "claude_code_mux.observe.usage",
+        "claude_code_mux.observe.trace",
+        "claude_code_mux.server.limits",
+    ):
+        try:
+            mod = importlib.import_module(mod_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != mod_name:
+                raise
+            continue
+        mod.setup(app)
     return app

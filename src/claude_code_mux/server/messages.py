@@ -15,6 +15,7 @@ from aiohttp import web
 from claude_code_mux.dispatch import Attempt, DispatchFailed, DispatchResult, dispatch
 from claude_code_mux.errors import error_event
 from claude_code_mux.observe.logging import kv
+from claude_code_mux.observe.usage_extract import session_id, usage_from_body, usage_from_stream
 from claude_code_mux.providers.base import RequestContext, UpstreamFailure, UpstreamReply
 from claude_code_mux.routing.plan import plan
 from claude_code_mux.routing.rules import decide
@@ -99,7 +100,8 @@ async def handle_messages(request: web.Request) -> web.StreamResponse:
     if not reply.is_stream:
         reply.close()
         resp = web.Response(status=reply.status, body=reply.body or b"", headers=out_headers)
-        _log(holder, ctx, decision, result.candidate, result.attempts, reply.status, t0, t0)
+        usage = reply.usage or usage_from_body(reply.body)
+        _log(holder, ctx, decision, result.candidate, result.attempts, reply.status, t0, time.perf_counter(), usage)
         return resp
     return await _relay_stream(request, holder, ctx, decision, result, t0)
 
@@ -118,11 +120,12 @@ async def _relay_stream(
     holder.active_streams += 1
     status = reply.status
     ttfb: float | None = None
+    tail = b""
     try:
         await resp.prepare(request)
         await resp.write(reply.first)
         ttfb = time.perf_counter()
-        tail = reply.first[-256:]
+        tail = reply.first[-2048:]
         it: AsyncIterator[bytes] = reply.chunks.__aiter__()
         failure: str | None = None
         while True:
@@ -134,7 +137,7 @@ async def _relay_stream(
                 failure = str(exc) or type(exc).__name__
                 break
             await resp.write(chunk)
-            tail = (tail + chunk)[-256:]
+            tail = (tail + chunk)[-2048:]
         if failure is None and b"message_stop" not in tail and b"event: error" not in tail:
             failure = "upstream stream ended without message_stop"
         if failure is not None:
@@ -147,7 +150,8 @@ async def _relay_stream(
     finally:
         reply.close()
         holder.active_streams -= 1
-        _log(holder, ctx, decision, result.candidate, result.attempts, status, t0, ttfb)
+        usage = reply.usage or usage_from_stream(reply.first, tail)
+        _log(holder, ctx, decision, result.candidate, result.attempts, status, t0, ttfb, usage)
     return resp
 
 
@@ -160,6 +164,7 @@ def _log(
     status: int,
     t0: float,
     ttfb: float | None,
+    usage: dict[str, int] | None = None,
 ) -> None:
     now = time.perf_counter()
     record: dict[str, Any] = {
@@ -176,6 +181,8 @@ def _log(
         "attempts": [
             {"provider": a.provider, "model": a.model, "status": a.status, "error": a.error} for a in attempts
         ],
+        "usage": usage or {},
+        "session_id": session_id(ctx.body),
     }
     holder.recent.append(record)
     logger = holder.logger
@@ -193,8 +200,11 @@ def _log(
                 attempts=len(attempts),
             )
         )
-    for hook in holder.current.extras.get("request_hooks", ()):
-        hook(record)
+    for listener in holder.listeners:
+        try:
+            listener(record)
+        except Exception:  # a broken observer must never break a request
+            logger.exception("request listener failed")
 
 
 async def handle_count_tokens(request: web.Request) -> web.StreamResponse:

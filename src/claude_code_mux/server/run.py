@@ -88,7 +88,9 @@ class Server:
     async def start(self) -> None:
         self.check_exposure()
         rt = await self._build_runtime(self.cfg)
-        self.holder = RuntimeHolder(current=rt, redactor=self.redactor, logger=self.logger)
+        self.holder = RuntimeHolder(
+            current=rt, redactor=self.redactor, logger=self.logger, reload=self.reload, home=self.opts.home
+        )
         app = build_app(self.holder)
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         await self._runner.setup()

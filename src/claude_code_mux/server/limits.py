@@ -1,0 +1,106 @@
+"""Per-client limits: a token-bucket rate limit and a cap on concurrent requests, as a middleware.
+
+Clients are told apart by their key (x-api-key / Bearer, hashed) or, without one, by address. A refusal is a
+429 ``rate_limit_error`` with ``retry-after`` so Claude Code backs off on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from claude_code_mux.errors import RateLimited
+from claude_code_mux.server.state import HOLDER
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_LIMITED_PREFIXES = ("/v1/", "/auth/", "/api/oauth/")
+
+
+@dataclass
+class Bucket:
+    tokens: float
+    updated: float
+
+
+@dataclass
+class Limiter:
+    clock: Callable[[], float] = time.monotonic
+    buckets: dict[str, Bucket] = field(default_factory=dict)
+    in_flight: dict[str, int] = field(default_factory=dict)
+
+    def take(self, client: str, rate: float, burst: int) -> float:
+        """Take one token; returns 0 when allowed, else the seconds until a token is available."""
+        now = self.clock()
+        cap = float(max(burst, 1))
+        b = self.buckets.get(client)
+        if b is None:
+            b = self.buckets[client] = Bucket(cap, now)
+        b.tokens = min(cap, b.tokens + (now - b.updated) * rate)
+        b.updated = now
+        if b.tokens >= 1:
+            b.tokens -= 1
+            return 0.0
+        if len(self.buckets) > 10_000:  # forget idle clients
+            self.buckets = {k: v for k, v in self.buckets.items() if now - v.updated < 3600}
+        return (1 - b.tokens) / rate
+
+
+def client_id(request: web.Request) -> str:
+    key = request.headers.get("x-api-key")
+    if not key:
+        auth = request.headers.get("authorization", "")
+        key = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    if key:
+        return "k:" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    return "a:" + (request.remote or "?")
+
+
+LIMITER: web.AppKey[Limiter] = web.AppKey("limiter", Limiter)
+
+
+@web.middleware
+async def limits_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    path = request.path
+    if not path.startswith(_LIMITED_PREFIXES):
+        return await handler(request)
+    s = request.app[HOLDER].current.config.server
+    limiter = request.app[LIMITER]
+    auth_path = not path.startswith("/v1/")
+    rate = s.rate_limit_rps if not auth_path else (s.rate_limit_rps or 1.0)
+    burst = s.rate_limit_burst if not auth_path else (s.rate_limit_burst or 10)
+    cid = client_id(request)
+    if rate > 0:
+        wait = limiter.take(("auth|" if auth_path else "") + cid, rate, burst or max(int(rate), 1))
+        if wait > 0:
+            raise RateLimited(
+                f"rate limit of claude-code-mux exceeded ({rate:g} requests/s, burst {burst}); retry later",
+                headers={"retry-after": str(max(1, math.ceil(wait)))},
+            )
+    cap = s.max_streams_per_client
+    if cap <= 0 or request.method != "POST" or not path.startswith("/v1/messages"):
+        return await handler(request)
+    n = limiter.in_flight.get(cid, 0)
+    if n >= cap:
+        raise RateLimited(
+            f"too many concurrent requests from this client ({cap} allowed; server.max_streams_per_client)",
+            headers={"retry-after": "1"},
+        )
+    limiter.in_flight[cid] = n + 1
+    try:
+        return await handler(request)
+    finally:
+        left = limiter.in_flight.get(cid, 1) - 1
+        if left <= 0:
+            limiter.in_flight.pop(cid, None)
+        else:
+            limiter.in_flight[cid] = left
+
+
+def setup(app: web.Application) -> None:
+    app[LIMITER] = Limiter()
+    app.middlewares.append(limits_middleware)
