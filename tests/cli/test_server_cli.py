@@ -104,3 +104,25 @@ def test_non_loopback_without_key_refused(tmp_path: Path) -> None:
     r = ccm("start", "--host", "0.0.0.0", "--port", str(free_port()), home=tmp_path, timeout=20)
     assert r.returncode == 2
     assert "server.api_key" in r.stderr and "--insecure-no-auth" in r.stderr
+
+
+def test_workers_share_the_port_and_stop_together(tmp_path: Path) -> None:
+    port = free_port()
+    r = ccm("start", "--detach", "--workers", "2", "--port", str(port), home=tmp_path)
+    try:
+        assert r.returncode == 0, r.stdout + r.stderr
+        for _ in range(10):
+            with httpx.Client() as c:  # new connection each time, so both workers can take some
+                assert c.get(f"http://127.0.0.1:{port}/health").status_code == 200
+        out = subprocess.run(["pgrep", "-f", "--", f"--port {port}"], capture_output=True, text=True)
+        assert len(out.stdout.split()) >= 2
+    finally:
+        assert ccm("stop", home=tmp_path).returncode == 0
+    import time
+
+    for _ in range(50):
+        out = subprocess.run(["pgrep", "-f", "--", f"--port {port}"], capture_output=True, text=True)
+        if not out.stdout.split():
+            break
+        time.sleep(0.1)
+    assert out.stdout.split() == []

@@ -66,12 +66,24 @@ def cmd_start(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else cfg.server.port
     home: Path = args.home
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    running = read_pid(home)
+    running = None if args.worker else read_pid(home)
     if running is not None:
         print(f"claude-code-mux is already running (PID {running}); use `ccm restart`", file=sys.stderr)
         return 1
     if args.detach:
         return _spawn_detached(args, host, port)
+    children: list[subprocess.Popen[bytes]] = []
+    if args.workers > 1:
+        # SO_REUSEPORT: every worker binds the same port and the kernel spreads connections.
+        # Token refreshes stay safe across workers through the token store's file lock.
+        os.environ["CCM_REUSEPORT"] = "1"
+        cmd = [sys.executable, "-m", "claude_code_mux", "--home", str(home)]
+        if path is not None:
+            cmd += ["--config", str(path)]
+        cmd += ["start", "--worker", "--host", host, "--port", str(port)]
+        if args.insecure_no_auth:
+            cmd.append("--insecure-no-auth")
+        children = [subprocess.Popen(cmd, stdin=subprocess.DEVNULL) for _ in range(args.workers - 1)]
     from claude_code_mux.server.run import ServerOptions, run_server
 
     opts = ServerOptions(
@@ -82,7 +94,8 @@ def cmd_start(args: argparse.Namespace) -> int:
         insecure_no_auth=args.insecure_no_auth,
         port_file=Path(args.port_file) if args.port_file else None,
     )
-    pid_path(home).write_text(f"{os.getpid()} {port}\n")
+    if not args.worker:
+        pid_path(home).write_text(f"{os.getpid()} {port}\n")
     try:
         try:
             import uvloop
@@ -91,8 +104,13 @@ def cmd_start(args: argparse.Namespace) -> int:
         except ImportError:
             return asyncio.run(run_server(cfg, opts))
     finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=15)
         with contextlib.suppress(OSError):
-            if read_pid(home) == os.getpid():
+            if not args.worker and read_pid(home) == os.getpid():
                 pid_path(home).unlink()
 
 
@@ -104,6 +122,8 @@ def _spawn_detached(args: argparse.Namespace, host: str, port: int) -> int:
     cmd += ["start", "--host", host, "--port", str(port)]
     if args.insecure_no_auth:
         cmd.append("--insecure-no-auth")
+    if args.workers > 1:
+        cmd += ["--workers", str(args.workers)]
     log = open(home / "ccm.log", "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     log.close()
@@ -172,6 +192,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
         p.add_argument("--detach", action="store_true", help="run in the background")
         p.add_argument("--insecure-no-auth", action="store_true", help="allow a non-loopback bind without api_key")
         p.add_argument("--port-file", default=None, help=argparse.SUPPRESS)
+        p.add_argument("--workers", type=int, default=1, help="worker processes sharing the port (SO_REUSEPORT)")
+        p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
         p.set_defaults(func=cmd_start if name == "start" else cmd_restart)
     p = sub.add_parser("stop", parents=[common], help="stop the background router")
     p.set_defaults(func=cmd_stop)

@@ -1,18 +1,40 @@
-"""``[oauth]``: OAuth endpoints and client settings (defaults are the currently working endpoints)."""
+"""``[oauth]``: OAuth endpoints and client settings (defaults are the currently working endpoints).
+
+Every host here has moved at least once (see ``reference/oauth.md`` §11), so all of them are configuration.
+For tests, ``CCM_OAUTH_BASE_URL`` (see :func:`claude_code_mux.auth.settings.apply_env_overrides`) points every
+endpoint at a mock server.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class OAuthSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # Claude Code's public client (no secret exists).
     client_id: str = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
+    # Claude Code itself opens https://claude.com/cai/oauth/authorize, which 307-redirects here.
     authorize_url_max: str = "https://claude.ai/oauth/authorize"
-    authorize_url_console: str = "https://console.anthropic.com/oauth/authorize"
-    token_url: str = "https://console.anthropic.com/v1/oauth/token"
-    redirect_uri: str = "https://console.anthropic.com/oauth/code/callback"
+    authorize_url_console: str = "https://platform.claude.com/oauth/authorize"
+    # console.anthropic.com/v1/oauth/token answers 404 since 2026-06.
+    token_url: str = "https://platform.claude.com/v1/oauth/token"
+    # Tried in order only when the token endpoint answers 404 (nothing was consumed, so a retry is safe).
+    token_url_fallbacks: tuple[str, ...] = ("https://api.anthropic.com/v1/oauth/token",)
+    # The hosted page that shows ``code#state`` for the manual (paste) flow.
+    redirect_uri: str = "https://platform.claude.com/oauth/code/callback"
     create_api_key_url: str = "https://api.anthropic.com/api/oauth/claude_cli/create_api_key"
-    scopes: str = "org:create_api_key user:profile user:inference"
+    scopes: str = (
+        "org:create_api_key user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload"
+    )
     beta: str = "oauth-2025-04-20"
+    # The token endpoint filters on User-Agent; Claude Code exchanges and refreshes with a plain axios client.
+    # Set to "" to send the HTTP library's default.
+    token_user_agent: str = "axios/1.13.6"
+    # Timeout for one call to the token or create_api_key endpoint.
+    http_timeout_s: float = Field(30.0, gt=0)
+    # Refresh this many seconds before the access token expires.
+    refresh_skew_s: float = Field(300.0, ge=0)
+    # Inclusive port range tried, in order, for the CLI's loopback callback server.
+    callback_ports: tuple[int, int] = (8765, 8795)

@@ -7,9 +7,9 @@ writes included), latency and an estimated cost from the ``[prices."model"]`` ta
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,9 @@ class UsageWriter:
         self._rows: list[tuple[Any, ...]] = []
         self._interval = interval_s
         self._task: asyncio.Task[None] | None = None
+        # One worker thread owns one connection: no per-flush connect or schema work.
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ccm-usage")
+        self._conn: sqlite3.Connection | None = None
 
     def __call__(self, rec: dict[str, Any]) -> None:
         if rec.get("provider") is None and not rec.get("usage"):
@@ -108,13 +111,24 @@ class UsageWriter:
         rows, self._rows = self._rows, []
         if rows:
             try:
-                await asyncio.to_thread(self._write, rows)
+                await asyncio.get_running_loop().run_in_executor(self._pool, self._write, rows)
             except sqlite3.Error:
                 self._holder.logger.exception("usage: could not write %d row(s) to %s", len(rows), self.path)
 
     def _write(self, rows: list[tuple[Any, ...]]) -> None:
-        with contextlib.closing(connect(self.path)) as conn, conn:
-            conn.executemany("INSERT INTO usage VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        if self._conn is None:
+            self._conn = connect(self.path)
+        with self._conn:
+            self._conn.executemany("INSERT INTO usage VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+
+    def close(self) -> None:
+        def _close() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        self._pool.submit(_close)
+        self._pool.shutdown(wait=True)
 
 
 USAGE: web.AppKey[UsageWriter] = web.AppKey("usage", UsageWriter)
@@ -130,5 +144,6 @@ def setup(app: web.Application) -> None:
 
     async def _flush(_: web.Application) -> None:
         await writer.flush()
+        writer.close()
 
     app.on_cleanup.append(_flush)

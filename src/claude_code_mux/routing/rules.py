@@ -448,7 +448,8 @@ def _scan_tags(body: dict[str, Any]) -> _TagScan | None:
                 if TAG_OPEN in content and (m := TAG_RE.search(content)):
                     names.append(m.group(1).strip())
                     wheres.append(f"messages[{first}]")
-                    new_message = (first, TAG_RE.sub("", content).strip() or ".")
+                    new = TAG_RE.sub("", content)
+                    new_message = (first, new if new.strip() else ".")
             elif isinstance(content, list):
                 blocks = _untag_blocks(content, f"messages[{first}].content", names, wheres)
                 if blocks is not None:
