@@ -11,6 +11,7 @@ import orjson
 from pydantic import SecretStr
 
 from claude_code_mux.config.presets import Preset
+from claude_code_mux.routing.hygiene import clean_foreign_thinking
 
 # Statuses on which we move to the next candidate (before the first byte reached the client).
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529})
@@ -66,9 +67,21 @@ class RequestContext:
     edited_body: dict[str, Any] | None = None
     # The router's own client key: never forwarded upstream.
     router_key: str | None = None
+    _hygiene_checked: bool = False
 
     def anthropic_bytes(self, model: str) -> bytes:
-        """The body for an Anthropic-dialect upstream: the client's bytes with only ``model`` replaced."""
+        """The body for an Anthropic-dialect upstream: the client's bytes with only ``model`` replaced.
+
+        Thinking blocks another provider produced are dropped first (Anthropic rejects their signatures);
+        when there are none, the client's bytes go out untouched.
+        """
+        if not self._hygiene_checked:
+            self._hygiene_checked = True
+            cleaned = clean_foreign_thinking(
+                self.working_body(), target_dialect_is_anthropic=True, same_provider_as_history=False
+            )
+            if cleaned is not None:
+                self.edited_body = cleaned
         if self.edited_body is not None:
             out = dict(self.edited_body)
             out["model"] = model

@@ -8,9 +8,9 @@ One walk over the body sums the *characters the model reads* and divides by a fi
 - ``system`` (string or text blocks) and every message, including ``role:"system"`` messages: text,
   ``thinking`` text, ``tool_use`` name + compact JSON of ``input``, ``tool_result`` content (string or
   blocks, recursively), ``document`` text sources; unknown block types count as their compact JSON.
-- ``tools``: the length of ``orjson.dumps(tools)`` (names, descriptions and schemas, with a little key
-  overhead), plus :data:`TOOL_PROMPT_TOKENS` (346, the tool-use system prompt Anthropic documents for
-  ``tool_choice`` auto/none), once when any tool is present.
+- ``tools``: name + description + compact JSON of ``input_schema`` per custom tool (server tools, which
+  have a ``type``, as their compact JSON), plus :data:`TOOL_PROMPT_TOKENS` (346, the tool-use system prompt
+  Anthropic documents for ``tool_choice`` auto/none), once when any tool is present.
 - images: ``width*height/750`` tokens (Anthropic's published formula) after the same downscale the API
   applies (long edge <= 1568 px, <= ~1.15 MP, i.e. at most :data:`IMAGE_MAX_TOKENS`); width and height
   come from the PNG/GIF/JPEG/WebP header inside the base64 data (only a short prefix is decoded).
@@ -18,31 +18,37 @@ One walk over the body sums the *characters the model reads* and divides by a fi
 - base64 PDFs: a rough :data:`PDF_PAGE_TOKENS` per estimated page (one page per 50 KB).
 - :data:`MESSAGE_OVERHEAD` tokens per message for role markers.
 
-The body is never serialised whole; only ``tools`` and ``tool_use`` inputs go through orjson (C speed).
-Base64 image and document data is never counted as text.
+The body is never serialised whole; only tool schemas and ``tool_use`` inputs go through orjson (C
+speed). Base64 image and document data is never counted as text.
 
-Cost (measured with ``tests/routing/test_estimate.py::test_benchmark_printed``, 2-core CI-sized box):
-about 20-30 µs for the 76 KB Claude Code main request, i.e. far below the cost of reading the body.
+Cost, measured by ``tests/routing/test_estimate.py::test_benchmark_printed`` on the 2-core dev box
+(Python 3.11): about 30 µs for the 75 KB Claude Code main request (two thirds of it is orjson on the 24
+tool schemas), 3 µs for the 2 KB title request. For scale, ``orjson`` loads+dumps of the same 75 KB body
+takes about 210 µs.
 
 Error
 -----
-Anthropic's Claude 3+/4 tokenizers are not public. The measurement below uses the legacy Claude
-tokenizer shipped in the ``anthropic==0.38.0`` wheel (``anthropic/tokenizer.json``, run with the
-``tokenizers`` package), over the same text the estimate counts:
+Anthropic's Claude 3+/4 tokenizers are not public. The reference here is the legacy Claude tokenizer that
+the ``anthropic==0.38.0`` wheel shipped (``anthropic/tokenizer.json``, run with the ``tokenizers``
+package) over the same text the estimate counts, plus the same fixed costs. Reproduce with
+``CCM_CLAUDE_TOKENIZER_JSON=/path/to/tokenizer.json pytest tests/routing/test_estimate.py -k legacy -s``
+(needs ``pip install tokenizers``).
 
-===================================  ============  =======================
-text (recorded fixtures / corpora)   chars/token   estimate vs legacy
-===================================  ============  =======================
-Claude Code main request (76 KB)     4.07          +16 % (about 21.7k vs 18.6k)
-Claude Code background title (2 KB)  3.84          +9 %  (includes +346 tool prompt? no: no tools)
-Python source with line numbers      3.63          +4 %
-Markdown with tables                 3.34          -5 %
-===================================  ============  =======================
+=====================================  =================  =============================
+text                                   legacy chars/token  estimate vs legacy tokenizer
+=====================================  =================  =============================
+Claude Code main request, turn 1 / 2   4.07                +13.5 % (21 294 vs 18 768)
+Claude Code background title request   3.84                +9.2 % (474 vs 434)
+Python source with line numbers        3.63                +3.7 %
+Markdown with tables and code          3.34                -4.6 %
+=====================================  =================  =============================
 
-The ratio 3.5 deliberately errs high on prose: Anthropic states that newer tokenizers use more tokens
-for the same text (up to ~1.35x for Opus 4.7+), and a high estimate makes long-context routing and
-Claude Code's auto-compaction trigger early rather than late. Expect roughly -10 %..+35 % against a
-real Claude 4 count; forward ``count_tokens`` to an Anthropic upstream whenever one is configured.
+The ratio 3.5 deliberately errs high on prose: Anthropic states that newer tokenizers need more tokens
+for the same text (up to ~1.35x for Opus 4.7 and later), and a high estimate makes long-context routing
+and Claude Code's auto-compaction trigger early rather than late. If a current tokenizer needs 1.0-1.35x
+the legacy count, the estimate is within about -16 %..+14 % of it on Claude Code bodies; that range is
+inferred, not measured (no current tokenizer is available offline). Forward ``count_tokens`` to an
+Anthropic upstream whenever one is configured.
 """
 
 from __future__ import annotations
@@ -90,7 +96,7 @@ def estimate_tokens(body: dict[str, Any]) -> int:
                 fixed += f
     tools = body.get("tools")
     if isinstance(tools, list) and tools:
-        chars += _json_len(tools)
+        chars += _tools_len(tools)
         fixed += TOOL_PROMPT_TOKENS
     output_config = body.get("output_config")
     if isinstance(output_config, dict) and isinstance(output_config.get("format"), dict):
@@ -101,6 +107,22 @@ def estimate_tokens(body: dict[str, Any]) -> int:
 def count_tokens_response(body: dict[str, Any]) -> dict[str, int]:
     """The local ``/v1/messages/count_tokens`` answer, shaped like Anthropic's."""
     return {"input_tokens": estimate_tokens(body)}
+
+
+def _tools_len(tools: list[Any]) -> int:
+    """Name + description + compact JSON schema per custom tool; server tools (``type``) as compact JSON."""
+    chars = 0
+    for t in tools:
+        if not isinstance(t, dict) or ("type" in t and t.get("type") != "custom"):
+            chars += _json_len(t)
+            continue
+        name = t.get("name")
+        desc = t.get("description")
+        chars += len(name) if isinstance(name, str) else 0
+        chars += len(desc) if isinstance(desc, str) else 0
+        schema = t.get("input_schema")
+        chars += _json_len(schema) if schema is not None else 0
+    return chars
 
 
 def _json_len(value: Any) -> int:

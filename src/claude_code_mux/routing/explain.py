@@ -22,7 +22,8 @@ def explain(
     lines = [
         f"request model: {model!r}",
         f"x-provider:    {headers.get('x-provider') or '-'}",
-        f"estimate:      {estimate_tokens(body)} input tokens (long_context_threshold {r.long_context_threshold})",
+        f"estimate:      {estimate_tokens(body)} input tokens"
+        f" (long_context_threshold {r.long_context_threshold})",
         f"rule order:    {', '.join(x for x in r.order if x not in r.disabled) or '-'}"
         + (f" (disabled: {', '.join(r.disabled)})" if r.disabled else ""),
         "rules:",

@@ -53,8 +53,11 @@ def plan(decision: RouteDecision, cfg: Config, health: Health | None = None) -> 
             raise InvalidRequest(f"provider {provider!r} is disabled in the config")
         restricted = [c for c in cands if c.provider == provider]
         if not restricted:
-            # The provider serves the model by name even without a mapping.
-            restricted = [Candidate(provider, cands[0].upstream_model if cands else model, 1)]
+            served = ", ".join(sorted({c.provider for c in cands})) or "none"
+            raise InvalidRequest(
+                f"X-Provider {provider!r} has no mapping for model {model!r} (providers serving it: {served}); "
+                "add a [[models.mappings]] entry for it or drop the header"
+            )
         cands = restricted
     if not cands:
         raise NotFound(

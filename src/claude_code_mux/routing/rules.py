@@ -406,6 +406,11 @@ class _TagScan:
 
 def _untag_blocks(blocks: list[Any], where: str, names: list[str], wheres: list[str]) -> list[Any] | None:
     """Blocks with tags removed (emptied text blocks dropped), or None when no block had a tag."""
+    for b in blocks:
+        if isinstance(b, dict) and TAG_OPEN in str(b.get("text", "")):
+            break
+    else:
+        return None  # the common case: no block holds a tag
     out: list[Any] = []
     changed = False
     for j, b in enumerate(blocks):
@@ -439,10 +444,12 @@ def _scan_tags(body: dict[str, Any]) -> _TagScan | None:
     new_message: tuple[int, Any] | None = None
     messages = body.get("messages")
     if isinstance(messages, list):
-        first = next(
-            (i for i, msg in enumerate(messages) if isinstance(msg, dict) and msg.get("role") == "user"), None
-        )
-        if first is not None:
+        first = 0
+        while first < len(messages) and not (
+            isinstance(messages[first], dict) and messages[first].get("role") == "user"
+        ):
+            first += 1
+        if first < len(messages):
             content = messages[first].get("content")
             if isinstance(content, str):
                 if TAG_OPEN in content and (m := TAG_RE.search(content)):

@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web
 
 from claude_code_mux.dispatch import Attempt, DispatchFailed, DispatchResult, dispatch
-from claude_code_mux.errors import error_event
+from claude_code_mux.errors import HttpError, error_event
 from claude_code_mux.observe.logging import kv
 from claude_code_mux.observe.usage_extract import session_id, usage_from_body, usage_from_stream
 from claude_code_mux.providers.base import RequestContext, UpstreamFailure, UpstreamReply
@@ -214,13 +214,15 @@ async def handle_count_tokens(request: web.Request) -> web.StreamResponse:
     check_client_auth(rt, headers)
     raw, body = await read_json(request, rt.config.server.max_body_bytes)
     model = check_messages_body(body)
-    decision = decide(body, headers, rt.config)
+    # count_tokens never fails: whatever routing says, fall back to the local estimate.
+    try:
+        decision = decide(body, headers, rt.config)
+        cands = plan(decision, rt.config, rt.health)
+    except HttpError:
+        decision = RouteDecision("default", "estimate_only", model)
+        cands = []
     ctx = build_context(rt, request, raw, body, headers, model)
     ctx.stream = False
-    try:
-        cands = plan(decision, rt.config, rt.health)
-    except Exception:
-        cands = []
     anthropic_cands = [c for c in cands if rt.providers[c.provider].dialect == "anthropic"]
     if anthropic_cands:
         ctx.edited_body = decision.edited_body
