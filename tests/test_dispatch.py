@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from pathlib import Path
@@ -153,3 +154,27 @@ async def test_client_disconnect_cancels_upstream(tmp_path: Path) -> None:
                     break
                 await asyncio.sleep(0.05)
             assert one.messages_requests()[0].disconnected
+
+
+@pytest.mark.parametrize("kind", ["drop", "malformed", "truncate", "error_mid"])
+@pytest.mark.parametrize("candidates", [1, 2])
+async def test_mid_stream_faults_end_cleanly_with_an_error_event(tmp_path: Path, kind: str, candidates: int) -> None:
+    async with MockAnthropic(name="one") as one, MockAnthropic(name="two") as two:
+        one.add_fault(Fault(kind=kind))
+        cfg = two_provider_config(one.url, two.url)
+        if candidates == 1:
+            cfg = cfg.replace(
+                '[[models.mappings]]\nprovider = "second"\nactual_model = "m2"\npriority = 2\n', ""
+            )
+        async with run_router(cfg, tmp_path) as router, httpx.AsyncClient() as http:
+            r = await http.post(router.url + "/v1/messages", json={**REQ, "stream": True})
+        assert r.status_code == 200
+        frames = [f for f in r.text.split("\n\n") if f.strip()]
+        assert frames[0].startswith("event: message_start")
+        assert frames[-1].startswith("event: error")
+        for f in frames:  # every frame the client got is whole and parses
+            name, data = f.split("\n", 1)
+            assert name.startswith("event: ")
+            assert json.loads(data.removeprefix("data: "))["type"] == name.removeprefix("event: ")
+        assert "event: message_stop" not in r.text
+        assert two.messages_requests() == []

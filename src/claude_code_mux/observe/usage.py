@@ -108,6 +108,9 @@ class UsageWriter:
         await self.flush()
 
     async def flush(self) -> None:
+        task, current = self._task, asyncio.current_task()
+        if task is not None and task is not current and not task.done():
+            task.cancel()
         rows, self._rows = self._rows, []
         if rows:
             try:

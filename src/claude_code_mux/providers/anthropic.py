@@ -176,6 +176,7 @@ class AnthropicDialect:
                     first=rewrite_start_model(first, ctx.client_model),
                     chunks=_iterate(resp),
                     close=resp.close,
+                    guard=True,
                 )
             body = await resp.read()
             resp.release()

@@ -145,6 +145,8 @@ class UpstreamReply:
     close: Callable[[], None] = lambda: None
     # For observers: usage as far as the dialect knows it (filled by translating dialects).
     usage: dict[str, int] = field(default_factory=dict)
+    # Relay through a StreamGuard (upstream bytes we did not produce ourselves).
+    guard: bool = False
 
     @property
     def is_stream(self) -> bool:

@@ -23,6 +23,7 @@ from claude_code_mux.routing.types import Candidate, RouteDecision
 from claude_code_mux.runtime import Runtime
 from claude_code_mux.server.body import check_client_auth, check_messages_body, lower_headers, read_json
 from claude_code_mux.server.state import HOLDER, RuntimeHolder
+from claude_code_mux.wire.guard import StreamGuard
 
 _STREAM_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, UpstreamFailure, OSError)
 
@@ -121,14 +122,16 @@ async def _relay_stream(
     status = reply.status
     ttfb: float | None = None
     tail = b""
+    guard = StreamGuard() if reply.guard else None
     try:
         await resp.prepare(request)
-        await resp.write(reply.first)
+        first = guard.feed(reply.first) if guard is not None else reply.first
+        await resp.write(first)
         ttfb = time.perf_counter()
         tail = reply.first[-2048:]
         it: AsyncIterator[bytes] = reply.chunks.__aiter__()
         failure: str | None = None
-        while True:
+        while guard is None or guard.error is None:
             try:
                 chunk = await it.__anext__()
             except StopAsyncIteration:
@@ -136,9 +139,16 @@ async def _relay_stream(
             except _STREAM_ERRORS as exc:
                 failure = str(exc) or type(exc).__name__
                 break
-            await resp.write(chunk)
-            tail = (tail + chunk)[-2048:]
-        if failure is None and b"message_stop" not in tail and b"event: error" not in tail:
+            if guard is not None:
+                chunk = guard.feed(chunk)
+                if chunk:
+                    await resp.write(chunk)
+            else:
+                await resp.write(chunk)
+                tail = (tail + chunk)[-2048:]
+        if failure is None and guard is not None:
+            failure = guard.close()
+        elif failure is None and b"message_stop" not in tail and b"event: error" not in tail:
             failure = "upstream stream ended without message_stop"
         if failure is not None:
             status = 599
@@ -150,7 +160,7 @@ async def _relay_stream(
     finally:
         reply.close()
         holder.active_streams -= 1
-        usage = reply.usage or usage_from_stream(reply.first, tail)
+        usage = reply.usage or (guard.usage if guard is not None else usage_from_stream(reply.first, tail))
         _log(holder, ctx, decision, result.candidate, result.attempts, status, t0, ttfb, usage)
     return resp
 

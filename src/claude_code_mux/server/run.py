@@ -69,6 +69,7 @@ class Server:
         self._runner: web.AppRunner | None = None
         self.holder: RuntimeHolder | None = None
         self.port = opts.port
+        self._retired: dict[asyncio.Task[None], Runtime] = {}
 
     async def _build_runtime(self, cfg: Config) -> Runtime:
         from claude_code_mux.server.wiring import build_runtime
@@ -132,7 +133,10 @@ class Server:
             self.redactor.add(s)
         self.cfg = cfg
         self.logger.info("config reloaded (%s)", reason)
-        asyncio.get_running_loop().create_task(old.close(grace_s=cfg.server.timeouts.api_timeout_ms / 1000))
+        # In-flight requests keep using the old runtime's sessions; close them once those can have finished.
+        task = asyncio.get_running_loop().create_task(old.close(grace_s=cfg.server.timeouts.read_ms / 1000))
+        self._retired[task] = old
+        task.add_done_callback(lambda t: self._retired.pop(t, None))
         return True
 
     async def serve_forever(self) -> None:
@@ -181,6 +185,9 @@ class Server:
             await asyncio.sleep(0.05)
         await self._runner.cleanup()
         await self.holder.current.close()
+        for task, old in list(self._retired.items()):
+            task.cancel()
+            await old.close()
 
     def stop(self) -> None:
         self._stop.set()

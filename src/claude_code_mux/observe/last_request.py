@@ -1,0 +1,235 @@
+"""Each Claude Code session's last request, in ``HOME/last_requests.json``, for ``ccm statusline``.
+
+:class:`LastRequestWriter` is a request listener: called with each finished request record, it updates an
+in-memory table (the last record and per-model token totals of the most recent sessions) and writes the file
+atomically at most every ``interval_s`` seconds, from a worker thread (``loop.call_later`` +
+``asyncio.to_thread``), never on the request path. :func:`read_last` is the reader; it is stdlib-only and
+tolerates a missing, partial or foreign file.
+
+File format (version 1); ``last`` keeps request_id, time, route, client_model, provider, model, status,
+stream, ttfb_ms, total_ms, attempts (a count), session_id and usage::
+
+    {"version": 1, "updated": 1767000000.0, "latest": "SESSION",
+     "sessions": {"SESSION": {
+        "last": {...},
+        "totals": {"requests": 3, "by_model": {"MODEL": {
+            "client_model": "...", "requests": 3, "input_tokens": 0, "output_tokens": 0,
+            "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}}}}}}
+
+Records without a session id are kept under ``""``. The session id is what the server extracted from
+``metadata.user_id``; a raw ``user_id`` (a JSON string holding ``session_id``, or ``…_session_<id>``) is
+normalised here too, so the key always equals the ``session_id`` Claude Code gives its statusline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+FILE_NAME = "last_requests.json"
+MAX_SESSIONS = 64
+USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+_KEEP = (
+    "request_id",
+    "time",
+    "route",
+    "client_model",
+    "provider",
+    "model",
+    "status",
+    "stream",
+    "ttfb_ms",
+    "total_ms",
+)
+log = logging.getLogger("claude_code_mux.last_request")
+
+
+def session_key(value: Any) -> str:
+    """The session id of a record's ``session_id`` (also accepts a raw ``metadata.user_id``)."""
+    if not isinstance(value, str) or not value:
+        return ""
+    if value.startswith("{"):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return value[:128]
+        sid = parsed.get("session_id") if isinstance(parsed, dict) else None
+        return str(sid) if sid else ""
+    if "_session_" in value:
+        return value.rsplit("_session_", 1)[1]
+    return value[:128]
+
+
+def _count(v: Any) -> int:
+    return int(v) if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) else 0
+
+
+def _slim(rec: dict[str, Any], sid: str) -> dict[str, Any]:
+    out = {k: rec.get(k) for k in _KEEP}
+    attempts = rec.get("attempts")
+    out["attempts"] = len(attempts) if isinstance(attempts, list | tuple) else _count(attempts)
+    out["session_id"] = sid or None
+    usage = rec.get("usage")
+    out["usage"] = (
+        {k: _count(usage.get(k)) for k in USAGE_KEYS if k in usage} if isinstance(usage, dict) else {}
+    )
+    return out
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+class LastRequestWriter:
+    """A request listener keeping the last record per session and writing ``last_requests.json`` lazily."""
+
+    def __init__(
+        self,
+        home: Path | str,
+        *,
+        interval_s: float = 0.5,
+        max_sessions: int = MAX_SESSIONS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = Path(home) / FILE_NAME
+        self._interval = interval_s
+        self._max = max_sessions
+        self._clock = clock
+        # Insertion order is recency: an updated session moves to the end; the oldest is dropped first.
+        self._sessions: dict[str, dict[str, Any]] = {}
+        self._latest: str | None = None
+        self._dirty = False
+        self._last_write = -math.inf
+        self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def __call__(self, rec: dict[str, Any]) -> None:
+        sid = session_key(rec.get("session_id"))
+        entry = self._sessions.pop(sid, None) or {"totals": {"requests": 0, "by_model": {}}}
+        last = _slim(rec, sid)
+        entry["last"] = last
+        totals = entry["totals"]
+        totals["requests"] += 1
+        model = str(last.get("model") or last.get("client_model") or "?")
+        t = totals["by_model"].setdefault(model, {"client_model": None, "requests": 0})
+        t["client_model"] = last.get("client_model")
+        t["requests"] += 1
+        for k, v in last["usage"].items():
+            t[k] = t.get(k, 0) + v
+        self._sessions[sid] = entry
+        while len(self._sessions) > self._max:
+            del self._sessions[next(iter(self._sessions))]
+        self._latest = sid
+        self._dirty = True
+        self._schedule()
+
+    def snapshot(self) -> bytes:
+        doc = {"version": 1, "updated": time.time(), "latest": self._latest, "sessions": self._sessions}
+        return json.dumps(doc, default=str, separators=(",", ":")).encode()
+
+    def _schedule(self) -> None:
+        if self._timer is not None or (self._task is not None and not self._task.done()):
+            return  # a write is pending or running; it re-checks the dirty flag when it ends
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside the server (tests, tools): write now
+            self._write_sync()
+            return
+        delay = max(0.0, self._last_write + self._interval - self._clock())
+        self._timer = loop.call_later(delay, self._start_write, loop)
+
+    def _start_write(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        self._task = loop.create_task(self._write())
+
+    async def _write(self) -> None:
+        data = self.snapshot()  # serialised on the loop: the table is only touched there
+        self._dirty = False
+        try:
+            await asyncio.to_thread(write_atomic, self.path, data)
+        except OSError as exc:
+            log.warning("cannot write %s: %s", self.path, exc)
+        finally:
+            self._last_write = self._clock()
+        if self._dirty:
+            self._task = None
+            self._schedule()
+
+    def _write_sync(self) -> None:
+        data = self.snapshot()
+        self._dirty = False
+        try:
+            write_atomic(self.path, data)
+        except OSError as exc:
+            log.warning("cannot write %s: %s", self.path, exc)
+        self._last_write = self._clock()
+
+    async def flush(self) -> None:
+        """Write pending changes now (at shutdown)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._task is not None and not self._task.done():
+            await self._task
+        if self._timer is not None:  # the write that just ended may have scheduled the next one
+            self._timer.cancel()
+            self._timer = None
+        if self._dirty:
+            self._task = None
+            await self._write()
+
+
+def read_last(home: Path | str, session_id: str | None) -> dict[str, Any] | None:
+    """The last record of ``session_id`` (the newest session's when None) plus its ``totals``, or None."""
+    try:
+        doc = json.loads((Path(home) / FILE_NAME).read_bytes())
+    except (OSError, ValueError):
+        return None
+    sessions = doc.get("sessions") if isinstance(doc, dict) else None
+    if not isinstance(sessions, dict):
+        return None
+    key = session_key(session_id) if session_id else doc.get("latest")
+    entry = sessions.get(key) if isinstance(key, str) else None
+    if not isinstance(entry, dict) or not isinstance(entry.get("last"), dict):
+        return None
+    out = dict(entry["last"])
+    totals = entry.get("totals")
+    out["totals"] = totals if isinstance(totals, dict) else {}
+    return out
+
+
+def setup(app: web.Application) -> None:
+    """Register the writer on the server (like the other observers); no home, no file."""
+    from claude_code_mux.server.state import HOLDER
+
+    holder = app[HOLDER]
+    if holder.home is None:
+        return
+    writer = LastRequestWriter(Path(holder.home))
+    holder.listeners.append(writer)
+
+    async def _flush(_: web.Application) -> None:
+        await writer.flush()
+
+    app.on_cleanup.append(_flush)

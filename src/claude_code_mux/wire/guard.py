@@ -1,0 +1,90 @@
+"""A passthrough stream guard: relay complete SSE events verbatim, stop at the first corrupt one.
+
+The Anthropic passthrough forwards the upstream's bytes unchanged, but an upstream can still break its own
+stream (a ``data:`` line that is not JSON, a body that ends mid-event or without ``message_stop``). The guard
+releases only whole events whose data parses, so the client gets a clean prefix and then one ``event: error``
+instead of a corrupt frame. It also notes usage from ``message_start`` / ``message_delta`` on the way.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+
+
+class StreamGuard:
+    __slots__ = ("_buf", "error", "finished", "usage")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self.error: str | None = None
+        self.finished = False  # saw message_stop or an error event
+        self.usage: dict[str, int] = {}
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The bytes that may go to the client now (whole, valid events only)."""
+        if self.error is not None:
+            return b""
+        buf = self._buf + chunk if self._buf else chunk
+        if b"\r" in buf:
+            buf = buf.replace(b"\r\n", b"\n")
+        end = buf.rfind(b"\n\n")
+        if end == -1:
+            self._buf = buf
+            return b""
+        end += 2
+        region, self._buf = buf[:end], buf[end:]
+        pos = 0
+        n = len(region)
+        while pos < n:
+            nxt = region.find(b"\n\n", pos)
+            frame_end = nxt + 2
+            if not self._check(region, pos, nxt):
+                return region[:pos]
+            pos = frame_end
+        return region
+
+    def _check(self, region: bytes, start: int, stop: int) -> bool:
+        frame = region[start:stop]
+        if not frame or frame.startswith(b":"):
+            return True
+        d = frame.find(b"data:")
+        if d == -1:
+            return True  # an event line alone carries no payload to corrupt
+        payload = frame[d + 5 :]
+        if b"\ndata:" in payload:
+            payload = b"\n".join(line.partition(b":")[2] for line in frame[d:].split(b"\n") if line.startswith(b"data:"))
+        try:
+            data = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            self.error = "upstream sent an event whose data is not JSON"
+            return False
+        if frame.startswith(b"event: message_"):
+            kind = data.get("type") if isinstance(data, dict) else None
+            if kind == "message_start":
+                self._usage((data.get("message") or {}).get("usage"))
+            elif kind == "message_delta":
+                self._usage(data.get("usage"))
+            elif kind == "message_stop":
+                self.finished = True
+        elif frame.startswith(b"event: error"):
+            self.finished = True
+        return True
+
+    def _usage(self, usage: object) -> None:
+        if isinstance(usage, dict):
+            for k in _FIELDS:
+                v = usage.get(k)
+                if isinstance(v, int):
+                    self.usage[k] = v
+
+    def close(self) -> str | None:
+        """At end of body: why the stream is incomplete, or None when it ended properly."""
+        if self.error is not None:
+            return self.error
+        if self._buf.strip():
+            return "upstream stream ended in the middle of an event"
+        if not self.finished:
+            return "upstream stream ended without message_stop"
+        return None
