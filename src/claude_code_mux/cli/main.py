@@ -8,7 +8,6 @@ import sys
 from collections.abc import Sequence
 
 from claude_code_mux import __version__
-from claude_code_mux.cli.common import common_parser, resolve_paths
 
 # Command groups; each module has add_commands(sub, common). Missing optional ones are skipped.
 _GROUPS = (
@@ -24,6 +23,8 @@ _GROUPS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from claude_code_mux.cli.common import common_parser
+
     common = common_parser()
     parser = argparse.ArgumentParser(
         prog="ccm",
@@ -44,11 +45,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["statusline"]:
+        # Claude Code runs the statusline on every refresh: answer without importing the server stack.
+        from claude_code_mux.cli.statusline import fast_main
+
+        rc = fast_main(args_list[1:])
+        if rc is not None:
+            return rc
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    from claude_code_mux.cli.common import resolve_paths
+
     resolve_paths(args)
     try:
         rc = args.func(args)

@@ -50,6 +50,7 @@ def build_app(holder: RuntimeHolder) -> web.Application:
         "claude_code_mux.observe.metrics",
         "claude_code_mux.observe.usage",
         "claude_code_mux.observe.trace",
+        "claude_code_mux.observe.last_request",
         "claude_code_mux.server.limits",
     ):
         try:
