@@ -26,15 +26,16 @@ class OAuthSettings(BaseModel):
     redirect_uri: str = "https://platform.claude.com/oauth/code/callback"
     create_api_key_url: str = "https://api.anthropic.com/api/oauth/claude_cli/create_api_key"
     scopes: str = (
-        "org:create_api_key user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload"
+        "org:create_api_key user:profile user:inference"
+        " user:sessions:claude_code user:mcp_servers user:file_upload"
     )
     beta: str = "oauth-2025-04-20"
-    # The token endpoint filters on User-Agent; Claude Code exchanges and refreshes with a plain axios client.
-    # Set to "" to send the HTTP library's default.
-    token_user_agent: str = "axios/1.13.6"
+    # The User-Agent sent to the token endpoint. We say who we are; we never imitate another client
+    # (the endpoint has been seen filtering on User-Agent: see the README's OAuth troubleshooting).
+    token_user_agent: str = "claude-code-mux/0.1"
     # Timeout for one call to the token or create_api_key endpoint.
-    http_timeout_s: float = Field(30.0, gt=0)
+    http_timeout_s: float = Field(default=30.0, gt=0)
     # Refresh this many seconds before the access token expires.
-    refresh_skew_s: float = Field(300.0, ge=0)
+    refresh_skew_s: float = Field(default=300.0, ge=0)
     # Inclusive port range tried, in order, for the CLI's loopback callback server.
     callback_ports: tuple[int, int] = (8765, 8795)

@@ -1,0 +1,241 @@
+"""Interactive login: pending attempts kept server-side, completion, and the loopback callback server.
+
+:class:`PendingLogins` is shared by the CLI and the admin API. ``start`` returns only the URL, the ``state``
+and instructions; the PKCE verifier never leaves the process. ``complete`` takes whatever the user pasted
+(or the loopback callback) and stores the login through the :class:`TokenManager`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import logging
+from dataclasses import dataclass, replace
+from typing import Literal
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from claude_code_mux.auth import pkce
+from claude_code_mux.auth.oauth import (
+    CallbackInput,
+    TokenEndpointError,
+    build_authorize_url,
+    check_state,
+    create_api_key,
+    exchange_code,
+    parse_callback,
+)
+from claude_code_mux.auth.secret import Secret
+from claude_code_mux.auth.store import TokenRecord
+from claude_code_mux.auth.tokens import TokenManager
+from claude_code_mux.errors import OAuthError
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["max", "console"]
+DEFAULT_PROVIDER_ID = "claude-max"
+CALLBACK_TIMEOUT_S = 180.0
+
+
+def is_loopback(redirect_uri: str) -> bool:
+    """A ``http://localhost:PORT/callback`` redirect served by our own callback server."""
+    parts = urlsplit(redirect_uri)
+    return (
+        parts.scheme == "http"
+        and parts.hostname in ("localhost", "127.0.0.1", "::1")
+        and parts.path == "/callback"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    verifier: Secret
+    mode: Mode
+    provider_id: str
+    redirect_uri: str
+    created_at: float
+
+
+class PendingLogins:
+    """Login attempts in progress, keyed by ``state``; each expires after ``ttl_s`` and is used once."""
+
+    def __init__(self, manager: TokenManager, *, ttl_s: float = 600.0, max_pending: int = 16) -> None:
+        self.manager = manager
+        self._ttl_s = ttl_s
+        self._max_pending = max_pending
+        self._pending: dict[str, _Pending] = {}
+
+    def __repr__(self) -> str:
+        return f"PendingLogins({len(self._pending)} pending)"
+
+    def _purge(self) -> None:
+        now = self.manager.clock()
+        for state in [s for s, p in self._pending.items() if now - p.created_at > self._ttl_s]:
+            del self._pending[state]
+        while len(self._pending) >= self._max_pending:
+            del self._pending[next(iter(self._pending))]
+
+    def start(
+        self, mode: Mode = "max", provider_id: str = DEFAULT_PROVIDER_ID, redirect_uri: str | None = None
+    ) -> dict[str, str]:
+        """Begin a login: ``{url, state, instructions}``. Nothing secret is returned."""
+        if mode not in ("max", "console"):
+            raise OAuthError("mode must be 'max' or 'console'")
+        if not provider_id or not provider_id.strip():
+            raise OAuthError("provider id must not be empty")
+        settings = self.manager.settings
+        redirect = redirect_uri or settings.redirect_uri
+        verifier = pkce.generate_verifier()
+        state = pkce.generate_state()
+        self._purge()
+        self._pending[state] = _Pending(Secret(verifier), mode, provider_id, redirect, self.manager.clock())
+        url = build_authorize_url(
+            settings, mode=mode, challenge=pkce.challenge(verifier), state=state, redirect_uri=redirect
+        )
+        if is_loopback(redirect):
+            instructions = (
+                "Open the URL and approve access. The browser comes back to this machine and the login "
+                "completes by itself; if it does not, paste the address of the page the browser ended on."
+            )
+        else:
+            instructions = (
+                "Open the URL, approve access, then paste the code shown on the page (it looks like "
+                "code#state)."
+            )
+        if mode == "console":
+            instructions += " Console mode also creates an API key."
+        return {"url": url, "state": state, "instructions": instructions}
+
+    def is_pending(self, state: str) -> bool:
+        self._purge()
+        return state in self._pending
+
+    async def complete(self, code_input: str | CallbackInput, state: str | None = None) -> TokenRecord:
+        """Finish a login from a paste (``code#state``, URL, query, bare code) or a callback; store it."""
+        parsed = code_input if isinstance(code_input, CallbackInput) else parse_callback(code_input)
+        check_state(parsed.state, state)
+        self._purge()
+        key = state or parsed.state
+        if key is None:
+            if len(self._pending) != 1:
+                raise OAuthError(
+                    "paste the whole value shown after authorizing (code#state), not only the code"
+                )
+            key = next(iter(self._pending))
+        pending = self._pending.pop(key, None)
+        if pending is None:
+            raise OAuthError(
+                "this login attempt is unknown or has expired (attempts last 10 minutes); "
+                "start the login again"
+            )
+        manager = self.manager
+        session = manager.session_factory()
+        try:
+            tokens = await exchange_code(
+                session,
+                manager.settings,
+                code=parsed.code,
+                state=key,
+                verifier=pending.verifier.reveal(),
+                redirect_uri=pending.redirect_uri,
+            )
+        except TokenEndpointError as exc:
+            if exc.transient:  # the code may be unused: let the user try the same paste again
+                self._pending[key] = pending
+            raise
+        # Store the login first: the code is spent, so a failure below must not lose the tokens.
+        record = await manager.save_login(pending.provider_id, tokens)
+        log.info("logged in '%s' (%s mode)", pending.provider_id, pending.mode)
+        if pending.mode == "console":
+            raw = await create_api_key(session, manager.settings, tokens.access_token.reveal())
+            record = replace(record, api_key=Secret(raw))
+            await manager.save_record(record)
+            log.info("created an API key for '%s'", pending.provider_id)
+        return record
+
+
+_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>claude-code-mux login</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:40em;margin:4em auto;padding:0 1em}}</style></head>
+<body><h1>{title}</h1><p>{message}</p></body></html>
+"""
+
+
+def _page(title: str, message: str, status: int) -> web.Response:
+    body = _PAGE.format(title=html.escape(title), message=html.escape(message))
+    return web.Response(
+        text=body, status=status, content_type="text/html", headers={"Cache-Control": "no-store"}
+    )
+
+
+class CallbackServer:
+    """A one-shot ``GET /callback`` listener on ``127.0.0.1`` for the loopback redirect."""
+
+    def __init__(self, runner: web.AppRunner, port: int) -> None:
+        self._runner = runner
+        self.port = port
+        self.expected_state: str | None = None
+        self.result: asyncio.Future[CallbackInput] = asyncio.get_running_loop().create_future()
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"http://localhost:{self.port}/callback"
+
+    @classmethod
+    async def start(
+        cls, ports: tuple[int, int] = (8765, 8795), *, host: str = "127.0.0.1"
+    ) -> CallbackServer | None:
+        """Listen on the first free port in ``ports`` (inclusive); ``None`` if every port is taken."""
+        app = web.Application()
+        holder: list[CallbackServer] = []
+
+        async def handle(request: web.Request) -> web.Response:
+            return holder[0]._handle(request)
+
+        app.router.add_get("/callback", handle)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)  # no access log: URLs carry codes
+        await runner.setup()
+        for port in range(ports[0], ports[1] + 1):
+            try:
+                await web.TCPSite(runner, host, port).start()
+            except OSError:
+                continue
+            server = cls(runner, port)
+            holder.append(server)
+            if host == "127.0.0.1":  # "localhost" may resolve to ::1 first; listen there too when possible
+                with contextlib.suppress(OSError):
+                    await web.TCPSite(runner, "::1", port).start()
+            return server
+        await runner.cleanup()
+        return None
+
+    def _handle(self, request: web.Request) -> web.Response:
+        query = request.query
+        if query.get("error"):
+            error = query.get("error", "")[:100]
+            desc = query.get("error_description", "")[:300]
+            if not self.result.done():
+                self.result.set_exception(OAuthError(f"authorization was refused: {error} {desc}".strip()))
+            return _page("Login failed", f"{error}: {desc}" if desc else error, 400)
+        code, state = query.get("code", ""), query.get("state", "")
+        if not code or not state:
+            return _page("Login failed", "The callback is missing its code or state.", 400)
+        if self.expected_state is not None and state != self.expected_state:
+            return _page("Login failed", "This response belongs to a different login attempt.", 400)
+        if not self.result.done():
+            self.result.set_result(CallbackInput(code, state))
+        return _page("Login complete", "You can close this tab and return to the terminal.", 200)
+
+    async def wait(self, seconds: float = CALLBACK_TIMEOUT_S) -> CallbackInput:
+        """The callback's code and state; raises ``TimeoutError`` after ``seconds``."""
+        async with asyncio.timeout(seconds):
+            return await asyncio.shield(self.result)
+
+    async def close(self) -> None:
+        if self.result.done() and not self.result.cancelled():
+            self.result.exception()  # mark retrieved
+        else:
+            self.result.cancel()
+        await self._runner.cleanup()
