@@ -23,6 +23,7 @@ from claude_code_mux.observe.logging import Redactor, setup_logging
 from claude_code_mux.runtime import Runtime
 from claude_code_mux.server.app import build_app
 from claude_code_mux.server.state import RuntimeHolder
+from claude_code_mux.server.wiring import RuntimeBuilder
 
 
 def is_loopback(host: str) -> bool:
@@ -70,11 +71,10 @@ class Server:
         self.holder: RuntimeHolder | None = None
         self.port = opts.port
         self._retired: dict[asyncio.Task[None], Runtime] = {}
+        self._builder = RuntimeBuilder(opts.home, opts.config_path, self.logger)
 
     async def _build_runtime(self, cfg: Config) -> Runtime:
-        from claude_code_mux.server.wiring import build_runtime
-
-        return await build_runtime(cfg, self.opts.config_path, self.opts.home, self.logger)
+        return await self._builder.build(cfg)
 
     def check_exposure(self) -> None:
         s = self.cfg.server
@@ -188,6 +188,7 @@ class Server:
         for task, old in list(self._retired.items()):
             task.cancel()
             await old.close()
+        await self._builder.close()
 
     def stop(self) -> None:
         self._stop.set()

@@ -1,21 +1,34 @@
-"""Assemble a Runtime with the optional parts (OAuth tokens, observers) for the server."""
+"""Assemble a Runtime with the parts that outlive reloads (the OAuth token manager) for the server."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
+from claude_code_mux.auth.tokens import TokenManager
+from claude_code_mux.auth.wiring import LazySession, token_manager_for
 from claude_code_mux.config.schema import Config
 from claude_code_mux.runtime import Runtime
 
 
-async def build_runtime(cfg: Config, config_path: Path | None, home: Path, logger: logging.Logger) -> Runtime:
-    tokens = None
-    if any(p.auth_type == "oauth" for p in cfg.providers if p.enabled):
-        try:
-            from claude_code_mux.auth.wiring import token_manager_for
-        except ImportError:  # pragma: no cover - until the OAuth package lands
-            logger.warning("OAuth providers configured but OAuth support is not available")
+class RuntimeBuilder:
+    """Builds runtimes; one TokenManager (single-flight state, dead-token memory) serves them all."""
+
+    def __init__(self, home: Path, config_path: Path | None, logger: logging.Logger) -> None:
+        self.home = home
+        self.config_path = config_path
+        self.logger = logger
+        self.tokens: TokenManager | None = None
+        self._http: LazySession | None = None
+
+    async def build(self, cfg: Config) -> Runtime:
+        if self.tokens is None:
+            self.tokens, self._http = token_manager_for(cfg, self.home)
         else:
-            tokens = token_manager_for(cfg, home)
-    return await Runtime.create(cfg, config_path=config_path, tokens=tokens)
+            # Endpoint settings may have changed with the config.
+            self.tokens.settings = token_manager_for(cfg, self.home)[0].settings
+        return await Runtime.create(cfg, config_path=self.config_path, tokens=self.tokens)
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
