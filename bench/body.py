@@ -92,9 +92,7 @@ def _messages(msg_chars: int) -> list[dict[str, Any]]:
         msgs.append(
             {
                 "role": "user",
-                "content": [
-                    {"type": "tool_result", "tool_use_id": tid, "content": words(msg_chars, 200 + r)}
-                ],
+                "content": [{"type": "tool_result", "tool_use_id": tid, "content": words(msg_chars, 200 + r)}],
             }
         )
     return msgs

@@ -23,9 +23,7 @@ HEADERS = {
     "content-type": "application/json",
     "accept": "application/json",
     "anthropic-version": "2023-06-01",
-    "anthropic-beta": (
-        "claude-code-20250219,interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14"
-    ),
+    "anthropic-beta": ("claude-code-20250219,interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14"),
     "user-agent": "claude-cli/2.1.0 (external, cli) ccm-bench",
     "x-app": "cli",
     "x-api-key": "sk-ant-bench-mock",

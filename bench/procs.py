@@ -15,11 +15,7 @@ _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 def can_pin() -> bool:
     """taskset exists and there are at least two cores to split between router and client."""
-    return (
-        shutil.which("taskset") is not None
-        and (os.cpu_count() or 1) >= 2
-        and hasattr(os, "sched_setaffinity")
-    )
+    return shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2 and hasattr(os, "sched_setaffinity")
 
 
 def pin_self(core: int) -> None:

@@ -244,9 +244,7 @@ async def full(b: Bench, quick: bool, skip_translated: str | None) -> int:
     for r in mismatch:
         print(f"\n{r.scenario}/{r.path}: the upstream saw {r.upstream_seen} requests for {r.res.sent} sent")
     if args.json:
-        args.json.write_bytes(
-            orjson.dumps([{**r.__dict__, "res": r.res.__dict__} for r in runs], default=str)
-        )
+        args.json.write_bytes(orjson.dumps([{**r.__dict__, "res": r.res.__dict__} for r in runs], default=str))
     return 1 if errs or mismatch else 0
 
 
@@ -256,14 +254,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="3 s per scenario instead of 20-30 s")
-    mode.add_argument(
-        "--smoke", action="store_true", help="correctness only: a few requests per path, no timing"
-    )
+    mode.add_argument("--smoke", action="store_true", help="correctness only: a few requests per path, no timing")
     ap.add_argument("--seconds", type=float, default=0.0, help="override the duration of every scenario")
     ap.add_argument("--chunks", type=int, default=20, help="streamed text deltas per response (default 20)")
-    ap.add_argument(
-        "--body", type=Path, default=None, help="a recorded request body (e.g. tests/fixtures/*.json)"
-    )
+    ap.add_argument("--body", type=Path, default=None, help="a recorded request body (e.g. tests/fixtures/*.json)")
     ap.add_argument("--log-level", default="info", help="router log level (default info, as shipped)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin router / client to separate cores")
     ap.add_argument("--json", type=Path, default=None, help="also write every run as JSON here")

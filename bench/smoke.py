@@ -21,9 +21,7 @@ async def _path(b: Bench, path: str) -> str | None:
         sent += res.sent
         if res.ok != n:
             kinds = "; ".join(f"{k} ×{v}" for k, v in res.errors.items())
-            problems.append(
-                f"{'stream' if stream else 'json'} {res.ok}/{n} valid ({kinds}) {res.sample[:200]!r}"
-            )
+            problems.append(f"{'stream' if stream else 'json'} {res.ok}/{n} valid ({kinds}) {res.sample[:200]!r}")
     seen = await b.upstream_count() - seen0
     if path != "direct" and seen != sent:
         problems.append(f"the upstream saw {seen} requests for {sent} sent")

@@ -41,7 +41,9 @@ async def run_router(
     path = home / "config.toml"
     path.write_text(config_text)
     cfg = parse_config(config_text, path=str(path), env=env)
-    server = Server(cfg, ServerOptions(host="127.0.0.1", port=0, config_path=path, home=home, watch=watch, signals=False))
+    server = Server(
+        cfg, ServerOptions(host="127.0.0.1", port=0, config_path=path, home=home, watch=watch, signals=False)
+    )
     log = io.StringIO()
     handler = logging.StreamHandler(log)
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))

@@ -15,7 +15,11 @@ import pytest
 from tests.harness import anthropic_provider, model_block, run_router
 from tests.mocks.anthropic import Fault, MockAnthropic
 
-REQ = {"model": "main", "max_tokens": 50, "messages": [{"role": "user", "content": "Reply with exactly: OK-7"}]}
+REQ = {
+    "model": "main",
+    "max_tokens": 50,
+    "messages": [{"role": "user", "content": "Reply with exactly: OK-7"}],
+}
 
 
 def two_provider_config(url1: str, url2: str, extra_server: str = "") -> str:
@@ -70,7 +74,10 @@ async def test_failover_to_second_provider(tmp_path: Path, fault: Fault, stream:
 
 async def test_connection_refused_fails_over(tmp_path: Path) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    async with MockAnthropic(name="two") as two, run_router(two_provider_config(dead, two.url), tmp_path) as router:
+    async with (
+        MockAnthropic(name="two") as two,
+        run_router(two_provider_config(dead, two.url), tmp_path) as router,
+    ):
         async with httpx.AsyncClient() as http:
             r = await http.post(router.url + "/v1/messages", json=REQ)
         assert r.status_code == 200
@@ -81,7 +88,10 @@ async def test_connection_refused_fails_over(tmp_path: Path) -> None:
 async def test_client_errors_do_not_fail_over(tmp_path: Path, status: int) -> None:
     async with MockAnthropic(name="one") as one, MockAnthropic(name="two") as two:
         one.add_fault(Fault(kind="status", status=status, message=f"upstream says {status}"))
-        async with run_router(two_provider_config(one.url, two.url), tmp_path) as router, httpx.AsyncClient() as http:
+        async with (
+            run_router(two_provider_config(one.url, two.url), tmp_path) as router,
+            httpx.AsyncClient() as http,
+        ):
             r = await http.post(router.url + "/v1/messages", json=REQ)
         assert r.status_code == status
         assert f"upstream says {status}" in r.json()["error"]["message"]
@@ -92,7 +102,10 @@ async def test_all_fail_passes_last_status_and_retry_after(tmp_path: Path) -> No
     async with MockAnthropic(name="one") as one, MockAnthropic(name="two") as two:
         one.add_fault(Fault(kind="status", status=529, times=5))
         two.add_fault(Fault(kind="status", status=429, retry_after=60, times=5, message="slow down"))
-        async with run_router(two_provider_config(one.url, two.url), tmp_path) as router, httpx.AsyncClient() as http:
+        async with (
+            run_router(two_provider_config(one.url, two.url), tmp_path) as router,
+            httpx.AsyncClient() as http,
+        ):
             r = await http.post(router.url + "/v1/messages", json=REQ)
         assert r.status_code == 429
         assert r.headers["retry-after"] == "60"
@@ -106,7 +119,10 @@ async def test_retry_after_within_budget_is_honoured(tmp_path: Path) -> None:
     async with MockAnthropic(name="one") as one, MockAnthropic(name="two") as two:
         one.add_fault(Fault(kind="status", status=429, retry_after=1))
         two.add_fault(Fault(kind="status", status=529, retry_after=1))
-        async with run_router(two_provider_config(one.url, two.url), tmp_path) as router, httpx.AsyncClient() as http:
+        async with (
+            run_router(two_provider_config(one.url, two.url), tmp_path) as router,
+            httpx.AsyncClient() as http,
+        ):
             t0 = time.monotonic()
             r = await http.post(router.url + "/v1/messages", json=REQ)
             elapsed = time.monotonic() - t0
@@ -118,7 +134,10 @@ async def test_retry_after_within_budget_is_honoured(tmp_path: Path) -> None:
 async def test_failure_after_first_byte_ends_stream_with_error_event(tmp_path: Path) -> None:
     async with MockAnthropic(name="one") as one, MockAnthropic(name="two") as two:
         one.add_fault(Fault(kind="drop"))
-        async with run_router(two_provider_config(one.url, two.url), tmp_path) as router, httpx.AsyncClient() as http:
+        async with (
+            run_router(two_provider_config(one.url, two.url), tmp_path) as router,
+            httpx.AsyncClient() as http,
+        ):
             r = await http.post(router.url + "/v1/messages", json={**REQ, "stream": True})
         assert r.status_code == 200
         text = r.text
@@ -132,7 +151,10 @@ async def test_failure_after_first_byte_ends_stream_with_error_event(tmp_path: P
 async def test_stall_mid_stream_ends_with_error_event(tmp_path: Path) -> None:
     async with MockAnthropic(name="one") as one, MockAnthropic(name="two") as two:
         one.add_fault(Fault(kind="stall_mid", seconds=5))
-        async with run_router(two_provider_config(one.url, two.url), tmp_path) as router, httpx.AsyncClient() as http:
+        async with (
+            run_router(two_provider_config(one.url, two.url), tmp_path) as router,
+            httpx.AsyncClient() as http,
+        ):
             r = await http.post(router.url + "/v1/messages", json={**REQ, "stream": True}, timeout=20)
         assert "event: error" in r.text
         assert "message_stop" not in r.text
@@ -142,9 +164,10 @@ async def test_client_disconnect_cancels_upstream(tmp_path: Path) -> None:
     async with MockAnthropic(name="one") as one, MockAnthropic(name="two") as two:
         one.add_fault(Fault(kind="stall_mid", seconds=10))
         async with run_router(two_provider_config(one.url, two.url), tmp_path) as router:
-            async with httpx.AsyncClient() as http, http.stream(
-                "POST", router.url + "/v1/messages", json={**REQ, "stream": True}
-            ) as r:
+            async with (
+                httpx.AsyncClient() as http,
+                http.stream("POST", router.url + "/v1/messages", json={**REQ, "stream": True}) as r,
+            ):
                 async for chunk in r.aiter_bytes():
                     assert b"message_start" in chunk
                     break
@@ -163,9 +186,7 @@ async def test_mid_stream_faults_end_cleanly_with_an_error_event(tmp_path: Path,
         one.add_fault(Fault(kind=kind))
         cfg = two_provider_config(one.url, two.url)
         if candidates == 1:
-            cfg = cfg.replace(
-                '[[models.mappings]]\nprovider = "second"\nactual_model = "m2"\npriority = 2\n', ""
-            )
+            cfg = cfg.replace('[[models.mappings]]\nprovider = "second"\nactual_model = "m2"\npriority = 2\n', "")
         async with run_router(cfg, tmp_path) as router, httpx.AsyncClient() as http:
             r = await http.post(router.url + "/v1/messages", json={**REQ, "stream": True})
         assert r.status_code == 200

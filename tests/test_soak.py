@@ -46,8 +46,13 @@ def check_stream(body: bytes) -> str:
     opened: set[int] = set()
     for e in events:
         assert e in {
-            "message_start", "content_block_start", "content_block_delta", "content_block_stop",
-            "message_delta", "message_stop", "ping",
+            "message_start",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop",
+            "ping",
         }, e
     assert not opened
     return "ok"
@@ -57,7 +62,7 @@ async def test_soak_streams_with_faults(tmp_path: Path) -> None:
     rng = random.Random(1234)
     async with MockAnthropic(name="one") as one, MockAnthropic(name="two") as two:
         cfg = (
-            "[server]\nlog_level = \"warn\"\n[server.timeouts]\nretry_budget_ms = 0\n"
+            '[server]\nlog_level = "warn"\n[server.timeouts]\nretry_budget_ms = 0\n'
             '[router]\ndefault = "main"\nauto_map = true\n'
             + anthropic_provider("one", one.url)
             + anthropic_provider("two", two.url)
@@ -66,8 +71,12 @@ async def test_soak_streams_with_faults(tmp_path: Path) -> None:
         injected = 0
         async with run_router(cfg, tmp_path) as router:
             body = orjson.dumps(
-                {"model": "claude-x", "max_tokens": 50, "stream": True,
-                 "messages": [{"role": "user", "content": "Reply with exactly: soak"}]}
+                {
+                    "model": "claude-x",
+                    "max_tokens": 50,
+                    "stream": True,
+                    "messages": [{"role": "user", "content": "Reply with exactly: soak"}],
+                }
             )
             results = {"ok": 0, "error": 0, "http_error": 0}
             rss_mid = 0
@@ -108,12 +117,14 @@ async def test_soak_streams_with_faults(tmp_path: Path) -> None:
             for session in holder.current.sessions.values():
                 connector = session.connector
                 assert connector is not None
-                assert len(connector._acquired) == 0  # noqa: SLF001
+                assert len(connector._acquired) == 0
         gc.collect()
         rss_end = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         total = sum(results.values())
-        print(f"soak: requests={total} faults_injected={injected} results={results} "
-              f"maxrss_mid={rss_mid // 1024}MB maxrss_end={rss_end // 1024}MB")
+        print(
+            f"soak: requests={total} faults_injected={injected} results={results} "
+            f"maxrss_mid={rss_mid // 1024}MB maxrss_end={rss_end // 1024}MB"
+        )
         assert total == N
         assert injected > N // 20
         assert results["ok"] > N * 0.85

@@ -109,7 +109,7 @@ async def dispatch(
         # Every candidate failed in this round. Honour retry-after once, within the budget.
         if round_no == 0 and waits and last is not None and last.retryable:
             wait = min(waits)
-            if 0 < wait and time.monotonic() + wait <= deadline:
+            if wait > 0 and time.monotonic() + wait <= deadline:
                 await sleep(wait)
                 continue
         break

@@ -114,9 +114,7 @@ class UpstreamError(HttpError):
 class ConfigError(CcmError):
     """A configuration mistake, located by file, line and key, with the fix."""
 
-    def __init__(
-        self, message: str, *, path: str = "", line: int | None = None, key: str = "", fix: str = ""
-    ) -> None:
+    def __init__(self, message: str, *, path: str = "", line: int | None = None, key: str = "", fix: str = "") -> None:
         self.message = message
         self.path = path
         self.line = line

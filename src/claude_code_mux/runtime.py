@@ -47,7 +47,6 @@ def build_providers(cfg: Config) -> dict[str, Provider]:
     return out
 
 
-
 @dataclass
 class Runtime:
     config: Config
@@ -85,9 +84,7 @@ class Runtime:
             sock_read=t.read_ms / 1000,
         )
         dialects: dict[str, Dialect] = {
-            "anthropic": AnthropicDialect(
-                sessions, tokens=tokens, oauth_beta=config.oauth.beta, timeout=timeout
-            ),
+            "anthropic": AnthropicDialect(sessions, tokens=tokens, oauth_beta=config.oauth.beta, timeout=timeout),
         }
         try:
             from claude_code_mux.providers.openai_chat import OpenAIChatDialect

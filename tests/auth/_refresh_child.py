@@ -28,9 +28,7 @@ async def main(token_file: str, settings_json: str, resource: str, mode: str, re
         body = {"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]}
         async with session.post(f"{resource}/v1/messages", json=body, headers=headers) as resp:
             status = resp.status
-        print(
-            json.dumps({"token": token, "status": status, "refresh_count": manager.refresh_count}), flush=True
-        )
+        print(json.dumps({"token": token, "status": status, "refresh_count": manager.refresh_count}), flush=True)
 
 
 if __name__ == "__main__":

@@ -24,9 +24,7 @@ from claude_code_mux.errors import OAuthError
 from tests.mocks.oauth import MockConfig, MockOAuthServer
 
 
-def write_creds(
-    path: Path, family: dict[str, Any], *, expires_in_s: float = 3600, mode: int = 0o600
-) -> dict[str, Any]:
+def write_creds(path: Path, family: dict[str, Any], *, expires_in_s: float = 3600, mode: int = 0o600) -> dict[str, Any]:
     blob = {
         "claudeAiOauth": {
             "accessToken": family["access_token"],
@@ -107,9 +105,7 @@ async def test_write_back_never_touches_a_different_login(
     ours, theirs = mock.issue_tokens(), mock.issue_tokens()
     creds = tmp_path / ".credentials.json"
     write_creds(creds, ours)
-    tm = TokenManager(
-        FileStore(tmp_path / "t.json"), mock.settings(), lambda: session, sync=ClaudeCodeSync(creds)
-    )
+    tm = TokenManager(FileStore(tmp_path / "t.json"), mock.settings(), lambda: session, sync=ClaudeCodeSync(creds))
     await tm.save_record(await import_claude_code("claude-max", creds))
     rec = await tm.store.get("claude-max")
     assert rec is not None
@@ -126,9 +122,7 @@ async def test_rotation_by_claude_code_is_picked_up_without_reuse(
         family = mock.issue_tokens()
         creds = tmp_path / ".credentials.json"
         write_creds(creds, family, expires_in_s=-10)
-        tm = TokenManager(
-            FileStore(tmp_path / "t.json"), mock.settings(), lambda: session, sync=ClaudeCodeSync()
-        )
+        tm = TokenManager(FileStore(tmp_path / "t.json"), mock.settings(), lambda: session, sync=ClaudeCodeSync())
         await tm.save_record(await import_claude_code("claude-max", creds))
         # Claude Code refreshes on its own and rewrites its file
         async with session.post(

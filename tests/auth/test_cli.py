@@ -42,9 +42,7 @@ def home(tmp_path: Path) -> Path:
 def env(tmp_path: Path, home: Path) -> dict[str, str]:
     userhome = tmp_path / "user"
     userhome.mkdir()
-    base = {
-        k: v for k, v in os.environ.items() if k not in ("CLAUDE_CONFIG_DIR", "CCM_OAUTH_BASE_URL", "BROWSER")
-    }
+    base = {k: v for k, v in os.environ.items() if k not in ("CLAUDE_CONFIG_DIR", "CCM_OAUTH_BASE_URL", "BROWSER")}
     return {
         **base,
         "HOME": str(userhome),
@@ -109,9 +107,7 @@ def run(
     return go
 
 
-async def seed(
-    home: Path, mock: MockOAuthServer, pid: str = "claude-max", expires_in: float = 3600
-) -> TokenRecord:
+async def seed(home: Path, mock: MockOAuthServer, pid: str = "claude-max", expires_in: float = 3600) -> TokenRecord:
     family = mock.issue_tokens()
     rec = TokenRecord(
         provider_id=pid,
@@ -206,9 +202,7 @@ async def test_login_paste_flow(
     assert_no_secrets(mock, out.decode(), err.decode())
 
 
-async def test_login_loopback_flow(
-    mock: MockOAuthServer, home: Path, env: dict[str, str], tmp_path: Path
-) -> None:
+async def test_login_loopback_flow(mock: MockOAuthServer, home: Path, env: dict[str, str], tmp_path: Path) -> None:
     write_config(home, mock)
     browser = tmp_path / "fake-browser"
     browser.write_text(
@@ -219,9 +213,7 @@ async def test_login_loopback_flow(
     )
     browser.chmod(0o755)
     proc = await start({**env, "BROWSER": str(browser)}, "login", "work")
-    out, err = await asyncio.wait_for(
-        proc.communicate(), 30
-    )  # stdin closes at once: only the callback can win
+    out, err = await asyncio.wait_for(proc.communicate(), 30)  # stdin closes at once: only the callback can win
     assert proc.returncode == 0, err.decode()
     assert "Logged in as 'work'" in out.decode()
     redirect = mock.requests[-1].json()["redirect_uri"]

@@ -42,9 +42,7 @@ def test_start_returns_no_secret(pending: PendingLogins, settings: OAuthSettings
     assert "verifier" not in repr(pending) and verifier not in repr(pending._pending)
 
 
-async def test_paste_flow(
-    pending: PendingLogins, mock: MockOAuthServer, session: aiohttp.ClientSession
-) -> None:
+async def test_paste_flow(pending: PendingLogins, mock: MockOAuthServer, session: aiohttp.ClientSession) -> None:
     info = pending.start("max", "claude-max")
     shown = await approve(session, info["url"])
     record = await pending.complete(f"  {shown}\n", info["state"])
@@ -64,9 +62,7 @@ async def test_paste_without_state_argument(pending: PendingLogins, session: aio
     assert (await pending.complete(shown)).provider_id == "p1"
 
 
-async def test_wrong_state_is_rejected_and_attempt_kept(
-    pending: PendingLogins, session: aiohttp.ClientSession
-) -> None:
+async def test_wrong_state_is_rejected_and_attempt_kept(pending: PendingLogins, session: aiohttp.ClientSession) -> None:
     a = pending.start("max", "a")
     b = pending.start("max", "b")
     shown_b = await approve(session, b["url"])
@@ -76,9 +72,7 @@ async def test_wrong_state_is_rejected_and_attempt_kept(
     assert (await pending.complete(shown_b, b["state"])).provider_id == "b"
 
 
-async def test_bare_code_needs_a_single_attempt(
-    pending: PendingLogins, session: aiohttp.ClientSession
-) -> None:
+async def test_bare_code_needs_a_single_attempt(pending: PendingLogins, session: aiohttp.ClientSession) -> None:
     a = pending.start("max", "a")
     pending.start("max", "b")
     code = (await approve(session, a["url"])).split("#")[0]
@@ -87,9 +81,7 @@ async def test_bare_code_needs_a_single_attempt(
     assert (await pending.complete(code, a["state"])).provider_id == "a"
 
 
-async def test_expired_attempt(
-    pending: PendingLogins, session: aiohttp.ClientSession, clock: FakeClock
-) -> None:
+async def test_expired_attempt(pending: PendingLogins, session: aiohttp.ClientSession, clock: FakeClock) -> None:
     info = pending.start("max", "a")
     shown = await approve(session, info["url"])
     clock.advance(601)
@@ -124,9 +116,7 @@ async def test_console_mode_creates_and_stores_an_api_key(
 # -- loopback --
 
 
-async def test_loopback_flow(
-    pending: PendingLogins, mock: MockOAuthServer, session: aiohttp.ClientSession
-) -> None:
+async def test_loopback_flow(pending: PendingLogins, mock: MockOAuthServer, session: aiohttp.ClientSession) -> None:
     lo, hi = free_range(3)
     with occupied(lo):
         server = await CallbackServer.start((lo, hi))
@@ -159,16 +149,9 @@ async def test_callback_server_rejects_and_escapes(session: aiohttp.ClientSessio
         async with session.get(base, params={"code": "c", "state": "bad"}) as resp:
             assert resp.status == 400 and "different login attempt" in await resp.text()
         assert not server.result.done()
-        async with session.get(
-            base, params={"error": "<script>x</script>", "error_description": "a&b"}
-        ) as resp:
+        async with session.get(base, params={"error": "<script>x</script>", "error_description": "a&b"}) as resp:
             text = await resp.text()
-            assert (
-                resp.status == 400
-                and "<script>" not in text
-                and "&lt;script&gt;" in text
-                and "a&amp;b" in text
-            )
+            assert resp.status == 400 and "<script>" not in text and "&lt;script&gt;" in text and "a&amp;b" in text
         with pytest.raises(OAuthError, match="refused"):
             await server.wait(1)
     finally:

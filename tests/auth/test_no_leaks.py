@@ -83,9 +83,7 @@ async def test_nothing_secret_is_logged_or_raised(
         await tm.force_refresh("a", new)
     texts += [str(e2.value), repr(e2.value)]
     with pytest.raises(CcmError) as e3:
-        await refresh_tokens(
-            session, mock.settings(token_url="http://127.0.0.1:9/t"), stored.refresh_token.reveal()
-        )
+        await refresh_tokens(session, mock.settings(token_url="http://127.0.0.1:9/t"), stored.refresh_token.reveal())
     texts += [str(e3.value), repr(e3.value)]
     texts.append(repr(await tm.status()))
     texts.append(caplog.text)

@@ -183,9 +183,7 @@ async def _code(mock: MockOAuthServer, settings: OAuthSettings) -> tuple[str, st
     return code, state, verifier
 
 
-async def test_exchange_success(
-    mock: MockOAuthServer, settings: OAuthSettings, session: aiohttp.ClientSession
-) -> None:
+async def test_exchange_success(mock: MockOAuthServer, settings: OAuthSettings, session: aiohttp.ClientSession) -> None:
     code, state, verifier = await _code(mock, settings)
     ts = await exchange_code(
         session, settings, code=code, state=state, verifier=verifier, redirect_uri=settings.redirect_uri
@@ -271,9 +269,7 @@ async def test_network_failure_is_transient_and_clear(session: aiohttp.ClientSes
 
 
 async def test_token_url_fallback_on_404(mock: MockOAuthServer, session: aiohttp.ClientSession) -> None:
-    s = mock.settings(
-        token_url=f"{mock.url}/gone/v1/oauth/token", token_url_fallbacks=(f"{mock.url}/v1/oauth/token",)
-    )
+    s = mock.settings(token_url=f"{mock.url}/gone/v1/oauth/token", token_url_fallbacks=(f"{mock.url}/v1/oauth/token",))
     family = mock.issue_tokens()
     ts = await refresh_tokens(session, s, family["refresh_token"])
     assert ts.access_token
@@ -321,14 +317,10 @@ async def test_rate_limit_and_ua_filter(mock: MockOAuthServer, session: aiohttp.
     mock.config.ua_filter = True
     family = mock.issue_tokens()
     with pytest.raises(TokenEndpointError) as info:
-        await refresh_tokens(
-            session, mock.settings(token_user_agent="claude-code/2.0"), family["refresh_token"]
-        )
+        await refresh_tokens(session, mock.settings(token_user_agent="claude-code/2.0"), family["refresh_token"])
     assert info.value.status == 429 and info.value.transient
     with pytest.raises(TokenEndpointError, match="404"):
-        await refresh_tokens(
-            session, mock.settings(token_user_agent="claude-cli/1.0"), family["refresh_token"]
-        )
+        await refresh_tokens(session, mock.settings(token_user_agent="claude-cli/1.0"), family["refresh_token"])
     ts = await refresh_tokens(session, mock.settings(), family["refresh_token"])  # our own UA passes
     assert ts.access_token
 
@@ -336,9 +328,7 @@ async def test_rate_limit_and_ua_filter(mock: MockOAuthServer, session: aiohttp.
 # -- create_api_key --
 
 
-async def test_create_api_key(
-    mock: MockOAuthServer, settings: OAuthSettings, session: aiohttp.ClientSession
-) -> None:
+async def test_create_api_key(mock: MockOAuthServer, settings: OAuthSettings, session: aiohttp.ClientSession) -> None:
     with_scope = mock.issue_tokens(scope="org:create_api_key user:profile user:inference")
     key = await create_api_key(session, settings, with_scope["access_token"])
     assert key.startswith("sk-ant-api03-")

@@ -107,9 +107,7 @@ async def test_contract_record_semantics(store: TokenStore) -> None:
     now = datetime.now(UTC)
     assert 190 < got.expires_in(now) <= 200
     assert got.needs_refresh(now) and not got.is_expired(now)
-    assert not got.needs_refresh(now, skew=60) and not got.needs_refresh(
-        now.timestamp(), timedelta(seconds=60)
-    )
+    assert not got.needs_refresh(now, skew=60) and not got.needs_refresh(now.timestamp(), timedelta(seconds=60))
     assert got.is_expired(now + timedelta(seconds=201))
     assert got.expires_at.tzinfo is UTC
 
@@ -128,9 +126,7 @@ def test_record_repr_is_masked() -> None:
 def test_rfc3339() -> None:
     assert format_rfc3339(datetime(2025, 11, 20, 12, 0, tzinfo=UTC)) == "2025-11-20T12:00:00Z"
     assert format_rfc3339(datetime(2025, 11, 20, 12, 0, 0, 5, tzinfo=UTC)) == "2025-11-20T12:00:00.000005Z"
-    assert parse_rfc3339("2025-11-20T12:34:56.123456789Z") == datetime(
-        2025, 11, 20, 12, 34, 56, 123456, tzinfo=UTC
-    )
+    assert parse_rfc3339("2025-11-20T12:34:56.123456789Z") == datetime(2025, 11, 20, 12, 34, 56, 123456, tzinfo=UTC)
     assert parse_rfc3339("2025-11-20T14:34:56+02:00") == datetime(2025, 11, 20, 12, 34, 56, tzinfo=UTC)
 
 

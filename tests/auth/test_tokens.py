@@ -49,9 +49,7 @@ def make_store(request: pytest.FixtureRequest) -> StoreFactory:
     return lambda tmp: FileStore(tmp / "oauth_tokens.json")
 
 
-def manager(
-    store: TokenStore, settings: OAuthSettings, session: aiohttp.ClientSession, **kw: Any
-) -> TokenManager:
+def manager(store: TokenStore, settings: OAuthSettings, session: aiohttp.ClientSession, **kw: Any) -> TokenManager:
     return TokenManager(store, settings, lambda: session, **kw)
 
 

@@ -29,11 +29,7 @@ def free_port() -> int:
 
 
 def ccm_env(home: Path, bin_dir: Path | None, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("CCM_", "ANTHROPIC_", "CLAUDE", "FAKE_CLAUDE"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CCM_", "ANTHROPIC_", "CLAUDE", "FAKE_CLAUDE"))}
     env.update({"CCM_HOME": str(home), "HOME": str(home / "userhome")})
     env["PATH"] = str(bin_dir) if bin_dir is not None else str(home / "empty-bin")
     env.update(extra or {})

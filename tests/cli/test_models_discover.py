@@ -13,9 +13,15 @@ from tests.mocks.anthropic import MockAnthropic
 
 async def ccm(home: Path, *args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "claude_code_mux", "--home", str(home), *args,
+        sys.executable,
+        "-m",
+        "claude_code_mux",
+        "--home",
+        str(home),
+        *args,
         env={k: v for k, v in os.environ.items() if k != "CCM_CONFIG"},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await proc.communicate()
     return proc.returncode or 0, out.decode(), err.decode()
@@ -25,7 +31,7 @@ async def test_discover_adds_models_and_keeps_comments(tmp_path: Path) -> None:
     async with MockAnthropic(name="up", require_key="sk-up-test") as mock:
         cfg = tmp_path / "config.toml"
         cfg.write_text(
-            "# my routing\n[router]\ndefault = \"main\"  # the default\n"
+            '# my routing\n[router]\ndefault = "main"  # the default\n'
             + anthropic_provider("up", mock.url)
             + '[[models]]\nname = "main"\n[[models.mappings]]\nprovider = "up"\nactual_model = "x"\n'
         )

@@ -11,7 +11,9 @@ from pathlib import Path
 import httpx
 
 
-def ccm(*args: str, home: Path, timeout: float = 30, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def ccm(
+    *args: str, home: Path, timeout: float = 30, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     e = {k: v for k, v in os.environ.items() if k != "CCM_CONFIG"}
     e.update({"CCM_HOME": str(home), **(env or {})})
     return subprocess.run(
@@ -47,7 +49,9 @@ def test_init_and_check(tmp_path: Path) -> None:
 
 def test_config_check_reports_file_line_key(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text('[router]\ndefault = "x"\n[[providers]]\nname = "p"\napi_key = "k"\nmodels=["x"]\nauth_type = "token"\n')
+    bad.write_text(
+        '[router]\ndefault = "x"\n[[providers]]\nname = "p"\napi_key = "k"\nmodels=["x"]\nauth_type = "token"\n'
+    )
     # --config accepted before and after the subcommand.
     for args in (("--config", str(bad), "config", "check"), ("config", "check", "--config", str(bad))):
         r = ccm(*args, home=tmp_path)

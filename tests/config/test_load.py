@@ -64,7 +64,11 @@ provider = "zai"
 actual_model = "glm-4.5-air"
 """
 
-ENV = {"ZAI_API_KEY": "zai-secret-123", "OPENROUTER_KEY": "or-secret-456", "CCM_TEST_ROUTER_KEY": "router-k-789"}
+ENV = {
+    "ZAI_API_KEY": "zai-secret-123",
+    "OPENROUTER_KEY": "or-secret-456",
+    "CCM_TEST_ROUTER_KEY": "router-k-789",
+}
 
 
 def test_original_schema_reads_unchanged() -> None:
@@ -131,7 +135,7 @@ BAD = [
     ),
     ('[server]\nport = "abc"\n[router]\ndefault="x"\n', 2, "server.port", "integer", ""),
     ('[server]\nport = 99999\n[router]\ndefault="x"\n', 2, "server.port", "less than or equal", ""),
-    ('[server]\nport = 1\n', None, "router", "required key is missing", "add router"),
+    ("[server]\nport = 1\n", None, "router", "required key is missing", "add router"),
     (
         '[router]\ndefault = "x"\n[[providers]]\nname = "p"\nprovider_type = "openruoter"\napi_key = "k"\n',
         5,
@@ -168,11 +172,16 @@ BAD = [
         "invalid regular expression",
         "",
     ),
-    ('[router]\ndefault = "m"\n[[providers]]\nname = "p"\n', 3, "providers[0].api_key", "required", "api_key"),
+    (
+        '[router]\ndefault = "m"\n[[providers]]\nname = "p"\n',
+        3,
+        "providers[0].api_key",
+        "required",
+        "api_key",
+    ),
     ('[router\ndefault = "m"\n', 1, "", "invalid TOML", "check quotes"),
     (
-        '[router]\ndefault = "m"\n[[providers]]\nname = "p"\napi_key="k"\nmodels=["m"]\n'
-        'base_url = "api.example.com"\n',
+        '[router]\ndefault = "m"\n[[providers]]\nname = "p"\napi_key="k"\nmodels=["m"]\nbase_url = "api.example.com"\n',
         7,
         "providers[0].base_url",
         "http://",

@@ -418,9 +418,7 @@ def plan_reply(
         stop = "tool_use"
     elif read and "Read" in names and forced in (None, "Read"):
         path = read.group(1).rstrip(".,;`'\"").lstrip("`'\"")
-        blocks = [
-            {"type": "tool_use", "id": _new_id("toolu_01"), "name": "Read", "input": {"file_path": path}}
-        ]
+        blocks = [{"type": "tool_use", "id": _new_id("toolu_01"), "name": "Read", "input": {"file_path": path}}]
         stop = "tool_use"
     elif forced is not None and forced in names:
         tool = tools[names.index(forced)]
@@ -520,9 +518,7 @@ class MockAnthropic:
             raise
         self._runner = runner
         self.port = int(sock.getsockname()[1])
-        self.url = (
-            f"http://[{host}]:{self.port}" if family == socket.AF_INET6 else f"http://{host}:{self.port}"
-        )
+        self.url = f"http://[{host}]:{self.port}" if family == socket.AF_INET6 else f"http://{host}:{self.port}"
         return self.url
 
     async def stop(self) -> None:
@@ -606,13 +602,9 @@ class MockAnthropic:
         else:
             tr.close()  # flushes what was written, then FIN
 
-    def _json(
-        self, rec: RecordedRequest, status: int, obj: Any, headers: dict[str, str] | None = None
-    ) -> web.Response:
+    def _json(self, rec: RecordedRequest, status: int, obj: Any, headers: dict[str, str] | None = None) -> web.Response:
         rec.status = status
-        return web.Response(
-            status=status, body=_dumps(obj).encode(), content_type="application/json", headers=headers
-        )
+        return web.Response(status=status, body=_dumps(obj).encode(), content_type="application/json", headers=headers)
 
     def _error(
         self,
@@ -670,9 +662,7 @@ class MockAnthropic:
             self._mark_gone(rec)
             raise
 
-    async def _dispatch(
-        self, request: web.Request, rec: RecordedRequest, fault: Fault | None
-    ) -> web.StreamResponse:
+    async def _dispatch(self, request: web.Request, rec: RecordedRequest, fault: Fault | None) -> web.StreamResponse:
         method, path = request.method, request.path
         if fault is not None:
             if fault.kind == "status":
@@ -719,15 +709,11 @@ class MockAnthropic:
             return self._error(rec, 404, "not_found_error", f"model: {model_id}")
 
         if len(rec.body) > MAX_BODY_BYTES:
-            return self._error(
-                rec, 413, "request_too_large", "Request exceeds the maximum allowed number of bytes."
-            )
+            return self._error(rec, 413, "request_too_large", "Request exceeds the maximum allowed number of bytes.")
         body = rec.json
         if body is None:
             detail = "empty request body" if not rec.body else "request body is not valid JSON"
-            return self._error(
-                rec, 400, "invalid_request_error", f"There was an issue parsing your request: {detail}"
-            )
+            return self._error(rec, 400, "invalid_request_error", f"There was an issue parsing your request: {detail}")
         if not isinstance(body, dict):
             return self._error(rec, 400, "invalid_request_error", "Input should be a valid dictionary")
         problem = _validate(body, need_max_tokens=route == "messages")
@@ -1102,9 +1088,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--retry-after", type=float, default=None, help="retry-after for --fault status errors")
     ap.add_argument("--x-should-retry", choices=("true", "false"), default=None)
     ap.add_argument("--stall-s", type=float, default=None, help="seconds for stall/stall_mid faults")
-    ap.add_argument(
-        "--fault-path", default=None, help="path suffix the faults apply to (default /v1/messages)"
-    )
+    ap.add_argument("--fault-path", default=None, help="path suffix the faults apply to (default /v1/messages)")
     ap.add_argument("--max-seconds", type=float, default=3600, help="exit by itself after this long")
     args = ap.parse_args(argv)
     try:

@@ -154,9 +154,7 @@ async def test_sdk_stream_tool_use(mock: MockAnthropic, client: AsyncAnthropic) 
         model="claude-x",
         max_tokens=100,
         tools=[BASH_TOOL],  # type: ignore[list-item]
-        messages=[
-            {"role": "user", "content": "Run the shell command `echo hi-$((1+2))` and tell me its output"}
-        ],
+        messages=[{"role": "user", "content": "Run the shell command `echo hi-$((1+2))` and tell me its output"}],
     ) as stream:
         async for event in stream:
             if event.type == "content_block_delta" and event.delta.type == "input_json_delta":
@@ -225,9 +223,7 @@ async def test_sdk_thinking_stream() -> None:
 
 
 async def test_sdk_count_tokens_and_models(mock: MockAnthropic, client: AsyncAnthropic) -> None:
-    count = await client.messages.count_tokens(
-        model="claude-x", messages=[{"role": "user", "content": "x" * 400}]
-    )
+    count = await client.messages.count_tokens(model="claude-x", messages=[{"role": "user", "content": "x" * 400}])
     rec = mock.requests[-1]
     assert rec.path == "/v1/messages/count_tokens"
     assert count.input_tokens == len(rec.body) // 4 > 100
@@ -318,14 +314,10 @@ async def test_structured_output_and_stop_sequences_and_tool_choice(http: httpx.
         "required": ["title"],
         "additionalProperties": False,
     }
-    r = await http.post(
-        "/v1/messages", json=body(output_config={"format": {"type": "json_schema", "schema": schema}})
-    )
+    r = await http.post("/v1/messages", json=body(output_config={"format": {"type": "json_schema", "schema": schema}}))
     assert json.loads(r.json()["content"][0]["text"]) == {"title": "Mock title"}
 
-    r = await http.post(
-        "/v1/messages", json=body("Reply with exactly: one STOP two", stop_sequences=["STOP"])
-    )
+    r = await http.post("/v1/messages", json=body("Reply with exactly: one STOP two", stop_sequences=["STOP"]))
     data = r.json()
     assert data["content"][0]["text"] == "one "
     assert data["stop_reason"] == "stop_sequence" and data["stop_sequence"] == "STOP"
@@ -334,14 +326,10 @@ async def test_structured_output_and_stop_sequences_and_tool_choice(http: httpx.
         "name": "get_weather",
         "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
     }
-    r = await http.post(
-        "/v1/messages", json=body(tools=[weather], tool_choice={"type": "tool", "name": "get_weather"})
-    )
+    r = await http.post("/v1/messages", json=body(tools=[weather], tool_choice={"type": "tool", "name": "get_weather"}))
     data = r.json()
     assert data["stop_reason"] == "tool_use"
-    assert data["content"][0]["name"] == "get_weather" and data["content"][0]["input"] == {
-        "city": "Mock title"
-    }
+    assert data["content"][0]["name"] == "get_weather" and data["content"][0]["input"] == {"city": "Mock title"}
 
 
 @pytest.mark.skipif(not FIXTURES.is_dir(), reason="recorded Claude Code fixtures not available")
@@ -409,9 +397,7 @@ async def test_auth() -> None:
             with pytest.raises(AuthenticationError):
                 await c.messages.create(model="x", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
         async with AsyncAnthropic(auth_token="sekret", base_url=m.url, max_retries=0) as c:
-            msg = await c.messages.create(
-                model="x", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
-            )
+            msg = await c.messages.create(model="x", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
             assert msg.content[0].type == "text"
 
 
@@ -479,9 +465,7 @@ async def test_fault_status_headers_and_times(mock: MockAnthropic, client: Async
     mock.add_fault(Fault("status", status=429, retry_after=3, x_should_retry="false", times=2))
     for _ in range(2):
         with pytest.raises(RateLimitError) as ei:
-            await client.messages.create(
-                model="x", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
-            )
+            await client.messages.create(model="x", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
         resp = ei.value.response
         assert resp.headers["retry-after"] == "3" and resp.headers["x-should-retry"] == "false"
         assert resp.headers["x-mock-name"] == "m1"
@@ -571,9 +555,7 @@ async def test_fault_stall_mid_stream(mock: MockAnthropic, http: httpx.AsyncClie
     assert max(gaps) >= 0.15
 
 
-async def test_fault_error_event_first(
-    mock: MockAnthropic, http: httpx.AsyncClient, client: AsyncAnthropic
-) -> None:
+async def test_fault_error_event_first(mock: MockAnthropic, http: httpx.AsyncClient, client: AsyncAnthropic) -> None:
     mock.add_fault(Fault("error_event", times=2))
     r = await http.post("/v1/messages", json=body(stream=True))
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
@@ -701,11 +683,7 @@ async def test_standalone_process() -> None:
         url = f"http://127.0.0.1:{int(line.split()[1])}"
         async with httpx.AsyncClient(base_url=url) as h:
             r = await h.post("/v1/messages?beta=true", json=body())
-            assert (
-                r.status_code == 529
-                and r.headers["retry-after"] == "2"
-                and r.headers["x-mock-name"] == "solo"
-            )
+            assert r.status_code == 529 and r.headers["retry-after"] == "2" and r.headers["x-mock-name"] == "solo"
             assert (await h.post("/v1/messages?beta=true", json=body())).status_code == 200
             assert len((await h.get("/_mock/log")).json()) == 2
     finally:

@@ -53,9 +53,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield s
 
 
-def authorize_params(
-    mock: MockOAuthServer, verifier: str, state: str, redirect: str, /, **kw: str
-) -> dict[str, str]:
+def authorize_params(mock: MockOAuthServer, verifier: str, state: str, redirect: str, /, **kw: str) -> dict[str, str]:
     params = {
         "code": "true",
         "client_id": CLIENT_ID,
@@ -75,9 +73,7 @@ async def token(http: aiohttp.ClientSession, mock: MockOAuthServer, body: Any, *
         return resp.status, await resp.json(content_type=None)
 
 
-async def login(
-    http: aiohttp.ClientSession, mock: MockOAuthServer, scope: str | None = None
-) -> dict[str, Any]:
+async def login(http: aiohttp.ClientSession, mock: MockOAuthServer, scope: str | None = None) -> dict[str, Any]:
     verifier, state = secrets.token_urlsafe(64), secrets.token_urlsafe(16)
     redirect = mock.url + HOSTED
     extra = {"scope": scope} if scope else {}
@@ -122,16 +118,12 @@ async def test_authorize_loopback_redirects_with_code_and_state(
     assert q["state"] == ["st"] and q["code"][0]
 
 
-async def test_authorize_hosted_shows_code_hash_state(
-    mock: MockOAuthServer, http: aiohttp.ClientSession
-) -> None:
+async def test_authorize_hosted_shows_code_hash_state(mock: MockOAuthServer, http: aiohttp.ClientSession) -> None:
     params = authorize_params(mock, "v" * 43, "st", "https://platform.claude.com/oauth/code/callback")
     async with http.get(f"{mock.url}/oauth/authorize", params=params) as resp:
         text = await resp.text()
     assert resp.status == 200 and "#st</code>" in text
-    async with http.get(
-        f"{mock.url}/cai/oauth/authorize", params=params, headers={"Accept": "application/json"}
-    ) as r:
+    async with http.get(f"{mock.url}/cai/oauth/authorize", params=params, headers={"Accept": "application/json"}) as r:
         assert (await r.json())["code"].endswith("#st")  # claude.com/cai redirect path
 
 
@@ -214,9 +206,7 @@ async def test_exchange_checks(mock: MockOAuthServer, http: aiohttp.ClientSessio
         "message": "Invalid request format",
     }
     assert err["request_id"].startswith("req_")
-    async with http.post(
-        f"{mock.url}/v1/oauth/token", data=b"{", headers={"Content-Type": "application/json"}
-    ) as r:
+    async with http.post(f"{mock.url}/v1/oauth/token", data=b"{", headers={"Content-Type": "application/json"}) as r:
         assert r.status == 400 and (await r.json())["error"]["message"] == "Invalid request format"
     async with http.post(f"{mock.url}/v1/oauth/token", data=body(code)) as r:  # a form is not accepted here
         assert r.status == 400
@@ -264,9 +254,7 @@ async def test_code_expiry(http: aiohttp.ClientSession) -> None:
 # -- refresh_token --
 
 
-async def test_refresh_rotation_and_reuse_revokes_family(
-    mock: MockOAuthServer, http: aiohttp.ClientSession
-) -> None:
+async def test_refresh_rotation_and_reuse_revokes_family(mock: MockOAuthServer, http: aiohttp.ClientSession) -> None:
     first = await login(http, mock)
     grant = {"grant_type": "refresh_token", "client_id": CLIENT_ID}
     status, second = await token(http, mock, {**grant, "refresh_token": first["refresh_token"]})
@@ -381,13 +369,9 @@ async def test_create_api_key_and_profile_scopes(mock: MockOAuthServer, http: ai
     async with http.post(url, headers={"Authorization": f"Bearer {narrow['access_token']}"}) as r:
         assert r.status == 403
     for path in ("/api/oauth/profile", "/api/oauth/usage"):
-        async with http.get(
-            mock.url + path, headers={"Authorization": f"Bearer {full['access_token']}"}
-        ) as r:
+        async with http.get(mock.url + path, headers={"Authorization": f"Bearer {full['access_token']}"}) as r:
             assert r.status == 200
-        async with http.get(
-            mock.url + path, headers={"Authorization": f"Bearer {narrow['access_token']}"}
-        ) as r:
+        async with http.get(mock.url + path, headers={"Authorization": f"Bearer {narrow['access_token']}"}) as r:
             assert r.status == 403
     async with http.get(
         f"{mock.url}/api/oauth/usage", headers={"Authorization": f"Bearer {full['access_token']}"}
@@ -426,9 +410,7 @@ async def test_resource_checks(mock: MockOAuthServer, http: aiohttp.ClientSessio
     assert status == 401 and body["error"]["type"] == "authentication_error"
     status, body = await messages(http, mock, {"Authorization": "Bearer sk-ant-oat01-nope", **BETA})
     assert (status, body["error"]["message"]) == (401, MSG_UNKNOWN)
-    status, body = await messages(
-        http, mock, {**bearer, "anthropic-beta": "claude-code-20250219, oauth-2025-04-20"}
-    )
+    status, body = await messages(http, mock, {**bearer, "anthropic-beta": "claude-code-20250219, oauth-2025-04-20"})
     assert status == 200 and body["type"] == "message" and body["content"][0]["type"] == "text"
     assert body["model"] == "claude-sonnet-4-5" and body["usage"]["output_tokens"] == 1
     mock.expire_access(fam["access_token"])
@@ -445,9 +427,7 @@ async def test_resource_checks(mock: MockOAuthServer, http: aiohttp.ClientSessio
         assert r.status == 200 and (await r.json())["data"][0]["type"] == "model"
 
 
-async def test_resource_injections_stream_and_policy(
-    mock: MockOAuthServer, http: aiohttp.ClientSession
-) -> None:
+async def test_resource_injections_stream_and_policy(mock: MockOAuthServer, http: aiohttp.ClientSession) -> None:
     headers = {"Authorization": f"Bearer {mock.issue_tokens()['access_token']}", **BETA}
     mock.inject_429 = 1
     status, body = await messages(http, mock, headers)
@@ -456,9 +436,7 @@ async def test_resource_injections_stream_and_policy(
     status, text = await messages(http, mock, headers)
     assert status == 400 and "cloudflare" in text
     status, text = await messages(http, mock, headers, {**MSG_BODY, "stream": True})
-    assert (
-        status == 200 and "event: message_start" in text and text.rstrip().endswith('{"type":"message_stop"}')
-    )
+    assert status == 200 and "event: message_start" in text and text.rstrip().endswith('{"type":"message_stop"}')
     mock.config.policy_mode = True
     status, body = await messages(http, mock, headers, {**MSG_BODY, "system": "You are a pirate."})
     assert (status, body["error"]["message"]) == (400, MSG_POLICY)
@@ -470,9 +448,7 @@ async def test_resource_injections_stream_and_policy(
 async def test_recording_and_control_endpoints(mock: MockOAuthServer, http: aiohttp.ClientSession) -> None:
     async with http.post(f"{mock.url}/_mock/issue", json={"scope": "user:inference"}) as r:
         fam = await r.json()
-    async with http.post(
-        f"{mock.url}/_mock/config", json={"refresh_delay_s": 0.0, "strict_reuse": False}
-    ) as r:
+    async with http.post(f"{mock.url}/_mock/config", json={"refresh_delay_s": 0.0, "strict_reuse": False}) as r:
         assert r.status == 200 and mock.config.strict_reuse is False
     async with http.post(f"{mock.url}/_mock/config", json={"nope": 1}) as r:
         assert r.status == 400

@@ -18,7 +18,8 @@ from tests.mocks.anthropic import Fault, MockAnthropic
 
 def cfg(url1: str, url2: str, extra: str = "") -> str:
     return (
-        "[server]\n" + extra
+        "[server]\n"
+        + extra
         + '[router]\ndefault = "main"\nauto_map = true\n'
         + anthropic_provider("one", url1)
         + anthropic_provider("two", url2)
@@ -36,11 +37,15 @@ async def test_metrics_usage_and_trace(tmp_path: Path) -> None:
             client = anthropic.AsyncAnthropic(base_url=router.url, api_key="sk-client-secret-1", max_retries=0)
             meta = {"user_id": json.dumps({"device_id": "0" * 64, "account_uuid": "", "session_id": "sess-123"})}
             await client.messages.create(
-                model="claude-x", max_tokens=20, metadata=meta,  # type: ignore[arg-type]
+                model="claude-x",
+                max_tokens=20,
+                metadata=meta,  # type: ignore[arg-type]
                 messages=[{"role": "user", "content": "Reply with exactly: M1"}],
             )
             async with client.messages.stream(
-                model="claude-x", max_tokens=20, metadata=meta,  # type: ignore[arg-type]
+                model="claude-x",
+                max_tokens=20,
+                metadata=meta,  # type: ignore[arg-type]
                 messages=[{"role": "user", "content": "Reply with exactly: M2"}],
             ) as s:
                 await s.get_final_message()
@@ -54,9 +59,11 @@ async def test_metrics_usage_and_trace(tmp_path: Path) -> None:
             assert 'ccm_provider_cooldown_seconds{family="m1",provider="one"}' in m
             await asyncio.sleep(1.3)  # usage rows are flushed in batches, off the hot path
         db = tmp_path / "usage.db"
-        rows = sqlite3.connect(db).execute(
-            "SELECT session_id, provider, model, status, input_tokens, output_tokens, cost_usd FROM usage"
-        ).fetchall()
+        rows = (
+            sqlite3.connect(db)
+            .execute("SELECT session_id, provider, model, status, input_tokens, output_tokens, cost_usd FROM usage")
+            .fetchall()
+        )
         assert len(rows) == 2
         for sid, prov, model, status, tin, tout, cost in rows:
             assert (sid, prov, model, status) == ("sess-123", "two", "m2", 200)
@@ -66,13 +73,37 @@ async def test_metrics_usage_and_trace(tmp_path: Path) -> None:
         assert len(lines) == 2 and lines[0]["provider"] == "two"
         assert "sk-client-secret-1" not in trace.read_text()
         out = subprocess.run(
-            [sys.executable, "-m", "claude_code_mux", "--home", str(tmp_path), "usage", "--by", "session", "--since", "1h"],
-            capture_output=True, text=True, timeout=30,
+            [
+                sys.executable,
+                "-m",
+                "claude_code_mux",
+                "--home",
+                str(tmp_path),
+                "usage",
+                "--by",
+                "session",
+                "--since",
+                "1h",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert out.returncode == 0, out.stderr
         assert "sess-123" in out.stdout and "2" in out.stdout
         bad = subprocess.run(
-            [sys.executable, "-m", "claude_code_mux", "--home", str(tmp_path), "usage", "--since", "yesterday-ish"],
-            capture_output=True, text=True, timeout=30,
+            [
+                sys.executable,
+                "-m",
+                "claude_code_mux",
+                "--home",
+                str(tmp_path),
+                "usage",
+                "--since",
+                "yesterday-ish",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert bad.returncode == 2 and "--since" in bad.stderr

@@ -71,8 +71,7 @@ def fixture_headers(name: str) -> dict[str, str]:
 def make_cfg(router: str = "", rules: str = "", extra: str = "") -> Config:
     """A Config: ``[router] default = "main"`` + ``router`` lines, ``[[router.rules]]`` and more TOML."""
     models = "".join(
-        f'\n[[models]]\nname = "{t}"\n[[models.mappings]]\n'
-        f'provider = "or"\nactual_model = "vendor/{t.lower()}"\n'
+        f'\n[[models]]\nname = "{t}"\n[[models.mappings]]\nprovider = "or"\nactual_model = "vendor/{t.lower()}"\n'
         for t in TARGETS
     )
     text = f'[router]\ndefault = "main"\n{router}\n{rules}\n{PROVIDERS}{models}{extra}'

@@ -116,9 +116,7 @@ def _grows(body: dict[str, Any], mutate: Any) -> bool:
         lambda b: b["messages"][3]["content"][0].update(content="out" * 300),
         lambda b: b["messages"][3]["content"][0].update(content=[{"type": "text", "text": "z" * 700}]),
         lambda b: b["messages"][3]["content"].append(_image(_png(500, 500))),
-        lambda b: b["tools"].append(
-            {"name": "T", "description": "d" * 700, "input_schema": {"type": "object"}}
-        ),
+        lambda b: b["tools"].append({"name": "T", "description": "d" * 700, "input_schema": {"type": "object"}}),
         lambda b: b["messages"].append(
             {
                 "role": "user",
@@ -130,9 +128,7 @@ def _grows(body: dict[str, Any], mutate: Any) -> bool:
                 ],
             }
         ),
-        lambda b: b["messages"].append(
-            {"role": "user", "content": [{"type": "search_result", "x": "w" * 700}]}
-        ),
+        lambda b: b["messages"].append({"role": "user", "content": [{"type": "search_result", "x": "w" * 700}]}),
     ],
 )
 def test_every_part_of_the_request_counts(mutate: Any) -> None:
@@ -189,9 +185,7 @@ def test_estimate_against_the_legacy_claude_tokenizer() -> None:
                 elif b["type"] == "tool_use":
                     texts.append(b["name"] + orjson.dumps(b["input"]).decode())
                 elif b["type"] == "tool_result":
-                    texts.append(
-                        b["content"] if isinstance(b["content"], str) else orjson.dumps(b["content"]).decode()
-                    )
+                    texts.append(b["content"] if isinstance(b["content"], str) else orjson.dumps(b["content"]).decode())
         fmt = body.get("output_config", {}).get("format")
         texts += [orjson.dumps(fmt).decode()] if fmt else []
         legacy = sum(len(tk.encode(t).ids) for t in texts)

@@ -61,9 +61,7 @@ def test_no_change_unless_anthropic_target_and_another_provider(anthropic: bool,
 
 def test_foreign_block_dropped_rest_shared() -> None:
     body = _with_thinking({"type": "thinking", "thinking": "x", "signature": "ccm:deepseek"})
-    body["messages"][2]["content"].insert(
-        0, {"type": "thinking", "thinking": "y", "signature": ANTHROPIC_SIG}
-    )
+    body["messages"][2]["content"].insert(0, {"type": "thinking", "thinking": "y", "signature": ANTHROPIC_SIG})
     out = _clean(body)
     assert out is not None
     assert [b["type"] for b in out["messages"][2]["content"]] == ["thinking", "text", "tool_use"]

@@ -21,9 +21,7 @@ IMAGE = {"type": "image", "source": {"type": "base64", "media_type": "image/png"
 WEB_SEARCH_TOOL = {"type": "web_search_20250305", "name": "web_search", "max_uses": 5}
 
 
-def _route(
-    body: dict[str, Any], router: str = ALL_TARGETS, rules: str = "", headers: dict[str, str] | None = None
-):
+def _route(body: dict[str, Any], router: str = ALL_TARGETS, rules: str = "", headers: dict[str, str] | None = None):
     snapshot = copy.deepcopy(body)
     d = decide(body, headers or {}, make_cfg(router, rules))
     assert body == snapshot, "decide() mutated its input"

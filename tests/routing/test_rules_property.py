@@ -69,13 +69,9 @@ assistant_content = st.one_of(
 def bodies(draw: st.DrawFn) -> dict[str, Any]:
     body = fixture(MAIN_TURN2)
     body["tools"] = body["tools"][:4]  # the real shape, smaller: each example deep-copies the body
-    body["model"] = draw(
-        st.sampled_from(["claude-opus-4-8", "claude-haiku-4-5", "main-x", "or,vendor/y", ""])
-    )
+    body["model"] = draw(st.sampled_from(["claude-opus-4-8", "claude-haiku-4-5", "main-x", "or,vendor/y", ""]))
     body["system"] = draw(
-        st.one_of(
-            text, st.lists(text_block.map(lambda b: b | {"cache_control": {"type": "ephemeral"}}), max_size=3)
-        )
+        st.one_of(text, st.lists(text_block.map(lambda b: b | {"cache_control": {"type": "ephemeral"}}), max_size=3))
     )
     n = draw(st.integers(min_value=1, max_value=5))
     messages: list[dict[str, Any]] = []
@@ -87,9 +83,7 @@ def bodies(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         body["tools"] = [*body["tools"], {"type": "web_search_20250305", "name": "web_search"}]
     body["thinking"] = draw(
-        st.sampled_from(
-            [{"type": "adaptive"}, {"type": "enabled", "budget_tokens": 1024}, {"type": "disabled"}]
-        )
+        st.sampled_from([{"type": "adaptive"}, {"type": "enabled", "budget_tokens": 1024}, {"type": "disabled"}])
     )
     return body
 
@@ -125,9 +119,7 @@ def _check_documented_edits(orig: dict[str, Any], edited: dict[str, Any]) -> Non
         old_c, new_c = old_msg["content"], new_msg["content"]
         if isinstance(old_c, list):
             # Non-text blocks are kept, as the same objects and in order; text only loses characters.
-            assert [b for b in new_c if b.get("type") != "text"] == [
-                b for b in old_c if b.get("type") != "text"
-            ]
+            assert [b for b in new_c if b.get("type") != "text"] == [b for b in old_c if b.get("type") != "text"]
             for b in new_c:
                 if b.get("type") != "text":
                     assert any(b is ob for ob in old_c)

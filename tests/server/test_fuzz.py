@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 from tests.harness import anthropic_provider, model_block, run_router
 from tests.mocks.anthropic import MockAnthropic
 
-json_scalars = st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False) | st.text(max_size=20)
+json_scalars = (
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False) | st.text(max_size=20)
+)
 json_values = st.recursive(
     json_scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
@@ -59,7 +61,9 @@ bodies = st.fixed_dictionaries(
 )
 header_values = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=30)
 headers = st.dictionaries(
-    st.sampled_from(["x-provider", "anthropic-beta", "anthropic-version", "x-api-key", "authorization", "content-type"]),
+    st.sampled_from(
+        ["x-provider", "anthropic-beta", "anthropic-version", "x-api-key", "authorization", "content-type"]
+    ),
     header_values,
     max_size=4,
 )
@@ -77,7 +81,7 @@ def router_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         async with MockAnthropic(name="up") as mock:
             cfg = (
                 '[server]\nlog_level = "error"\n[router]\ndefault = "main"\nauto_map = true\nwebsearch = "main"\n'
-                "[[router.rules]]\npattern = \"(?i)fuzz\"\nmodel = \"main\"\n"
+                '[[router.rules]]\npattern = "(?i)fuzz"\nmodel = "main"\n'
                 + anthropic_provider("up", mock.url)
                 + model_block("main", [("up", "m")])
             )
@@ -95,8 +99,16 @@ def router_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     t.join(30)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(body=bodies, hdrs=headers, path=st.sampled_from(["/v1/messages", "/v1/chat/completions", "/v1/messages/count_tokens"]))
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    body=bodies,
+    hdrs=headers,
+    path=st.sampled_from(["/v1/messages", "/v1/chat/completions", "/v1/messages/count_tokens"]),
+)
 def test_random_requests_never_500(router_url: str, body: dict[str, object], hdrs: dict[str, str], path: str) -> None:
     with httpx.Client(timeout=30) as http:
         try:

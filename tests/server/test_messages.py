@@ -13,6 +13,7 @@ import pytest
 from tests.harness import anthropic_provider, model_block, run_router
 from tests.mocks.anthropic import MockAnthropic
 
+
 def fixture_body(name: str) -> bytes:
     path = Path(__file__).resolve().parent.parent / "fixtures" / name
     data = json.loads(path.read_text())
@@ -93,7 +94,11 @@ async def test_sdk_count_tokens_and_models(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "fixture",
-    ["cc-2.1.197_main_turn1.json", "cc-2.1.197_main_turn2_tool_result.json", "cc-2.1.197_background_title.json"],
+    [
+        "cc-2.1.197_main_turn1.json",
+        "cc-2.1.197_main_turn2_tool_result.json",
+        "cc-2.1.197_background_title.json",
+    ],
 )
 async def test_lossless_passthrough_byte_identical_except_model(tmp_path: Path, fixture: str) -> None:
     raw = fixture_body(fixture)
@@ -113,9 +118,7 @@ async def test_lossless_passthrough_byte_identical_except_model(tmp_path: Path, 
             )
             assert r.status_code == 200, r.text
         got = mock.messages_requests()[-1]
-        expected = raw.replace(
-            orjson.dumps(body["model"]), orjson.dumps("upstream-main"), 1
-        )
+        expected = raw.replace(orjson.dumps(body["model"]), orjson.dumps("upstream-main"), 1)
         assert got.body == expected
         assert got.query == "beta=true"
         hdrs = {k.lower(): v for k, v in got.headers}
@@ -150,9 +153,11 @@ async def test_stream_bytes_are_relayed_verbatim(tmp_path: Path) -> None:
 
 async def test_passthrough_auth_forwards_client_credentials(tmp_path: Path) -> None:
     async with MockAnthropic(name="up") as mock:
-        cfg = '[router]\ndefault = "main"\nauto_map = true\n' + anthropic_provider(
-            "up", mock.url, auth="passthrough"
-        ) + model_block("main", [("up", "m")])
+        cfg = (
+            '[router]\ndefault = "main"\nauto_map = true\n'
+            + anthropic_provider("up", mock.url, auth="passthrough")
+            + model_block("main", [("up", "m")])
+        )
         async with run_router(cfg, tmp_path) as router:
             client = anthropic.AsyncAnthropic(base_url=router.url, auth_token="user-oauth-token", api_key=None)
             await client.messages.create(model="claude-x", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
@@ -162,7 +167,11 @@ async def test_passthrough_auth_forwards_client_credentials(tmp_path: Path) -> N
             async with httpx.AsyncClient() as http:
                 r = await http.post(
                     router.url + "/v1/messages",
-                    json={"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
+                    json={
+                        "model": "claude-x",
+                        "max_tokens": 5,
+                        "messages": [{"role": "user", "content": "hi"}],
+                    },
                 )
             assert r.status_code == 401
             assert r.json()["error"]["type"] == "authentication_error"

@@ -25,7 +25,8 @@ def lower(headers: dict[str, str]) -> dict[str, str]:
 def oauth_config(mock: MockOAuthServer, extra: str = "") -> str:
     s = mock.settings()
     return (
-        "[server]\n" + extra
+        "[server]\n"
+        + extra
         + '[router]\ndefault = "main"\nauto_map = true\n'
         + "[oauth]\n"
         + f'client_id = "{s.client_id}"\n'
@@ -57,8 +58,10 @@ async def test_login_via_admin_api_then_bearer_requests(tmp_path: Path) -> None:
         seen: list[str] = []
         async with httpx.AsyncClient(timeout=20) as http:
             # Before login: a clear 401 naming the command to run.
-            r = await http.post(router.url + "/v1/messages", json={"model": "main", "max_tokens": 5,
-                                                                     "messages": [{"role": "user", "content": "hi"}]})
+            r = await http.post(
+                router.url + "/v1/messages",
+                json={"model": "main", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
+            )
             assert r.status_code == 401 and "ccm login claude-max" in r.json()["error"]["message"]
             done = await login_via_api(router, http)
             seen.append(str(done))
@@ -69,8 +72,12 @@ async def test_login_via_admin_api_then_bearer_requests(tmp_path: Path) -> None:
             assert row["is_expired"] is False and row["needs_refresh"] is False
             assert (tmp_path / "oauth_tokens.json").stat().st_mode & 0o777 == 0o600
 
-        client = anthropic.AsyncAnthropic(base_url=router.url, api_key="whatever", max_retries=0,
-                                          default_headers={"anthropic-beta": "claude-code-20250219"})
+        client = anthropic.AsyncAnthropic(
+            base_url=router.url,
+            api_key="whatever",
+            max_retries=0,
+            default_headers={"anthropic-beta": "claude-code-20250219"},
+        )
         msg = await client.messages.create(model="main", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
         assert msg.content[0].text == "ok"  # type: ignore[union-attr]
         req = [q for q in mock.requests if q.path == "/v1/messages"][-1]

@@ -17,7 +17,8 @@ REQ = {"model": "main", "max_tokens": 10, "messages": [{"role": "user", "content
 
 def cfg(url: str, server: str = "", auth: str = "apikey") -> str:
     return (
-        "[server]\n" + server
+        "[server]\n"
+        + server
         + '[router]\ndefault = "main"\nauto_map = true\n'
         + anthropic_provider("up", url, auth=auth)
         + model_block("main", [("up", "m")])
@@ -47,39 +48,43 @@ async def test_router_api_key_enforced(tmp_path: Path) -> None:
 
 
 async def test_passthrough_never_forwards_router_key(tmp_path: Path) -> None:
-    async with MockAnthropic(name="up") as mock:
-        async with run_router(cfg(mock.url, 'api_key = "router-secret-key"\n', auth="passthrough"), tmp_path) as router:
-            async with httpx.AsyncClient() as http:
-                r = await http.post(
-                    router.url + "/v1/messages",
-                    json=REQ,
-                    headers={"x-api-key": "router-secret-key", "authorization": "Bearer user-own-token"},
-                )
-            assert r.status_code == 200
-            hdrs = {k.lower(): v for k, v in mock.messages_requests()[-1].headers}
-            assert hdrs.get("authorization") == "Bearer user-own-token"
-            assert "x-api-key" not in hdrs
+    async with (
+        MockAnthropic(name="up") as mock,
+        run_router(cfg(mock.url, 'api_key = "router-secret-key"\n', auth="passthrough"), tmp_path) as router,
+    ):
+        async with httpx.AsyncClient() as http:
+            r = await http.post(
+                router.url + "/v1/messages",
+                json=REQ,
+                headers={"x-api-key": "router-secret-key", "authorization": "Bearer user-own-token"},
+            )
+        assert r.status_code == 200
+        hdrs = {k.lower(): v for k, v in mock.messages_requests()[-1].headers}
+        assert hdrs.get("authorization") == "Bearer user-own-token"
+        assert "x-api-key" not in hdrs
 
 
 async def test_rate_limit_triggers_and_recovers(tmp_path: Path) -> None:
-    async with MockAnthropic(name="up") as mock:
-        async with run_router(cfg(mock.url, "rate_limit_rps = 2\nrate_limit_burst = 2\n"), tmp_path) as router:
-            async with httpx.AsyncClient() as http:
-                codes = [
-                    (await http.post(router.url + "/v1/messages", json=REQ, headers={"x-api-key": "a"})).status_code
-                    for _ in range(4)
-                ]
-                assert codes[:2] == [200, 200]
-                assert 429 in codes[2:]
-                r = await http.post(router.url + "/v1/messages", json=REQ, headers={"x-api-key": "a"})
-                assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
-                assert r.json()["error"]["type"] == "rate_limit_error"
-                # Another client is not affected.
-                r2 = await http.post(router.url + "/v1/messages", json=REQ, headers={"x-api-key": "b"})
-                assert r2.status_code == 200
-                await asyncio.sleep(1.1)
-                r3 = await http.post(router.url + "/v1/messages", json=REQ, headers={"x-api-key": "a"})
-                assert r3.status_code == 200
+    async with (
+        MockAnthropic(name="up") as mock,
+        run_router(cfg(mock.url, "rate_limit_rps = 2\nrate_limit_burst = 2\n"), tmp_path) as router,
+        httpx.AsyncClient() as http,
+    ):
+        codes = [
+            (await http.post(router.url + "/v1/messages", json=REQ, headers={"x-api-key": "a"})).status_code
+            for _ in range(4)
+        ]
+        assert codes[:2] == [200, 200]
+        assert 429 in codes[2:]
+        r = await http.post(router.url + "/v1/messages", json=REQ, headers={"x-api-key": "a"})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+        assert r.json()["error"]["type"] == "rate_limit_error"
+        # Another client is not affected.
+        r2 = await http.post(router.url + "/v1/messages", json=REQ, headers={"x-api-key": "b"})
+        assert r2.status_code == 200
+        await asyncio.sleep(1.1)
+        r3 = await http.post(router.url + "/v1/messages", json=REQ, headers={"x-api-key": "a"})
+        assert r3.status_code == 200
 
 
 async def test_concurrent_stream_cap(tmp_path: Path) -> None:

@@ -25,10 +25,19 @@ async def test_sigterm_lets_streams_finish(tmp_path: Path) -> None:
             + model_block("main", [("up", "m")])
         )
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "claude_code_mux", "--home", str(tmp_path), "--config", str(cfg),
-            "start", "--port-file", str(port_file),
+            sys.executable,
+            "-m",
+            "claude_code_mux",
+            "--home",
+            str(tmp_path),
+            "--config",
+            str(cfg),
+            "start",
+            "--port-file",
+            str(port_file),
             env={**os.environ, "CCM_HOME": str(tmp_path)},
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
         try:
             for _ in range(100):
@@ -36,8 +45,12 @@ async def test_sigterm_lets_streams_finish(tmp_path: Path) -> None:
                     break
                 await asyncio.sleep(0.05)
             url = f"http://127.0.0.1:{port_file.read_text()}"
-            body = {"model": "claude-x", "max_tokens": 50, "stream": True,
-                    "messages": [{"role": "user", "content": "Reply with exactly: one two three four five six"}]}
+            body = {
+                "model": "claude-x",
+                "max_tokens": 50,
+                "stream": True,
+                "messages": [{"role": "user", "content": "Reply with exactly: one two three four five six"}],
+            }
             async with httpx.AsyncClient(timeout=30) as http:
                 async with http.stream("POST", url + "/v1/messages", json=body) as r:
                     chunks = []

@@ -34,11 +34,7 @@ _KEY = "claudeAiOauth"
 def default_credentials_path(environ: Mapping[str, str] | None = None) -> Path:
     """``$CLAUDE_CONFIG_DIR/.credentials.json`` or ``~/.claude/.credentials.json``."""
     env = os.environ if environ is None else environ
-    base = (
-        Path(env["CLAUDE_CONFIG_DIR"]).expanduser()
-        if env.get("CLAUDE_CONFIG_DIR")
-        else Path.home() / ".claude"
-    )
+    base = Path(env["CLAUDE_CONFIG_DIR"]).expanduser() if env.get("CLAUDE_CONFIG_DIR") else Path.home() / ".claude"
     return base / ".credentials.json"
 
 

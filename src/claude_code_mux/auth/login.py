@@ -42,11 +42,7 @@ CALLBACK_TIMEOUT_S = 180.0
 def is_loopback(redirect_uri: str) -> bool:
     """A ``http://localhost:PORT/callback`` redirect served by our own callback server."""
     parts = urlsplit(redirect_uri)
-    return (
-        parts.scheme == "http"
-        and parts.hostname in ("localhost", "127.0.0.1", "::1")
-        and parts.path == "/callback"
-    )
+    return parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1") and parts.path == "/callback"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +97,7 @@ class PendingLogins:
             )
         else:
             instructions = (
-                "Open the URL, approve access, then paste the code shown on the page (it looks like "
-                "code#state)."
+                "Open the URL, approve access, then paste the code shown on the page (it looks like code#state)."
             )
         if mode == "console":
             instructions += " Console mode also creates an API key."
@@ -120,15 +115,12 @@ class PendingLogins:
         key = state or parsed.state
         if key is None:
             if len(self._pending) != 1:
-                raise OAuthError(
-                    "paste the whole value shown after authorizing (code#state), not only the code"
-                )
+                raise OAuthError("paste the whole value shown after authorizing (code#state), not only the code")
             key = next(iter(self._pending))
         pending = self._pending.pop(key, None)
         if pending is None:
             raise OAuthError(
-                "this login attempt is unknown or has expired (attempts last 10 minutes); "
-                "start the login again"
+                "this login attempt is unknown or has expired (attempts last 10 minutes); start the login again"
             )
         manager = self.manager
         session = manager.session_factory()
@@ -165,9 +157,7 @@ _PAGE = """<!doctype html>
 
 def _page(title: str, message: str, status: int) -> web.Response:
     body = _PAGE.format(title=html.escape(title), message=html.escape(message))
-    return web.Response(
-        text=body, status=status, content_type="text/html", headers={"Cache-Control": "no-store"}
-    )
+    return web.Response(text=body, status=status, content_type="text/html", headers={"Cache-Control": "no-store"})
 
 
 class CallbackServer:
@@ -184,9 +174,7 @@ class CallbackServer:
         return f"http://localhost:{self.port}/callback"
 
     @classmethod
-    async def start(
-        cls, ports: tuple[int, int] = (8765, 8795), *, host: str = "127.0.0.1"
-    ) -> CallbackServer | None:
+    async def start(cls, ports: tuple[int, int] = (8765, 8795), *, host: str = "127.0.0.1") -> CallbackServer | None:
         """Listen on the first free port in ``ports`` (inclusive); ``None`` if every port is taken."""
         app = web.Application()
         holder: list[CallbackServer] = []

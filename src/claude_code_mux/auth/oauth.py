@@ -149,9 +149,7 @@ def _error_from_reply(
             msg = f"the refresh token was rejected ({desc or 'invalid_grant'})"
         else:
             msg = f"the token endpoint answered {status} {error}" + (f": {desc}" if desc else "")
-        return TokenEndpointError(
-            msg, error=error, status=status, transient=status >= 500, description=desc or error
-        )
+        return TokenEndpointError(msg, error=error, status=status, transient=status >= 500, description=desc or error)
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         inner = body["error"]
         etype = str(inner.get("type") or "error")
@@ -210,8 +208,7 @@ async def _token_request(
             continue
         if status == 404:
             raise TokenEndpointError(
-                f"the OAuth token endpoint {_host(url)} answered 404; it may have moved "
-                "(set [oauth] token_url)",
+                f"the OAuth token endpoint {_host(url)} answered 404; it may have moved (set [oauth] token_url)",
                 status=404,
             )
         data = _parse_json(raw)
@@ -272,9 +269,7 @@ async def exchange_code(
     return _token_set(data, need_refresh=True)
 
 
-async def refresh_tokens(
-    session: aiohttp.ClientSession, settings: OAuthSettings, refresh_token: str
-) -> TokenSet:
+async def refresh_tokens(session: aiohttp.ClientSession, settings: OAuthSettings, refresh_token: str) -> TokenSet:
     """Trade a refresh token for new tokens. The old refresh token is dead afterwards (rotation)."""
     if not refresh_token:
         raise TokenEndpointError(

@@ -238,9 +238,7 @@ class FileStore:
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            raise OAuthError(
-                f"{self.path} is not valid JSON; fix it or move it away and log in again"
-            ) from None
+            raise OAuthError(f"{self.path} is not valid JSON; fix it or move it away and log in again") from None
         if not isinstance(data, dict):
             raise OAuthError(f"{self.path} must hold a JSON object keyed by provider id")
         return data

@@ -103,8 +103,7 @@ class TokenManager:
     def _dead_login(self, provider_id: str, why: str = "") -> AuthenticationFailed:
         detail = f" ({why})" if why else ""
         return AuthenticationFailed(
-            f"the OAuth login for '{provider_id}' has expired or was revoked{detail}; "
-            f"{login_hint(provider_id)}"
+            f"the OAuth login for '{provider_id}' has expired or was revoked{detail}; {login_hint(provider_id)}"
         )
 
     # -- public API --
@@ -162,9 +161,7 @@ class TokenManager:
             )
         return rows
 
-    async def save_login(
-        self, provider_id: str, tokens: TokenSet, *, api_key: Secret | None = None
-    ) -> TokenRecord:
+    async def save_login(self, provider_id: str, tokens: TokenSet, *, api_key: Secret | None = None) -> TokenRecord:
         """Store a fresh login (replacing any previous one for ``provider_id``)."""
         record = TokenRecord.from_token_set(provider_id, tokens, self.clock(), api_key=api_key)
         await self.save_record(record)
@@ -231,35 +228,25 @@ class TokenManager:
         provider_id = record.provider_id
         self.refresh_count += 1
         try:
-            tokens = await refresh_tokens(
-                self.session_factory(), self.settings, record.refresh_token.reveal()
-            )
+            tokens = await refresh_tokens(self.session_factory(), self.settings, record.refresh_token.reveal())
         except TokenEndpointError as exc:
             if exc.invalid_grant:
                 return await self._recover(record, exc)
             self._backoff_until[provider_id] = self.clock() + self._failure_backoff_s
-            raise UpstreamError(
-                f"could not refresh the OAuth login for '{provider_id}': {exc.message}"
-            ) from None
+            raise UpstreamError(f"could not refresh the OAuth login for '{provider_id}': {exc.message}") from None
         new = record.refreshed(tokens, self.clock())
         try:
             await self.store.put(new)
         except OSError as exc:
-            log.error(
-                "could not save refreshed tokens for '%s' (%s); keeping them in memory", provider_id, exc
-            )
+            log.error("could not save refreshed tokens for '%s' (%s); keeping them in memory", provider_id, exc)
         self._remember(new)
         self._backoff_until.pop(provider_id, None)
-        log.info(
-            "refreshed OAuth login '%s'; new token expires %s", provider_id, format_rfc3339(new.expires_at)
-        )
+        log.info("refreshed OAuth login '%s'; new token expires %s", provider_id, format_rfc3339(new.expires_at))
         if self._sync is not None:
             try:
                 await self._sync.after_refresh(record, new)
             except Exception as exc:  # the refresh itself succeeded; the mirror is best effort
-                log.warning(
-                    "could not write rotated tokens of '%s' back: %s", provider_id, type(exc).__name__
-                )
+                log.warning("could not write rotated tokens of '%s' back: %s", provider_id, type(exc).__name__)
         return new
 
     async def _recover(self, record: TokenRecord, exc: TokenEndpointError) -> TokenRecord:

@@ -35,9 +35,7 @@ T = TypeVar("T")
 _IMPORT_DEFAULT = "\0default"
 
 
-def add_commands(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     """Register ``login``, ``logout`` and ``tokens`` (with ``tokens refresh``)."""
     login = sub.add_parser(
         "login",
@@ -170,9 +168,7 @@ async def _wait_for_code(server: CallbackServer | None, stdin: TextIO, out: Text
             callback.cancel()
 
 
-async def _interactive_login(
-    manager: TokenManager, args: argparse.Namespace, stdin: TextIO, out: TextIO
-) -> int:
+async def _interactive_login(manager: TokenManager, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
     provider_id: str = args.provider_id
     pending = PendingLogins(manager)
     server = None if args.no_browser else await CallbackServer.start(manager.settings.callback_ports)
@@ -271,9 +267,7 @@ def format_status_table(rows: list[dict[str, Any]]) -> str:
             source += " +api-key"
         lines.append((row["provider_id"], row["expires_at"], _human(row["expires_in_s"]), status, source))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines
-    )
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines)
 
 
 def cmd_tokens(args: argparse.Namespace) -> int:

@@ -126,9 +126,7 @@ def _join(args: argparse.Namespace, cfg: Config) -> tuple[str, int] | int:
             state["router_pid"] = None
         else:
             port = cfg.server.port
-            spawn = argparse.Namespace(
-                home=home, config_path=args.config_path, insecure_no_auth=False, workers=1
-            )
+            spawn = argparse.Namespace(home=home, config_path=args.config_path, insecure_no_auth=False, workers=1)
             # The start message goes to stderr: claude's stdout must stay clean (-p --output-format json).
             with contextlib.redirect_stdout(sys.stderr):
                 rc = _spawn_detached(spawn, host, port)
@@ -218,9 +216,7 @@ def cmd_code(args: argparse.Namespace) -> int:
         _leave(home)
 
 
-def add_commands(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     # No `common` parent and no option prefix: every argument, -c and --help included, belongs to claude.
     p = sub.add_parser(
         "code",

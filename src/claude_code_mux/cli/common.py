@@ -17,9 +17,18 @@ def common_parser() -> argparse.ArgumentParser:
     """Options accepted both before and after the subcommand."""
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument(
-        "-c", "--config", dest="config", default=argparse.SUPPRESS, help="config file (default: $CCM_CONFIG or HOME/config.toml)"
+        "-c",
+        "--config",
+        dest="config",
+        default=argparse.SUPPRESS,
+        help="config file (default: $CCM_CONFIG or HOME/config.toml)",
     )
-    p.add_argument("--home", dest="home_dir", default=argparse.SUPPRESS, help="ccm home dir (default: $CCM_HOME or ~/.claude-code-mux)")
+    p.add_argument(
+        "--home",
+        dest="home_dir",
+        default=argparse.SUPPRESS,
+        help="ccm home dir (default: $CCM_HOME or ~/.claude-code-mux)",
+    )
     return p
 
 

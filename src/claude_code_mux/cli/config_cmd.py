@@ -60,7 +60,9 @@ def cmd_model(args: argparse.Namespace) -> int:
     if cfg.models:
         print("models:")
         for m in cfg.models:
-            maps = ", ".join(f"{mp.priority}:{mp.provider}/{mp.actual_model}" for mp in sorted(m.mappings, key=lambda x: x.priority))
+            maps = ", ".join(
+                f"{mp.priority}:{mp.provider}/{mp.actual_model}" for mp in sorted(m.mappings, key=lambda x: x.priority)
+            )
             print(f"  {m.name:<24} {maps}")
     return 0
 

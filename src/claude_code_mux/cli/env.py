@@ -118,9 +118,7 @@ def _credentials(cfg: Config, environ: Mapping[str, str]) -> ClaudeEnv:
         return ClaudeEnv({"ANTHROPIC_AUTH_TOKEN": key or PLACEHOLDER_TOKEN}, unset=("ANTHROPIC_API_KEY",))
     has_key = bool(environ.get("ANTHROPIC_API_KEY"))
     has_token = bool(environ.get("ANTHROPIC_AUTH_TOKEN"))
-    kept = " and ".join(
-        v for v, on in (("ANTHROPIC_API_KEY", has_key), ("ANTHROPIC_AUTH_TOKEN", has_token)) if on
-    )
+    kept = " and ".join(v for v, on in (("ANTHROPIC_API_KEY", has_key), ("ANTHROPIC_AUTH_TOKEN", has_token)) if on)
     if kept:
         note = f"{kept}: kept from your environment (a passthrough provider forwards your own credentials)"
     else:
@@ -228,9 +226,7 @@ def cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "env",
         parents=[common],

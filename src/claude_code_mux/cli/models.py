@@ -71,7 +71,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
         return fail(exc)
     try:
         ids = asyncio.run(fetch_model_ids(cfg, args.provider, args.home))
-    except (CcmError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+    except (TimeoutError, CcmError, aiohttp.ClientError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     existing = {m.name for m in cfg.models}

@@ -61,9 +61,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     route = sub.add_parser("route", parents=[common], help="routing tools")
     rsub = route.add_subparsers(dest="route_command", metavar="SUBCOMMAND")
     p = rsub.add_parser(

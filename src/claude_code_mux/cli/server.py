@@ -51,7 +51,7 @@ def _pid_port(home: Path) -> int | None:
 def _health(host: str, port: int, timeout: float = 1.0) -> bool:
     h = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     try:
-        with urllib.request.urlopen(f"http://{h}:{port}/health", timeout=timeout) as r:  # noqa: S310
+        with urllib.request.urlopen(f"http://{h}:{port}/health", timeout=timeout) as r:
             return bool(r.status == 200)
     except OSError:
         return False

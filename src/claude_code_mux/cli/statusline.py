@@ -91,9 +91,7 @@ def load_prices(config_path: Path | None) -> dict[str, dict[str, float]]:
     if isinstance(table, dict):
         for name, p in table.items():
             if isinstance(p, dict):
-                out[name] = {
-                    k: float(v) for k, v in p.items() if k in _PRICE_KEYS and isinstance(v, int | float)
-                }
+                out[name] = {k: float(v) for k, v in p.items() if k in _PRICE_KEYS and isinstance(v, int | float)}
     return out
 
 
@@ -106,16 +104,12 @@ def session_cost(rec: Mapping[str, Any], prices: Mapping[str, Mapping[str, float
     totals = rec.get("totals")
     by_model = totals.get("by_model") if isinstance(totals, dict) else None
     if not isinstance(by_model, dict):
-        by_model = {
-            rec.get("model") or "?": {**(rec.get("usage") or {}), "client_model": rec.get("client_model")}
-        }
+        by_model = {rec.get("model") or "?": {**(rec.get("usage") or {}), "client_model": rec.get("client_model")}}
     cost, priced = 0.0, False
     for model, t in by_model.items():
         if not isinstance(t, dict):
             continue
-        price = next(
-            (prices[m] for m in (model, t.get("client_model")) if isinstance(m, str) and m in prices), None
-        )
+        price = next((prices[m] for m in (model, t.get("client_model")) if isinstance(m, str) and m in prices), None)
         if price is None:
             continue
         priced = True
@@ -197,11 +191,7 @@ def cmd_statusline(args: argparse.Namespace) -> int:
 def claude_settings_path(environ: Mapping[str, str] | None = None) -> Path:
     """``~/.claude/settings.json`` (``$CLAUDE_CONFIG_DIR/settings.json`` when that is set)."""
     env = os.environ if environ is None else environ
-    base = (
-        Path(env["CLAUDE_CONFIG_DIR"]).expanduser()
-        if env.get("CLAUDE_CONFIG_DIR")
-        else Path.home() / ".claude"
-    )
+    base = Path(env["CLAUDE_CONFIG_DIR"]).expanduser() if env.get("CLAUDE_CONFIG_DIR") else Path.home() / ".claude"
     return base / "settings.json"
 
 
@@ -216,9 +206,7 @@ def _is_ours(entry: Any) -> bool:
         return False
     words = str(entry.get("command", "")).split()
     return (
-        len(words) >= 2
-        and words[-1] == "statusline"
-        and (Path(words[0]).name == "ccm" or "claude_code_mux" in words)
+        len(words) >= 2 and words[-1] == "statusline" and (Path(words[0]).name == "ccm" or "claude_code_mux" in words)
     )
 
 
@@ -287,9 +275,7 @@ def cmd_install(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "statusline",
         parents=[common],
@@ -297,9 +283,7 @@ def add_commands(
     )
     p.set_defaults(func=cmd_statusline)
     ssub = p.add_subparsers(dest="statusline_command", metavar="install")
-    inst = ssub.add_parser(
-        "install", parents=[common], help="add `ccm statusline` to ~/.claude/settings.json"
-    )
+    inst = ssub.add_parser("install", parents=[common], help="add `ccm statusline` to ~/.claude/settings.json")
     inst.add_argument("--force", action="store_true", help="replace a different existing statusLine")
     inst.add_argument("--command", default=None, help="command to register (default: ccm statusline)")
     inst.set_defaults(func=cmd_install)

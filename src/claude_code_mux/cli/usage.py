@@ -47,7 +47,17 @@ def cmd_usage(args: argparse.Namespace) -> int:
     except sqlite3.Error as exc:
         print(f"error: cannot read {path}: {exc}", file=sys.stderr)
         return 1
-    head = (args.by, "requests", "errors", "input", "output", "cache_read", "cache_write", "avg_ms", "cost_usd")
+    head = (
+        args.by,
+        "requests",
+        "errors",
+        "input",
+        "output",
+        "cache_read",
+        "cache_write",
+        "avg_ms",
+        "cost_usd",
+    )
     table = [head] + [
         (
             str(r[0]),

@@ -268,9 +268,7 @@ def _new_table(values: Mapping[str, Any], order: Iterable[str] = ()) -> Table:
 def _merge_secrets(values: dict[str, Any], existing: Mapping[str, Any] | None, name: str) -> None:
     if values.get("api_key") == MASK:
         if existing is None or existing.get("api_key") is None:
-            raise InvalidRequest(
-                f"api_key: provider {name!r} has no stored key to keep; send the key or $ENV_VAR"
-            )
+            raise InvalidRequest(f"api_key: provider {name!r} has no stored key to keep; send the key or $ENV_VAR")
         del values["api_key"]
     headers = values.get("headers")
     if isinstance(headers, Mapping):
@@ -286,9 +284,7 @@ def _merge_secrets(values: dict[str, Any], existing: Mapping[str, Any] | None, n
         values["headers"] = merged
 
 
-def upsert_provider(
-    doc: TOMLDocument, name: str, values: Mapping[str, Any], *, create: bool | None = None
-) -> None:
+def upsert_provider(doc: TOMLDocument, name: str, values: Mapping[str, Any], *, create: bool | None = None) -> None:
     """Create or update ``[[providers]]`` ``name``. ``create``: True must be new, False must exist.
 
     A ``name`` in ``values`` different from ``name`` renames the provider and its model mappings.
@@ -337,9 +333,7 @@ def delete_provider(doc: TOMLDocument, name: str) -> None:
         }
     )
     if users:
-        raise Conflict(
-            f"provider {name!r} is still used by model(s) {', '.join(users)}; remove those mappings first"
-        )
+        raise Conflict(f"provider {name!r} is still used by model(s) {', '.join(users)}; remove those mappings first")
     _delete_table(seq, idx, _prev_container(doc, "providers"))
 
 

@@ -184,14 +184,9 @@ def _check_semantics(cfg: schema.Config, *, text: str, path: str) -> None:
                 + 'or set base_url and dialect = "openai" / "anthropic"',
             )
         preset = preset_for(p.provider_type)
-        if (
-            p.enabled
-            and p.auth_type == "apikey"
-            and p.api_key is None
-            and (preset is None or preset.needs_key)
-        ):
+        if p.enabled and p.auth_type == "apikey" and p.api_key is None and (preset is None or preset.needs_key):
             raise ConfigError(
-                "api_key is required when auth_type = \"apikey\"",
+                'api_key is required when auth_type = "apikey"',
                 path=path,
                 line=locate(text, ("providers", i)),
                 key=f"providers[{i}].api_key ({p.name})",

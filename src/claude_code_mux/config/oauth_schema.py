@@ -26,8 +26,7 @@ class OAuthSettings(BaseModel):
     redirect_uri: str = "https://platform.claude.com/oauth/code/callback"
     create_api_key_url: str = "https://api.anthropic.com/api/oauth/claude_cli/create_api_key"
     scopes: str = (
-        "org:create_api_key user:profile user:inference"
-        " user:sessions:claude_code user:mcp_servers user:file_upload"
+        "org:create_api_key user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload"
     )
     beta: str = "oauth-2025-04-20"
     # The User-Agent sent to the token endpoint. We say who we are; we never imitate another client

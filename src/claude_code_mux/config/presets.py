@@ -27,8 +27,8 @@ class Preset:
     needs_key: bool = True
 
 
-_A = "anthropic"
-_O = "openai"
+_A: Dialect = "anthropic"
+_O: Dialect = "openai"
 
 PRESETS: dict[str, Preset] = {
     # Anthropic Messages API and vendors that speak it. base_url excludes the /v1 suffix.

@@ -81,9 +81,7 @@ def _slim(rec: dict[str, Any], sid: str) -> dict[str, Any]:
     out["attempts"] = len(attempts) if isinstance(attempts, list | tuple) else _count(attempts)
     out["session_id"] = sid or None
     usage = rec.get("usage")
-    out["usage"] = (
-        {k: _count(usage.get(k)) for k in USAGE_KEYS if k in usage} if isinstance(usage, dict) else {}
-    )
+    out["usage"] = {k: _count(usage.get(k)) for k in USAGE_KEYS if k in usage} if isinstance(usage, dict) else {}
     return out
 
 

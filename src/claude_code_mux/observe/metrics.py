@@ -29,7 +29,9 @@ class _LiveCollector(Collector):
         streams.add_metric([], self._holder.active_streams)
         yield streams
         cool = GaugeMetricFamily(
-            "ccm_provider_cooldown_seconds", "Seconds left of a provider's cooldown", labels=["provider", "family"]
+            "ccm_provider_cooldown_seconds",
+            "Seconds left of a provider's cooldown",
+            labels=["provider", "family"],
         )
         for row in rt.health.snapshot():
             cool.add_metric([str(row["provider"]), str(row["family"])], float(str(row["cooldown_remaining_s"])))
@@ -46,15 +48,31 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
-            "ccm_requests", "Requests by route, provider, model and status", ["route", "provider", "model", "status"], registry=r
+            "ccm_requests",
+            "Requests by route, provider, model and status",
+            ["route", "provider", "model", "status"],
+            registry=r,
         )
-        self.attempts = Counter("ccm_upstream_attempts", "Upstream attempts by provider and outcome", ["provider", "outcome"], registry=r)
+        self.attempts = Counter(
+            "ccm_upstream_attempts",
+            "Upstream attempts by provider and outcome",
+            ["provider", "outcome"],
+            registry=r,
+        )
         self.failovers = Counter("ccm_failovers", "Requests that needed more than one attempt", registry=r)
-        self.ttfb = Histogram("ccm_ttfb_seconds", "Time to first byte to the client", ["provider"], buckets=_BUCKETS, registry=r)
-        self.duration = Histogram(
-            "ccm_request_duration_seconds", "Whole request duration", ["provider"], buckets=_BUCKETS, registry=r
+        self.ttfb = Histogram(
+            "ccm_ttfb_seconds", "Time to first byte to the client", ["provider"], buckets=_BUCKETS, registry=r
         )
-        self.tokens = Counter("ccm_tokens", "Tokens by provider, model and kind", ["provider", "model", "kind"], registry=r)
+        self.duration = Histogram(
+            "ccm_request_duration_seconds",
+            "Whole request duration",
+            ["provider"],
+            buckets=_BUCKETS,
+            registry=r,
+        )
+        self.tokens = Counter(
+            "ccm_tokens", "Tokens by provider, model and kind", ["provider", "model", "kind"], registry=r
+        )
         r.register(_LiveCollector(holder))
 
     def observe(self, rec: dict[str, Any]) -> None:

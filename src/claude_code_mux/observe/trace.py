@@ -34,10 +34,11 @@ class TraceWriter:
         s = self._holder.current.config.server
         lines, self._lines = self._lines, []
         if lines and s.trace_path:
-            await asyncio.to_thread(_append, Path(s.trace_path).expanduser(), b"".join(lines), s.trace_max_bytes)
+            await asyncio.to_thread(_append, s.trace_path, b"".join(lines), s.trace_max_bytes)
 
 
-def _append(path: Path, data: bytes, limit: int) -> None:
+def _append(where: str, data: bytes, limit: int) -> None:
+    path = Path(where).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         if path.stat().st_size + len(data) > limit:

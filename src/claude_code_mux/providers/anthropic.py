@@ -149,7 +149,7 @@ class AnthropicDialect:
         session = self._sessions[provider.name]
         try:
             resp = await session.post(url, data=data, headers=headers, timeout=self._timeout)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise UpstreamFailure(f"{provider.name}: {_describe(exc)}") from None
         try:
             if resp.status >= 400:
@@ -183,7 +183,7 @@ class AnthropicDialect:
             if path == "/v1/messages":
                 body = echo_model(body, ctx.client_model)
             return UpstreamReply(status=resp.status, headers=hdrs, body=body)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             resp.close()
             raise UpstreamFailure(f"{provider.name}: {_describe(exc)}") from None
         except BaseException:

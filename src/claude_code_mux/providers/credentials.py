@@ -52,7 +52,7 @@ async def auth_headers(
         creds = _client_credential(client_headers, router_key)
         if not creds:
             raise AuthenticationFailed(
-                f"provider {provider.name!r} uses auth_type = \"passthrough\" but the client sent no "
+                f'provider {provider.name!r} uses auth_type = "passthrough" but the client sent no '
                 "credentials of its own (set ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN for Claude Code)"
             )
         return creds

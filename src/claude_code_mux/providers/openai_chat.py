@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Mapping
 
@@ -55,11 +54,16 @@ class OpenAIChatDialect:
 
     async def count_tokens(self, ctx: RequestContext, provider: Provider, model: str) -> UpstreamReply:
         n = estimate_tokens(ctx.working_body())
-        return UpstreamReply(status=200, headers={"content-type": "application/json"}, body=orjson.dumps({"input_tokens": n}))
+        return UpstreamReply(
+            status=200, headers={"content-type": "application/json"}, body=orjson.dumps({"input_tokens": n})
+        )
 
     async def send(self, ctx: RequestContext, provider: Provider, model: str) -> UpstreamReply:
         body = to_openai_request(ctx.working_body(), model=model, preset=provider.preset)
-        headers = {"content-type": "application/json", "accept": "text/event-stream" if ctx.stream else "application/json"}
+        headers = {
+            "content-type": "application/json",
+            "accept": "text/event-stream" if ctx.stream else "application/json",
+        }
         for k, v in provider.headers.items():
             headers[k.lower()] = v
         headers.update(
@@ -69,7 +73,7 @@ class OpenAIChatDialect:
         session = self._sessions[provider.name]
         try:
             resp = await session.post(url, data=orjson.dumps(body), headers=headers, timeout=self._timeout)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise UpstreamFailure(f"{provider.name}: {type(exc).__name__}: {exc}") from None
         try:
             if resp.status >= 400:
@@ -96,7 +100,7 @@ class OpenAIChatDialect:
             msg = from_openai_response(data, model=ctx.client_model)
             out_headers["content-type"] = "application/json"
             return UpstreamReply(status=200, headers=out_headers, body=orjson.dumps(msg), usage=msg.get("usage", {}))
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             resp.close()
             raise UpstreamFailure(f"{provider.name}: {type(exc).__name__}: {exc}") from None
         except BaseException:
@@ -158,7 +162,9 @@ class OpenAIChatDialect:
         return reply
 
 
-async def _translate(resp: aiohttp.ClientResponse, tr: OpenAIStreamTranslator, reply: UpstreamReply) -> AsyncIterator[bytes]:
+async def _translate(
+    resp: aiohttp.ClientResponse, tr: OpenAIStreamTranslator, reply: UpstreamReply
+) -> AsyncIterator[bytes]:
     try:
         if not tr.finished:
             async for chunk in resp.content.iter_any():

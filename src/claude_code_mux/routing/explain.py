@@ -13,17 +13,14 @@ from claude_code_mux.routing.plan import plan
 from claude_code_mux.routing.rules import decide, header_safe
 
 
-def explain(
-    body: dict[str, Any], headers: Mapping[str, str], cfg: Config, health: Health | None = None
-) -> str:
+def explain(body: dict[str, Any], headers: Mapping[str, str], cfg: Config, health: Health | None = None) -> str:
     """The full decision trace for a request, without sending anything. Never raises on routing errors."""
     r = cfg.router
     model = body.get("model")
     lines = [
         f"request model: {model!r}",
         f"x-provider:    {headers.get('x-provider') or '-'}",
-        f"estimate:      {estimate_tokens(body)} input tokens"
-        f" (long_context_threshold {r.long_context_threshold})",
+        f"estimate:      {estimate_tokens(body)} input tokens (long_context_threshold {r.long_context_threshold})",
         f"rule order:    {', '.join(x for x in r.order if x not in r.disabled) or '-'}"
         + (f" (disabled: {', '.join(r.disabled)})" if r.disabled else ""),
         "rules:",

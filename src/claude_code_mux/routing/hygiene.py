@@ -98,9 +98,7 @@ def _in_tool_loop(messages: list[Any]) -> bool:
     if not isinstance(last, dict) or last.get("role") != "user":
         return False
     content = last.get("content")
-    return isinstance(content, list) and any(
-        isinstance(b, dict) and b.get("type") == "tool_result" for b in content
-    )
+    return isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
 
 
 def _final_assistant(messages: list[Any]) -> int | None:
@@ -119,9 +117,7 @@ def _disable_thinking(out: dict[str, Any]) -> None:
     cm = out.get("context_management")
     if isinstance(cm, dict) and isinstance(cm.get("edits"), list):
         edits = [
-            e
-            for e in cm["edits"]
-            if not (isinstance(e, dict) and str(e.get("type", "")).startswith("clear_thinking"))
+            e for e in cm["edits"] if not (isinstance(e, dict) and str(e.get("type", "")).startswith("clear_thinking"))
         ]
         if len(edits) != len(cm["edits"]):
             if edits:

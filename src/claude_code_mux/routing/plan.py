@@ -20,11 +20,7 @@ def resolve_model(name: str, cfg: Config) -> list[Candidate]:
         entry = next((m for m in cfg.models if m.name.lower() == low), None)
     if entry is not None:
         ordered = sorted(enumerate(entry.mappings), key=lambda im: (im[1].priority, im[0]))
-        return [
-            Candidate(mp.provider, mp.actual_model, mp.priority)
-            for _, mp in ordered
-            if mp.provider in enabled
-        ]
+        return [Candidate(mp.provider, mp.actual_model, mp.priority) for _, mp in ordered if mp.provider in enabled]
     out: list[Candidate] = []
     for p in cfg.providers:
         if p.enabled and any(fnmatch.fnmatchcase(name, pat) for pat in p.models):

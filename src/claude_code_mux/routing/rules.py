@@ -96,9 +96,7 @@ class _Edits:
         msgs[index] = msg
 
 
-def decide(
-    body: dict[str, Any], headers: Mapping[str, str], cfg: Config, *, full_trace: bool = False
-) -> RouteDecision:
+def decide(body: dict[str, Any], headers: Mapping[str, str], cfg: Config, *, full_trace: bool = False) -> RouteDecision:
     """Pick the model for a request. Pure: no I/O, ``body`` is never mutated.
 
     ``full_trace`` (for ``ccm route explain``) keeps evaluating the rules after the winner so the trace
@@ -214,9 +212,7 @@ def _explicit(ctx: _Ctx) -> tuple[_Hit | None, str]:
     if "," in ctx.model:
         prov = ctx.model.partition(",")[0].strip()
         if hp is not None and hp != prov:
-            raise InvalidRequest(
-                f"X-Provider {hp!r} conflicts with model {ctx.model!r}, which names provider {prov!r}"
-            )
+            raise InvalidRequest(f"X-Provider {hp!r} conflicts with model {ctx.model!r}, which names provider {prov!r}")
         known = "" if ctx.cfg.provider(prov) else f" (provider {prov!r} is not configured)"
         return _Hit(ctx.model, header_safe(ctx.model), f"'provider,model' syntax{known}"), ""
     if hp is not None:
@@ -288,9 +284,7 @@ def _think(ctx: _Ctx) -> tuple[_Hit | None, str]:
         if r.think_min_budget == 0 or (isinstance(budget, int) and budget >= r.think_min_budget):
             reason = header_safe(kind) + (f",budget={budget}" if isinstance(budget, int) else "")
             return _Hit(r.think, reason, f"thinking.type={kind!r} budget_tokens={budget}"), ""
-        why.append(
-            f"thinking.type={kind!r} but budget_tokens={budget} < think_min_budget={r.think_min_budget}"
-        )
+        why.append(f"thinking.type={kind!r} but budget_tokens={budget} < think_min_budget={r.think_min_budget}")
     else:
         why.append(f"thinking.type={kind!r} not in think_types={list(r.think_types)}")
     oc = ctx.body.get("output_config")
@@ -389,9 +383,7 @@ def _find_image(messages: Any) -> str | None:
                 return f"messages[{i}]"
             if kind == "tool_result":
                 inner = b.get("content")
-                if isinstance(inner, list) and any(
-                    isinstance(x, dict) and x.get("type") == "image" for x in inner
-                ):
+                if isinstance(inner, list) and any(isinstance(x, dict) and x.get("type") == "image" for x in inner):
                     return f"messages[{i}].tool_result"
     return None
 

@@ -16,7 +16,6 @@ from claude_code_mux.server.state import HOLDER, RuntimeHolder
 
 
 async def handle_health(request: web.Request) -> web.Response:
-    holder = request.app[HOLDER]
     body = {"status": "ok", "service": "claude-code-mux", "version": __version__}
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 

@@ -34,7 +34,7 @@ async def read_json(request: web.Request, limit: int) -> tuple[bytes, dict[str, 
 def check_messages_body(body: dict[str, Any]) -> str:
     model = body.get("model")
     if model is None:
-        raise InvalidRequest("model: field required (the model name to route, e.g. \"claude-sonnet-4-5\")")
+        raise InvalidRequest('model: field required (the model name to route, e.g. "claude-sonnet-4-5")')
     if not isinstance(model, str) or not model.strip():
         raise InvalidRequest("model: must be a non-empty string")
     messages = body.get("messages")

@@ -7,7 +7,6 @@ stream) is translated back. Errors use OpenAI's ``{"error": {...}}`` shape, whic
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,11 +21,8 @@ from claude_code_mux.routing.rules import decide
 from claude_code_mux.server.body import check_client_auth, check_messages_body, lower_headers, read_json
 from claude_code_mux.server.messages import _explain_headers, build_context, route_and_dispatch
 from claude_code_mux.server.state import HOLDER
-from claude_code_mux.translate.inbound_openai import (
-    AnthropicToOpenAIStream,
-    anthropic_to_openai_response,
-    openai_to_anthropic_request,
-)
+from claude_code_mux.translate.inbound_openai import anthropic_to_openai_response, openai_to_anthropic_request
+from claude_code_mux.translate.inbound_stream import AnthropicToOpenAIStream
 
 _STREAM_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, UpstreamFailure, OSError)
 
@@ -40,7 +36,9 @@ def _openai_error(err: HttpError) -> web.Response:
             body["error"]["message"] = inner["message"]
     except orjson.JSONDecodeError:
         pass
-    return web.Response(status=err.status, body=orjson.dumps(body), content_type="application/json", headers=err.headers)
+    return web.Response(
+        status=err.status, body=orjson.dumps(body), content_type="application/json", headers=err.headers
+    )
 
 
 async def handle_chat_completions(request: web.Request) -> web.StreamResponse:
@@ -81,7 +79,9 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     out_headers["content-type"] = "text/event-stream; charset=utf-8"
     out_headers["cache-control"] = "no-cache"
     resp = web.StreamResponse(status=200, headers=out_headers)
-    conv = AnthropicToOpenAIStream(model=model)
+    opts = oa_body.get("stream_options")
+    include_usage = bool(opts.get("include_usage")) if isinstance(opts, dict) else False
+    conv = AnthropicToOpenAIStream(model=model, include_usage=include_usage)
     assert reply.chunks is not None
     try:
         await resp.prepare(request)
@@ -95,17 +95,16 @@ async def _handle(request: web.Request) -> web.StreamResponse:
             except StopAsyncIteration:
                 break
             except _STREAM_ERRORS as exc:
-                err = {"error": {"message": f"upstream stream failed: {exc}", "type": "api_error", "code": 502}}
-                await resp.write(b"data: " + orjson.dumps(err) + b"\n\n")
+                failure = {"error": {"message": f"upstream stream failed: {exc}", "type": "api_error", "code": 502}}
+                await resp.write(b"data: " + orjson.dumps(failure) + b"\n\n")
                 break
-            out = conv.feed(chunk)
-            if out:
-                await resp.write(out)
+            piece = conv.feed(chunk)
+            if piece:
+                await resp.write(piece)
         tail = conv.close()
         if tail:
             await resp.write(tail)
         await resp.write_eof()
     finally:
         reply.close()
-    _ = time.perf_counter()
     return resp

@@ -40,7 +40,8 @@ button{font:inherit;padding:.4rem 1rem;cursor:pointer}input{font:inherit;width:1
 </ol>
 <p id="msg" role="status"></p>
 <h2>Status</h2><pre id="status">…</pre>
-<p class="note">Using a subscription through a third-party tool may be restricted by the provider's terms; you decide.</p>
+<p class="note">Using a subscription through a third-party tool may be restricted by the provider's terms;
+you decide.</p>
 <script>
 const pid = document.getElementById('pid').textContent;
 const msg = (t, cls) => { const m = document.getElementById('msg'); m.textContent = t; m.className = cls || ''; };
@@ -96,8 +97,10 @@ async def page(request: web.Request) -> web.Response:
     return web.Response(
         text=body,
         content_type="text/html",
-        headers={"content-security-policy": "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
-                 "cache-control": "no-store"},
+        headers={
+            "content-security-policy": "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
+            "cache-control": "no-store",
+        },
     )
 
 
@@ -128,13 +131,18 @@ async def submit(request: web.Request) -> web.Response:
     code = _str(data, "code")
     state = _unsign(request.app[SIGNING_KEY], request.cookies.get(COOKIE))
     if state is None:
-        raise InvalidRequest("no login in progress in this browser: press \"Start authorization\" first")
+        raise InvalidRequest('no login in progress in this browser: press "Start authorization" first')
     try:
         record = await pending(request).complete(code, state)
     except OAuthError as exc:
         raise InvalidRequest(str(exc)) from None
-    resp = ok({"success": True, "provider_id": record.provider_id,
-               "expires_at": record.expires_at.isoformat().replace("+00:00", "Z")})
+    resp = ok(
+        {
+            "success": True,
+            "provider_id": record.provider_id,
+            "expires_at": record.expires_at.isoformat().replace("+00:00", "Z"),
+        }
+    )
     resp.del_cookie(COOKIE, path="/auth")
     return resp
 

@@ -15,9 +15,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def error_response(err: HttpError) -> web.Response:
     headers = dict(err.headers)
-    return web.Response(
-        status=err.status, body=err.body(), content_type="application/json", headers=headers
-    )
+    return web.Response(status=err.status, body=err.body(), content_type="application/json", headers=headers)
 
 
 @web.middleware

@@ -102,7 +102,17 @@ async def handle_messages(request: web.Request) -> web.StreamResponse:
         reply.close()
         resp = web.Response(status=reply.status, body=reply.body or b"", headers=out_headers)
         usage = reply.usage or usage_from_body(reply.body)
-        _log(holder, ctx, decision, result.candidate, result.attempts, reply.status, t0, time.perf_counter(), usage)
+        _log(
+            holder,
+            ctx,
+            decision,
+            result.candidate,
+            result.attempts,
+            reply.status,
+            t0,
+            time.perf_counter(),
+            usage,
+        )
         return resp
     return await _relay_stream(request, holder, ctx, decision, result, t0)
 

@@ -25,8 +25,7 @@ def model_ids(cfg: Config) -> list[str]:
     for target in (r.default, r.background, r.think, r.websearch, r.image, r.long_context):
         if target and "," not in target:
             ids.append(target)
-    seen: set[str] = set()
-    return [i for i in ids if not (i in seen or seen.add(i))]
+    return list(dict.fromkeys(ids))
 
 
 async def handle_models(request: web.Request) -> web.Response:

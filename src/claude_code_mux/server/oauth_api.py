@@ -64,7 +64,7 @@ async def authorize(request: web.Request) -> web.Response:
     data = await json_body(request)
     mode = data.get("oauth_type", "max")
     if mode not in ("max", "console"):
-        raise InvalidRequest("oauth_type: use \"max\" (Claude Pro/Max) or \"console\" (create an API key)")
+        raise InvalidRequest('oauth_type: use "max" (Claude Pro/Max) or "console" (create an API key)')
     provider_id = _str(data, "provider_id", DEFAULT_PROVIDER_ID)
     try:
         return ok(pending(request).start(mode, provider_id))

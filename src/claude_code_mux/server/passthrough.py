@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 from aiohttp import web
 
@@ -44,7 +42,7 @@ async def handle_passthrough(request: web.Request) -> web.StreamResponse:
     session = rt.sessions[provider.name]
     try:
         upstream = await session.request(request.method, url, data=data, headers=out)
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         raise UpstreamError(f"upstream unavailable: {provider.name}: {type(exc).__name__}") from None
     try:
         resp = web.StreamResponse(status=upstream.status, headers=response_headers(upstream))

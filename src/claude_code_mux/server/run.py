@@ -10,7 +10,6 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,12 +158,14 @@ class Server:
         path = self.opts.config_path
         if path is None:
             return
+
         def stamp() -> tuple[float, int] | None:
             try:
                 st = path.stat()
             except OSError:
                 return None
             return (st.st_mtime, st.st_size)
+
         last = stamp()
         while True:
             await asyncio.sleep(0.5)
@@ -181,7 +182,7 @@ class Server:
         for site in list(self._runner.sites):
             await site.stop()
         deadline = asyncio.get_running_loop().time() + grace
-        while self.holder.active_streams > 0 and asyncio.get_running_loop().time() < deadline:
+        while self.holder.active_streams > 0 and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         await self._runner.cleanup()
         await self.holder.current.close()

@@ -54,7 +54,9 @@ class StreamGuard:
             return True  # an event line alone carries no payload to corrupt
         payload = frame[d + 5 :]
         if b"\ndata:" in payload:
-            payload = b"\n".join(line.partition(b":")[2] for line in frame[d:].split(b"\n") if line.startswith(b"data:"))
+            payload = b"\n".join(
+                line.partition(b":")[2] for line in frame[d:].split(b"\n") if line.startswith(b"data:")
+            )
         try:
             data = orjson.loads(payload)
         except orjson.JSONDecodeError:

@@ -98,5 +98,5 @@ def encode_data(data: object) -> bytes:
     return b"data: " + orjson.dumps(data) + b"\n\n"
 
 
-PING = b"event: ping\ndata: {\"type\": \"ping\"}\n\n"
+PING = b'event: ping\ndata: {"type": "ping"}\n\n'
 DONE = b"data: [DONE]\n\n"
