@@ -22,6 +22,7 @@ from claude_code_mux.routing.estimate import estimate_tokens
 from claude_code_mux.translate.openai_request import to_openai_request
 from claude_code_mux.translate.openai_response import from_openai_response, openai_error_to_anthropic
 from claude_code_mux.translate.openai_stream import OpenAIStreamTranslator
+from claude_code_mux.translate.quirks import tool_name_map
 
 _KEEP = ("retry-after", "x-request-id", "request-id")
 
@@ -60,6 +61,7 @@ class OpenAIChatDialect:
 
     async def send(self, ctx: RequestContext, provider: Provider, model: str) -> UpstreamReply:
         body = to_openai_request(ctx.working_body(), model=model, preset=provider.preset)
+        names = tool_name_map(ctx.working_body()) if provider.preset.quirks else None
         headers = {
             "content-type": "application/json",
             "accept": "text/event-stream" if ctx.stream else "application/json",
@@ -87,8 +89,8 @@ class OpenAIChatDialect:
                     # Some servers ignore `stream`: translate the JSON answer into a stream.
                     raw = await resp.read()
                     resp.release()
-                    return self._json_as_stream(ctx, provider, raw, out_headers)
-                return await self._stream(ctx, provider, resp, out_headers)
+                    return self._json_as_stream(ctx, provider, raw, out_headers, names)
+                return await self._stream(ctx, provider, resp, out_headers, names)
             raw = await resp.read()
             resp.release()
             try:
@@ -97,7 +99,7 @@ class OpenAIChatDialect:
                 raise UpstreamFailure(f"{provider.name}: answer is not JSON", status=502) from None
             if isinstance(data, dict) and "error" in data and "choices" not in data:
                 raise _failure(provider, 502, raw, resp.headers)
-            msg = from_openai_response(data, model=ctx.client_model)
+            msg = from_openai_response(data, model=ctx.client_model, tool_names=names)
             out_headers["content-type"] = "application/json"
             return UpstreamReply(status=200, headers=out_headers, body=orjson.dumps(msg), usage=msg.get("usage", {}))
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
@@ -108,7 +110,12 @@ class OpenAIChatDialect:
             raise
 
     def _json_as_stream(
-        self, ctx: RequestContext, provider: Provider, raw: bytes, headers: dict[str, str]
+        self,
+        ctx: RequestContext,
+        provider: Provider,
+        raw: bytes,
+        headers: dict[str, str],
+        names: dict[str, str] | None,
     ) -> UpstreamReply:
         try:
             data = orjson.loads(raw)
@@ -116,7 +123,7 @@ class OpenAIChatDialect:
             raise UpstreamFailure(f"{provider.name}: answer is not JSON", status=502) from None
         from claude_code_mux.translate.anthropic_stream import message_to_events
 
-        msg = from_openai_response(data, model=ctx.client_model)
+        msg = from_openai_response(data, model=ctx.client_model, tool_names=names)
         sse = message_to_events(msg)
         headers["content-type"] = "text/event-stream; charset=utf-8"
 
@@ -127,9 +134,16 @@ class OpenAIChatDialect:
         return UpstreamReply(status=200, headers=headers, first=sse, chunks=nothing())
 
     async def _stream(
-        self, ctx: RequestContext, provider: Provider, resp: aiohttp.ClientResponse, headers: dict[str, str]
+        self,
+        ctx: RequestContext,
+        provider: Provider,
+        resp: aiohttp.ClientResponse,
+        headers: dict[str, str],
+        names: dict[str, str] | None,
     ) -> UpstreamReply:
-        tr = OpenAIStreamTranslator(model=ctx.client_model, message_id="msg_" + uuid.uuid4().hex[:24])
+        tr = OpenAIStreamTranslator(
+            model=ctx.client_model, message_id="msg_" + uuid.uuid4().hex[:24], tool_names=names
+        )
         first = b""
         # Read until the translator produced output: an error payload before that triggers failover.
         while not first:

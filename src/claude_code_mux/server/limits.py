@@ -71,8 +71,8 @@ async def limits_middleware(request: web.Request, handler: Handler) -> web.Strea
     s = request.app[HOLDER].current.config.server
     limiter = request.app[LIMITER]
     auth_path = not path.startswith("/v1/")
-    rate = s.rate_limit_rps if not auth_path else (s.rate_limit_rps or 1.0)
-    burst = s.rate_limit_burst if not auth_path else (s.rate_limit_burst or 10)
+    rate = s.rate_limit_rps if not auth_path else (s.rate_limit_rps or 2.0)
+    burst = s.rate_limit_burst if not auth_path else (s.rate_limit_burst or 30)
     cid = client_id(request)
     if rate > 0:
         wait = limiter.take(("auth|" if auth_path else "") + cid, rate, burst or max(int(rate), 1))

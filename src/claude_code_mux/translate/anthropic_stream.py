@@ -22,9 +22,7 @@ def message_to_events(msg: dict[str, Any]) -> bytes:
             deltas = [{"type": "text_delta", "text": block.get("text", "")}]
         elif btype == "tool_use":
             first = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
-            deltas = [
-                {"type": "input_json_delta", "partial_json": orjson.dumps(block.get("input", {})).decode()}
-            ]
+            deltas = [{"type": "input_json_delta", "partial_json": orjson.dumps(block.get("input", {})).decode()}]
         elif btype == "thinking":
             first = {"type": "thinking", "thinking": "", "signature": ""}
             deltas = [{"type": "thinking_delta", "thinking": block.get("thinking", "")}]
@@ -33,16 +31,12 @@ def message_to_events(msg: dict[str, Any]) -> bytes:
         else:
             first, deltas = block, []
         out.append(
-            encode_event(
-                "content_block_start", {"type": "content_block_start", "index": i, "content_block": first}
-            )
+            encode_event("content_block_start", {"type": "content_block_start", "index": i, "content_block": first})
         )
         if i == 0:
             out.append(PING)
         for d in deltas:
-            out.append(
-                encode_event("content_block_delta", {"type": "content_block_delta", "index": i, "delta": d})
-            )
+            out.append(encode_event("content_block_delta", {"type": "content_block_delta", "index": i, "delta": d}))
         out.append(encode_event("content_block_stop", {"type": "content_block_stop", "index": i}))
     out.append(
         encode_event(

@@ -1,0 +1,395 @@
+"""OpenAI chat.completion.chunk SSE -> Anthropic Messages SSE, as a sans-IO state machine.
+
+Feed raw upstream bytes in any chunking; get Anthropic SSE bytes back.  The output depends only on the
+sequence of upstream events, never on where the byte chunks were cut (multi-byte UTF-8 included).
+
+Rules:
+
+- ``message_start`` is sent with the first real output (content, a tool call, a finish or the end of
+  the stream), so an error payload that arrives before it costs the client nothing: ``feed`` returns
+  ``b""``, :attr:`~OpenAIStreamTranslator.error` is set and the caller may fail over.  After
+  ``message_start`` an error payload becomes an ``event: error`` and the stream ends there.  The
+  decision rests on the event sequence alone, so it too is the same for every chunking.
+- Blocks are emitted one at a time, indices in order of first arrival: ``thinking`` (from
+  ``reasoning_content``/``reasoning``), ``text``, and one ``tool_use`` per tool call (upstream ``id``
+  kept).  A ``ping`` follows the first ``content_block_start``, as from the real API.
+- While a tool call's arguments are not yet a complete JSON object, whatever else arrives (another
+  call, text, reasoning) waits in arrival order (argument deltas of waiting calls are buffered), so
+  interleaved parallel calls land in the right blocks, nothing is dropped, and the open call still
+  streams live.  Tool-call deltas for different ``index`` values (or a new ``id`` at a known index)
+  are different calls; a call without ``id`` gets ``toolu_<message>_<n>``; duplicate ids are suffixed.
+- ``finish_reason`` closes the open blocks at once (Claude Code can start the last tool), but
+  ``message_delta``/``message_stop`` wait for ``[DONE]`` or :meth:`~OpenAIStreamTranslator.close`,
+  because the usage chunk comes after the finish; a stream without ``finish_reason`` or without
+  ``[DONE]`` still ends properly.  ``stop_reason`` is ``tool_use`` whenever a tool was called.
+- A stream that closes without a single data event is an error (nothing was produced).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from claude_code_mux.translate.openai_response import (
+    content_pieces,
+    error_from_payload,
+    message_id_for,
+    reasoning_text,
+    stop_reason_for,
+    unique_id,
+    usage_from_openai,
+)
+from claude_code_mux.wire.sse import PING, SSEDecoder, SSEEvent, encode_event
+
+
+class _Tool:
+    __slots__ = ("args", "buffer", "id", "name", "sent_args")
+
+    def __init__(self, tool_id: str | None) -> None:
+        self.id = tool_id
+        self.name: str | None = None
+        self.args = ""  # everything received
+        self.buffer = ""  # received but not yet sent (the block is not open yet)
+        self.sent_args = False
+
+
+def _complete_object(text: str) -> bool:
+    end = len(text) - 1
+    while end >= 0 and text[end] in " \t\r\n":
+        end -= 1
+    if end < 0 or text[end] != "}":
+        return False
+    try:
+        return isinstance(orjson.loads(text), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
+class OpenAIStreamTranslator:
+    """See the module docstring.  One instance per upstream response."""
+
+    def __init__(
+        self, *, model: str, message_id: str | None = None, tool_names: Mapping[str, str] | None = None
+    ) -> None:
+        self._model = model
+        self._message_id = message_id
+        self._names = dict(tool_names or {})
+        self._decoder = SSEDecoder()
+        self._out: list[bytes] = []
+        self._message_started = False
+        self._finished = False
+        self._error: tuple[str, str] | None = None
+        self._data_events = 0
+        self._next_index = 0
+        self._open_kind: str | None = None  # "text" | "thinking" | "tool"
+        self._open_tool: _Tool | None = None
+        self._pinged = False
+        self._tools: list[_Tool] = []
+        self._by_index: dict[int, _Tool] = {}
+        self._by_id: dict[str, _Tool] = {}
+        self._queue: list[_Tool | tuple[str, str]] = []  # waiting tool calls and held text, in order
+        self._used_ids: set[str] = set()
+        self._finish: str | None = None
+        self._usage_raw: dict[str, Any] | None = None
+        self._text_seen = False
+        self._refusal_seen = False
+
+    # ---- public ------------------------------------------------------------------------------
+
+    @property
+    def started(self) -> bool:
+        """``message_start`` was produced (from then on an upstream error is an ``event: error``)."""
+        return self._message_started
+
+    @property
+    def finished(self) -> bool:
+        """The Anthropic stream is complete (message_stop or error sent, or failed before output)."""
+        return self._finished
+
+    @property
+    def error(self) -> tuple[str, str] | None:
+        """(Anthropic error type, message) when the upstream sent an error inside the stream."""
+        return self._error
+
+    @property
+    def usage(self) -> dict[str, int]:
+        """Anthropic usage from the upstream's usage chunk ({} when it sent none)."""
+        return usage_from_openai(self._usage_raw) if self._usage_raw is not None else {}
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._finished:
+            return b""
+        for ev in self._decoder.feed(chunk):
+            self._on_event(ev)
+            if self._finished:
+                break
+        return self._flush()
+
+    def close(self) -> bytes:
+        """End of the upstream body: finish the Anthropic stream if the upstream did not."""
+        if not self._finished:
+            for ev in self._decoder.close():
+                self._on_event(ev)
+                if self._finished:
+                    break
+        if not self._finished:
+            if self._data_events == 0:
+                self._fail("api_error", "upstream closed the stream without sending any data")
+            else:
+                self._finalize()
+        return self._flush()
+
+    # ---- plumbing ----------------------------------------------------------------------------
+
+    def _flush(self) -> bytes:
+        if not self._out:
+            return b""
+        data = b"".join(self._out)
+        self._out.clear()
+        return data
+
+    def _emit(self, event: str, data: dict[str, Any]) -> None:
+        self._out.append(encode_event(event, data))
+
+    def _fail(self, etype: str, message: str) -> None:
+        self._error = (etype, message)
+        self._finished = True
+        if not self._message_started:
+            self._out.clear()  # nothing was produced: let the caller fail over
+            return
+        self._emit("error", {"type": "error", "error": {"type": etype, "message": message}})
+
+    def _on_event(self, ev: SSEEvent) -> None:
+        data = ev.data.strip()
+        if not data:
+            return
+        self._data_events += 1
+        if data == "[DONE]":
+            self._finalize()
+            return
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            if ev.event == "error":
+                self._fail("api_error", data[:500])
+            else:
+                self._fail("api_error", f"malformed chunk from upstream: {data[:200]}")
+            return
+        if not isinstance(obj, dict):
+            return
+        if obj.get("error") or ev.event == "error":
+            self._fail(*error_from_payload(obj))
+            return
+        self._on_chunk(obj)
+
+    # ---- chunk handling ----------------------------------------------------------------------
+
+    def _on_chunk(self, obj: dict[str, Any]) -> None:
+        if self._message_id is None and isinstance(obj.get("id"), str) and obj["id"]:
+            self._message_id = message_id_for(obj["id"])
+        usage = obj.get("usage")
+        groq = obj.get("x_groq")
+        if not isinstance(usage, dict) and isinstance(groq, dict):
+            usage = groq.get("usage")
+        if isinstance(usage, dict) and usage:
+            self._usage_raw = usage
+        choices = obj.get("choices")
+        for choice in choices if isinstance(choices, list) else []:
+            if not isinstance(choice, dict) or choice.get("index", 0) not in (0, None):
+                continue
+            delta = choice.get("delta")
+            if not isinstance(delta, dict):
+                delta = choice.get("message")
+            self._on_delta(delta if isinstance(delta, dict) else {})
+            finish = choice.get("finish_reason")
+            if isinstance(finish, str) and finish:
+                if finish == "error":
+                    self._fail("api_error", "the upstream ended the stream with finish_reason 'error'")
+                    return
+                self._finish = finish
+                self._start()
+                self._drain(force=True)
+
+    def _on_delta(self, delta: dict[str, Any]) -> None:
+        reasoning = reasoning_text(delta)
+        if reasoning:
+            self._append("thinking", reasoning)
+        for kind, text in content_pieces(delta.get("content")):
+            self._append(kind, text)
+            self._text_seen = self._text_seen or kind == "text"
+        refusal = delta.get("refusal")
+        if isinstance(refusal, str) and refusal:
+            self._refusal_seen = True
+            self._append("text", refusal)
+        calls = delta.get("tool_calls")
+        if not isinstance(calls, list):
+            legacy = delta.get("function_call")
+            calls = [{"index": 0, "function": legacy}] if isinstance(legacy, dict) else []
+        for call in calls:
+            if isinstance(call, dict):
+                self._on_tool_delta(call)
+
+    def _on_tool_delta(self, call: dict[str, Any]) -> None:
+        idx = call.get("index")
+        tid = call.get("id") if isinstance(call.get("id"), str) and call.get("id") else None
+        fn = call.get("function")
+        fn = fn if isinstance(fn, dict) else {}
+        name = fn.get("name") if isinstance(fn.get("name"), str) and fn.get("name") else None
+        args = fn.get("arguments")
+        if isinstance(args, dict | list):
+            args = orjson.dumps(args).decode()
+        known = (isinstance(idx, int) and idx in self._by_index) or (tid is not None and tid in self._by_id)
+        if tid is None and name is None and not args and not known:
+            return  # an empty delta for a call we never heard of
+        tool = self._find_tool(idx if isinstance(idx, int) and not isinstance(idx, bool) else None, tid)
+        if tool.id is None and tid is not None:
+            tool.id = tid
+            self._by_id[tid] = tool
+        if tool.name is None and name is not None:
+            tool.name = name
+        self._start()
+        if isinstance(args, str) and args:
+            tool.args += args
+            if tool is self._open_tool:
+                self._send_args(tool, args)
+            elif tool in self._queue:
+                tool.buffer += args
+            # else: more arguments after the call's JSON object was complete (whitespace): dropped
+        self._drain()
+
+    def _find_tool(self, idx: int | None, tid: str | None) -> _Tool:
+        if idx is not None:
+            tool = self._by_index.get(idx)
+            if tool is not None and (tid is None or tool.id is None or tool.id == tid):
+                return tool
+        elif tid is not None and tid in self._by_id:
+            return self._by_id[tid]
+        elif tid is None and self._tools:
+            return self._tools[-1]
+        tool = _Tool(tid)
+        if tid is not None:
+            self._by_id[tid] = tool
+        if idx is not None:
+            self._by_index[idx] = tool
+        self._tools.append(tool)
+        self._queue.append(tool)
+        return tool
+
+    # ---- blocks ------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        if self._message_started:
+            return
+        self._message_started = True
+        if self._message_id is None:
+            self._message_id = "msg_" + uuid.uuid4().hex[:24]
+        usage = usage_from_openai(self._usage_raw)
+        message: dict[str, Any] = {
+            "id": self._message_id,
+            "type": "message",
+            "role": "assistant",
+            "model": self._model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {**usage, "output_tokens": 0},
+        }
+        self._emit("message_start", {"type": "message_start", "message": message})
+
+    def _open(self, kind: str, block: dict[str, Any]) -> None:
+        self._emit(
+            "content_block_start",
+            {"type": "content_block_start", "index": self._next_index, "content_block": block},
+        )
+        if not self._pinged:
+            self._pinged = True
+            self._out.append(PING)
+        self._open_kind = kind
+
+    def _delta(self, delta: dict[str, Any]) -> None:
+        self._emit("content_block_delta", {"type": "content_block_delta", "index": self._next_index, "delta": delta})
+
+    def _close_open(self) -> None:
+        if self._open_kind is None:
+            return
+        tool = self._open_tool
+        if tool is not None and not tool.sent_args:
+            self._delta({"type": "input_json_delta", "partial_json": "{}"})
+        self._emit("content_block_stop", {"type": "content_block_stop", "index": self._next_index})
+        self._next_index += 1
+        self._open_kind = None
+        self._open_tool = None
+
+    def _open_tool_block(self, tool: _Tool) -> None:
+        fallback = f"toolu_{(self._message_id or 'msg_')[4:]}_{self._tools.index(tool)}"
+        tool.id = unique_id(tool.id or fallback, self._used_ids)
+        name = tool.name or "unknown"
+        block = {"type": "tool_use", "id": tool.id, "name": self._names.get(name, name), "input": {}}
+        self._open("tool", block)
+        self._open_tool = tool
+        if tool.buffer:
+            buffered, tool.buffer = tool.buffer, ""
+            self._send_args(tool, buffered)
+
+    def _send_args(self, tool: _Tool, args: str) -> None:
+        tool.sent_args = True
+        self._delta({"type": "input_json_delta", "partial_json": args})
+
+    def _blocked(self) -> bool:
+        """The open tool call is still receiving arguments: whatever arrives meanwhile must wait."""
+        tool = self._open_tool
+        return self._open_kind == "tool" and tool is not None and not _complete_object(tool.args)
+
+    def _drain(self, *, force: bool = False) -> None:
+        """Emit waiting items in arrival order while nothing blocks them; ``force``: all, then close."""
+        while self._queue:
+            item = self._queue[0]
+            if not force and (self._blocked() or (isinstance(item, _Tool) and item.name is None)):
+                return
+            self._queue.pop(0)
+            if isinstance(item, _Tool):
+                self._close_open()
+                self._open_tool_block(item)
+            else:
+                self._write(*item)
+        if force:
+            self._close_open()
+
+    def _append(self, kind: str, text: str) -> None:
+        self._start()
+        if self._queue or self._blocked():
+            self._queue.append((kind, text))
+        else:
+            self._write(kind, text)
+
+    def _write(self, kind: str, text: str) -> None:
+        if self._open_kind != kind:
+            self._close_open()
+            if kind == "thinking":
+                self._open("thinking", {"type": "thinking", "thinking": "", "signature": ""})
+            else:
+                self._open("text", {"type": "text", "text": ""})
+        if kind == "thinking":
+            self._delta({"type": "thinking_delta", "thinking": text})
+        else:
+            self._delta({"type": "text_delta", "text": text})
+
+    def _finalize(self) -> None:
+        if self._finished:
+            return
+        self._start()
+        self._drain(force=True)
+        has_tools = bool(self._tools)
+        stop = stop_reason_for(self._finish, tool_calls=has_tools)
+        if self._refusal_seen and not self._text_seen and not has_tools:
+            stop = "refusal"
+        usage = usage_from_openai(self._usage_raw) if self._usage_raw is not None else {"output_tokens": 0}
+        self._emit(
+            "message_delta",
+            {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": usage},
+        )
+        self._emit("message_stop", {"type": "message_stop"})
+        self._finished = True
