@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import ipaddress
 import logging
 import os
@@ -71,6 +72,8 @@ class Server:
         self.port = opts.port
         self._retired: dict[asyncio.Task[None], Runtime] = {}
         self._builder = RuntimeBuilder(opts.home, opts.config_path, self.logger)
+        self._loaded_digest = b""
+        self._stamp: tuple[float, int] | None = None
 
     async def _build_runtime(self, cfg: Config) -> Runtime:
         return await self._builder.build(cfg)
@@ -87,6 +90,10 @@ class Server:
 
     async def start(self) -> None:
         self.check_exposure()
+        self._stamp = self._file_stamp()
+        if self.opts.config_path is not None:
+            with contextlib.suppress(OSError):
+                self._loaded_digest = hashlib.sha256(self.opts.config_path.read_bytes()).digest()
         rt = await self._build_runtime(self.cfg)
         self.holder = RuntimeHolder(
             current=rt, redactor=self.redactor, logger=self.logger, reload=self.reload, home=self.opts.home
@@ -121,10 +128,19 @@ class Server:
         if self.opts.config_path is None or self.holder is None:
             return False
         try:
+            text = self.opts.config_path.read_bytes()
+        except OSError as exc:
+            self.logger.error("config reload rejected (%s): cannot read %s: %s", reason, self.opts.config_path, exc)
+            return False
+        digest = hashlib.sha256(text).digest()
+        if reason == "file changed" and digest == self._loaded_digest:
+            return True  # already applied (e.g. written and reloaded through the admin API)
+        try:
             cfg = load_config(self.opts.config_path)
         except ConfigError as exc:
             self.logger.error("config reload rejected (%s), still serving the previous config: %s", reason, exc)
             return False
+        self._loaded_digest = digest
         new = await self._build_runtime(cfg)
         new.health = self.holder.current.health
         old = self.holder.swap(new)
@@ -154,19 +170,21 @@ class Server:
             loop.add_signal_handler(signal.SIGINT, self._stop.set)
             loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload("SIGHUP")))
 
-    async def _watch(self) -> None:
+    def _file_stamp(self) -> tuple[float, int] | None:
         path = self.opts.config_path
         if path is None:
+            return None
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        return (st.st_mtime, st.st_size)
+
+    async def _watch(self) -> None:
+        if self.opts.config_path is None:
             return
-
-        def stamp() -> tuple[float, int] | None:
-            try:
-                st = path.stat()
-            except OSError:
-                return None
-            return (st.st_mtime, st.st_size)
-
-        last = stamp()
+        stamp = self._file_stamp
+        last = self._stamp  # taken at start, so an edit made right after start is not missed
         while True:
             await asyncio.sleep(0.5)
             cur = stamp()
