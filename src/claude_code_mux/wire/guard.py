@@ -57,6 +57,14 @@ class StreamGuard:
             payload = b"\n".join(
                 line.partition(b":")[2] for line in frame[d:].split(b"\n") if line.startswith(b"data:")
             )
+        if not frame.startswith((b"event: message_", b"event: error")):
+            # Deltas are most of the stream: a structural check (one whole JSON object on one line) catches a
+            # corrupt or cut frame without parsing each one; the few message_* events are parsed fully.
+            body = payload.strip()
+            if body[:1] != b"{" or body[-1:] != b"}" or b"\n" in body:
+                self.error = "upstream sent an event whose data is not a JSON object"
+                return False
+            return True
         try:
             data = orjson.loads(payload)
         except orjson.JSONDecodeError:
