@@ -43,6 +43,7 @@ def build_providers(cfg: Config) -> dict[str, Provider]:
             api_key=pc.api_key,
             oauth_provider=pc.oauth_provider,
             headers={**preset.headers, **pc.headers},
+            max_output_tokens=pc.max_output_tokens or preset.max_output_tokens,
         )
     return out
 

@@ -17,10 +17,7 @@ from tests.mocks.openai import Fault, MockOpenAI
 
 
 def openai_provider(name: str, url: str, ptype: str = "openai") -> str:
-    return (
-        f'[[providers]]\nname = "{name}"\nprovider_type = "{ptype}"\nbase_url = "{url}/v1"\n'
-        'api_key = "sk-up-test"\n'
-    )
+    return f'[[providers]]\nname = "{name}"\nprovider_type = "{ptype}"\nbase_url = "{url}/v1"\napi_key = "sk-up-test"\n'
 
 
 def config(url: str, extra: str = "", ptype: str = "openai") -> str:
@@ -49,7 +46,9 @@ async def test_anthropic_sdk_text_stream_and_tools(tmp_path: Path, ptype: str) -
     ):
         client = anthropic.AsyncAnthropic(base_url=router.url, api_key="k", max_retries=0)
         msg = await client.messages.create(
-            model="claude-sonnet-4-5", max_tokens=100, messages=[{"role": "user", "content": "Reply with exactly: OA-1"}]
+            model="claude-sonnet-4-5",
+            max_tokens=100,
+            messages=[{"role": "user", "content": "Reply with exactly: OA-1"}],
         )
         texts = [b.text for b in msg.content if b.type == "text"]
         assert texts == ["OA-1"]
@@ -97,8 +96,12 @@ async def test_error_payload_in_200_stream_fails_over(tmp_path: Path) -> None:
         async with run_router(cfg, tmp_path) as router, httpx.AsyncClient() as http:
             r = await http.post(
                 router.url + "/v1/messages",
-                json={"model": "main", "max_tokens": 20, "stream": True,
-                      "messages": [{"role": "user", "content": "Reply with exactly: FO"}]},
+                json={
+                    "model": "main",
+                    "max_tokens": 20,
+                    "stream": True,
+                    "messages": [{"role": "user", "content": "Reply with exactly: FO"}],
+                },
             )
         assert r.status_code == 200
         assert r.headers["x-ccm-provider"] == "an" and r.headers["x-ccm-attempts"] == "2"
@@ -114,8 +117,12 @@ async def test_mid_stream_faults_end_with_error_event(tmp_path: Path, kind: str)
         async with httpx.AsyncClient() as http:
             r = await http.post(
                 router.url + "/v1/messages",
-                json={"model": "main", "max_tokens": 20, "stream": True,
-                      "messages": [{"role": "user", "content": "Reply with exactly: a b c d e f"}]},
+                json={
+                    "model": "main",
+                    "max_tokens": 20,
+                    "stream": True,
+                    "messages": [{"role": "user", "content": "Reply with exactly: a b c d e f"}],
+                },
             )
         assert r.status_code == 200
         frames = [f for f in r.text.split("\n\n") if f.strip()]
@@ -141,8 +148,10 @@ async def test_upstream_status_errors_become_anthropic_errors(tmp_path: Path) ->
 
 async def test_openai_sdk_against_inbound_chat_completions(tmp_path: Path) -> None:
     async with MockAnthropic(name="an") as an:
-        cfg = '[router]\ndefault = "main"\nauto_map = true\n' + anthropic_provider("an", an.url) + model_block(
-            "main", [("an", "claude-up")]
+        cfg = (
+            '[router]\ndefault = "main"\nauto_map = true\n'
+            + anthropic_provider("an", an.url)
+            + model_block("main", [("an", "claude-up")])
         )
         async with run_router(cfg, tmp_path) as router:
             client = openai.AsyncOpenAI(base_url=router.url + "/v1", api_key="k", max_retries=0)
@@ -165,7 +174,8 @@ async def test_openai_sdk_against_inbound_chat_completions(tmp_path: Path) -> No
             assert text == "IN-2" and usage is not None and usage.completion_tokens > 0
             tools = [{"type": "function", "function": {"name": "Bash", "parameters": TOOLS[0]["input_schema"]}}]
             res = await client.chat.completions.create(
-                model="main", tools=tools,  # type: ignore[arg-type]
+                model="main",
+                tools=tools,  # type: ignore[arg-type]
                 messages=[{"role": "user", "content": "Run the shell command `echo in-3` please"}],
             )
             call = res.choices[0].message.tool_calls[0]  # type: ignore[index]
@@ -195,3 +205,21 @@ async def test_claude_code_through_openai_dialect(tmp_path: Path, variant: str) 
         assert f"oa-{a + b}" in tool.text
         assert tool.result.get("num_turns", 0) >= 2
         assert all(r.json["model"] == "gpt-up" for r in oa.requests if r.json)
+
+
+async def test_max_tokens_capped_for_providers_with_a_limit(tmp_path: Path) -> None:
+    async with MockOpenAI(name="oa") as oa:
+        cfg = config(oa.url, ptype="deepseek").replace('api_key = "sk-up-test"\n', 'api_key = "sk-up-test"\n', 1)
+        async with run_router(cfg, tmp_path) as router, httpx.AsyncClient() as http:
+            body = {"model": "main", "max_tokens": 32000, "messages": [{"role": "user", "content": "hi"}]}
+            r = await http.post(router.url + "/v1/messages", json=body)
+            assert r.status_code == 200
+            assert oa.requests[-1].json["max_tokens"] == 8192
+        capped = config(oa.url).replace(
+            'api_key = "sk-up-test"\n', 'api_key = "sk-up-test"\nmax_output_tokens = 1000\n', 1
+        )
+        async with run_router(capped, tmp_path / "b") as router, httpx.AsyncClient() as http:
+            r = await http.post(router.url + "/v1/messages", json={**body, "max_tokens": 4000})
+            assert r.status_code == 200
+            sent = oa.requests[-1].json
+            assert sent.get("max_completion_tokens", sent.get("max_tokens")) == 1000

@@ -25,6 +25,8 @@ class Preset:
     # Longest ``user`` value the vendor accepts (OpenRouter rejects > 128 characters).
     user_max_len: int = 64
     needs_key: bool = True
+    # Largest output limit the vendor accepts; Claude Code asks for 32000-64000, which some reject.
+    max_output_tokens: int | None = None
 
 
 _A: Dialect = "anthropic"
@@ -61,7 +63,9 @@ PRESETS: dict[str, Preset] = {
     "moonshot": Preset(_O, "https://api.moonshot.ai/v1", "bearer"),
     "novita": Preset(_O, "https://api.novita.ai/v3/openai", "bearer", headers={"X-Novita-Source": "claude-code-mux"}),
     "baseten": Preset(_O, "https://inference.baseten.co/v1", "bearer"),
-    "deepseek": Preset(_O, "https://api.deepseek.com/v1", "bearer", quirks=("deepseek_reasoning",)),
+    "deepseek": Preset(
+        _O, "https://api.deepseek.com/v1", "bearer", quirks=("deepseek_reasoning",), max_output_tokens=8192
+    ),
     "mistral": Preset(_O, "https://api.mistral.ai/v1", "bearer", quirks=("mistral_tool_ids",)),
     "xai": Preset(_O, "https://api.x.ai/v1", "bearer"),
     "gemini": Preset(

@@ -140,6 +140,8 @@ class ProviderConfig(_Strict):
     models: tuple[str, ...] = ()
     enabled: bool = True
     headers: dict[str, str] = Field(default_factory=dict)
+    # Cap on max_tokens sent to this provider (OpenAI dialect); the preset's when unset.
+    max_output_tokens: int | None = Field(default=None, gt=0)
     # Dialect override for a custom endpoint ("anthropic" or "openai"); normally the preset decides.
     dialect: Literal["anthropic", "openai"] | None = None
     # vertex-ai keys of the original schema, accepted for compatibility.

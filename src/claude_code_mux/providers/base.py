@@ -49,6 +49,7 @@ class Provider:
     api_key: SecretStr | None = None
     oauth_provider: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    max_output_tokens: int | None = None
 
 
 @dataclass(slots=True)

@@ -62,6 +62,11 @@ class OpenAIChatDialect:
     async def send(self, ctx: RequestContext, provider: Provider, model: str) -> UpstreamReply:
         body = to_openai_request(ctx.working_body(), model=model, preset=provider.preset)
         names = tool_name_map(ctx.working_body()) if provider.preset.quirks else None
+        cap = provider.max_output_tokens
+        if cap is not None:
+            for key in ("max_tokens", "max_completion_tokens"):
+                if isinstance(body.get(key), int) and body[key] > cap:
+                    body[key] = cap
         headers = {
             "content-type": "application/json",
             "accept": "text/event-stream" if ctx.stream else "application/json",
@@ -141,9 +146,7 @@ class OpenAIChatDialect:
         headers: dict[str, str],
         names: dict[str, str] | None,
     ) -> UpstreamReply:
-        tr = OpenAIStreamTranslator(
-            model=ctx.client_model, message_id="msg_" + uuid.uuid4().hex[:24], tool_names=names
-        )
+        tr = OpenAIStreamTranslator(model=ctx.client_model, message_id="msg_" + uuid.uuid4().hex[:24], tool_names=names)
         first = b""
         # Read until the translator produced output: an error payload before that triggers failover.
         while not first:
