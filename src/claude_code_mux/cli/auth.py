@@ -65,6 +65,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
 
     logout = sub.add_parser("logout", parents=[common], help="forget a stored OAuth login")
     logout.add_argument("provider_id", nargs="?", default=DEFAULT_PROVIDER_ID, metavar="PROVIDER_ID")
+    logout.add_argument(
+        "--remove-models", action="store_true", help="also remove [[models]] entries that only use this login"
+    )
     logout.set_defaults(func=cmd_logout)
 
     tokens = sub.add_parser("tokens", parents=[common], help="show stored OAuth logins (no secrets)")
@@ -247,7 +250,58 @@ def cmd_logout(args: argparse.Namespace) -> int:
         print(f"No OAuth login named '{args.provider_id}'.", file=sys.stderr)
         return 1
 
-    return _run(args, body)
+    rc = _run(args, body)
+    if rc == 0:
+        _offer_model_cleanup(args)
+    return rc
+
+
+def models_only_using(config_path: Path, provider_id: str) -> list[str]:
+    """``[[models]]`` names whose every mapping goes to a provider logged in as ``provider_id``."""
+    from claude_code_mux.config.load import load_config
+
+    cfg = load_config(config_path)
+    oauth_providers = {
+        p.name for p in cfg.providers if p.auth_type == "oauth" and (p.oauth_provider or p.name) == provider_id
+    }
+    return [m.name for m in cfg.models if m.mappings and all(mp.provider in oauth_providers for mp in m.mappings)]
+
+
+def _offer_model_cleanup(args: argparse.Namespace) -> None:
+    from claude_code_mux.errors import ConfigError
+
+    path = Path(getattr(args, "config_path", "") or "")
+    if not path.is_file():
+        return
+    try:
+        names = models_only_using(path, args.provider_id)
+    except ConfigError:
+        return
+    if not names:
+        return
+    listed = ", ".join(names)
+    remove = bool(getattr(args, "remove_models", False))
+    if not remove and sys.stdin.isatty():
+        answer = input(f"Remove the [[models]] entries that only use this login ({listed})? [y/N] ")
+        remove = answer.strip().lower() in ("y", "yes")
+    if not remove:
+        print(
+            f"These [[models]] entries only use this login: {listed}. "
+            f"Remove them with: ccm logout {args.provider_id} --remove-models"
+        )
+        return
+    from claude_code_mux.config.edit import apply_edit, delete_model
+
+    def edit(doc: Any) -> None:
+        for name in names:
+            delete_model(doc, name)
+
+    try:
+        apply_edit(path, edit)
+    except ConfigError as exc:
+        print(f"could not remove the models: {exc}", file=sys.stderr)
+        return
+    print(f"Removed {len(names)} model entr{'y' if len(names) == 1 else 'ies'} from {path}: {listed}")
 
 
 def _human(seconds: int) -> str:
