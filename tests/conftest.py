@@ -28,7 +28,8 @@ SECRETS = (
     "or-secret-456",
     "router-k-789",
 )
-SECRET_PATTERNS = (re.compile(r"\b(?:at|rt|code)_mock_[A-Za-z0-9_\-]{8,}"),)
+# Tokens minted by the mock OAuth server (real Anthropic prefixes + 64 random characters).
+SECRET_PATTERNS = (re.compile(r"sk-ant-o(?:at|rt)01-[A-Za-z0-9_\-]{20,}"),)
 
 _leaks: list[str] = []
 
