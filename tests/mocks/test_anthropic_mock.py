@@ -20,7 +20,7 @@ from anthropic import APIStatusError, AsyncAnthropic, AuthenticationError, RateL
 from tests.mocks.anthropic import Fault, MockAnthropic, parse_fault_spec, plan_reply
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = Path("/work/shared/reference/fixtures")
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
 BASH_TOOL: dict[str, Any] = {
     "name": "Bash",
     "description": "Run a shell command",
@@ -332,7 +332,6 @@ async def test_structured_output_and_stop_sequences_and_tool_choice(http: httpx.
     assert data["content"][0]["name"] == "get_weather" and data["content"][0]["input"] == {"city": "Mock title"}
 
 
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason="recorded Claude Code fixtures not available")
 async def test_claude_code_fixtures(mock: MockAnthropic, http: httpx.AsyncClient) -> None:
     def load(name: str) -> dict[str, Any]:
         fx: dict[str, Any] = json.loads((FIXTURES / name).read_text())
