@@ -46,10 +46,20 @@ async def test_ccm_code_runs_real_claude_through_the_router(tmp_path: Path) -> N
             "CLAUDE_CODE_MAX_RETRIES": "1",
         }
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "claude_code_mux", "code",
-            "-p", "Reply with exactly: VIA-CCM-CODE", "--output-format", "json", "--no-session-persistence",
-            cwd=tempfile.mkdtemp(prefix="cc-work-"), env=env,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "claude_code_mux",
+            "code",
+            "-p",
+            "Reply with exactly: VIA-CCM-CODE",
+            "--output-format",
+            "json",
+            "--no-session-persistence",
+            cwd=tempfile.mkdtemp(prefix="cc-work-"),
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         out, err = await asyncio.wait_for(proc.communicate(), 120)
         assert proc.returncode == 0, out.decode() + err.decode()

@@ -21,7 +21,8 @@ i = 0
 while True:
     i += 1
     pad = "# " + "x" * (i % 5000) + "\\n"
-    write_atomic(path, pad + '[router]\\ndefault = "m%d"\\n[[providers]]\\nname = "p"\\napi_key = "k"\\nmodels = ["m%d"]\\n' % (i, i))
+    body = '[router]\\ndefault = "m%d"\\n[[providers]]\\nname = "p"\\napi_key = "k"\\n' % i
+    write_atomic(path, pad + body + 'models = ["m%d"]\\n' % i)
 """
 
 

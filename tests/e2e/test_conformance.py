@@ -35,7 +35,9 @@ def load(path: Path) -> tuple[bytes, dict[str, str]]:
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: p.stem)
 @pytest.mark.parametrize("dialect", ["anthropic", "openai"])
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
-async def test_recorded_requests_through_every_dialect(tmp_path: Path, fixture: Path, dialect: str, stream: bool) -> None:
+async def test_recorded_requests_through_every_dialect(
+    tmp_path: Path, fixture: Path, dialect: str, stream: bool
+) -> None:
     raw, headers = load(fixture)
     body = json.loads(raw)
     body["stream"] = stream

@@ -14,9 +14,11 @@ pytestmark = pytest.mark.e2e
 
 
 async def test_model_choices_route_to_configured_providers(tmp_path: Path) -> None:
-    async with MockAnthropic(name="main") as main, MockAnthropic(name="fast") as fast, MockAnthropic(
-        name="custom"
-    ) as custom:
+    async with (
+        MockAnthropic(name="main") as main,
+        MockAnthropic(name="fast") as fast,
+        MockAnthropic(name="custom") as custom,
+    ):
         cfg = (
             '[router]\ndefault = "main-model"\nbackground = "fast-model"\nauto_map = true\n'
             + anthropic_provider("main", main.url)
