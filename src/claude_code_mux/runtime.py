@@ -18,6 +18,7 @@ from claude_code_mux.config.schema import Config
 from claude_code_mux.providers.anthropic import AnthropicDialect
 from claude_code_mux.providers.base import Dialect, Provider
 from claude_code_mux.providers.credentials import TokenSource
+from claude_code_mux.providers.http1 import Http1Pool
 from claude_code_mux.routing.health import Health
 
 
@@ -59,6 +60,7 @@ class Runtime:
     tokens: TokenSource | None = None
     started_at: float = field(default_factory=time.time)
     extras: dict[str, Any] = field(default_factory=dict)
+    pools: dict[str, Http1Pool] = field(default_factory=dict)
 
     @classmethod
     async def create(
@@ -84,8 +86,13 @@ class Runtime:
             sock_connect=t.connect_timeout_ms / 1000,
             sock_read=t.read_ms / 1000,
         )
+        pools: dict[str, Http1Pool] = {}
+        if config.server.upstream_client == "fast":
+            pools = {name: Http1Pool() for name, p in providers.items() if Http1Pool.supports(p.base_url)}
         dialects: dict[str, Dialect] = {
-            "anthropic": AnthropicDialect(sessions, tokens=tokens, oauth_beta=config.oauth.beta, timeout=timeout),
+            "anthropic": AnthropicDialect(
+                sessions, tokens=tokens, oauth_beta=config.oauth.beta, timeout=timeout, pools=pools
+            ),
         }
         try:
             from claude_code_mux.providers.openai_chat import OpenAIChatDialect
@@ -93,7 +100,7 @@ class Runtime:
             pass
         else:
             dialects["openai"] = OpenAIChatDialect(sessions, tokens=tokens, timeout=timeout)
-        return cls(
+        rt = cls(
             config=config,
             config_path=config_path,
             providers=providers,
@@ -102,12 +109,16 @@ class Runtime:
             health=health or Health(),
             tokens=tokens,
         )
+        rt.pools = pools
+        return rt
 
     async def close(self, grace_s: float = 0.0) -> None:
         if grace_s:
             await asyncio.sleep(grace_s)
         for s in self.sessions.values():
             await s.close()
+        for pool in self.pools.values():
+            pool.close()
 
     def router_key(self) -> str | None:
         k = self.config.server.api_key

@@ -63,6 +63,9 @@ class ServerConfig(_Strict):
     rate_limit_rps: float = Field(0.0, ge=0)
     rate_limit_burst: int = Field(0, ge=0)
     max_streams_per_client: int = Field(0, ge=0)
+    # Upstream HTTP client for the Anthropic passthrough: "fast" (our lean HTTP/1.1 keep-alive pool) or
+    # "aiohttp" (aiohttp's client).
+    upstream_client: Literal["fast", "aiohttp"] = "fast"
     # Optional JSONL request trace (redacted).
     trace_path: str | None = None
     trace_max_bytes: int = Field(50 * 1024 * 1024, gt=0)

@@ -18,7 +18,11 @@ from claude_code_mux.providers.base import (
     UpstreamReply,
 )
 from claude_code_mux.providers.credentials import TokenSource, auth_headers
+from claude_code_mux.providers.http1 import Http1Pool, Http1Response
 from claude_code_mux.wire.sse import SSEDecoder
+
+# An upstream response from either HTTP client (the lean HTTP/1.1 pool, or aiohttp's as a fallback).
+Upstream = aiohttp.ClientResponse | Http1Response
 
 # Client headers that are ours or credentials (credentials are set per provider).
 _NOT_FORWARDED = HOP_BY_HOP | {"x-api-key", "authorization", "x-provider", "cookie"}
@@ -46,7 +50,7 @@ def forward_headers(client: Mapping[str, str], provider: Provider) -> dict[str, 
     return out
 
 
-def response_headers(resp: aiohttp.ClientResponse) -> dict[str, str]:
+def response_headers(resp: Upstream) -> dict[str, str]:
     return {k: v for k, v in resp.headers.items() if k.lower() not in _NOT_RETURNED}
 
 
@@ -98,8 +102,10 @@ class AnthropicDialect:
         tokens: TokenSource | None,
         oauth_beta: str,
         timeout: aiohttp.ClientTimeout,
+        pools: Mapping[str, Http1Pool] | None = None,
     ) -> None:
         self._sessions = sessions
+        self._pools = pools or {}
         self._tokens = tokens
         self._oauth_beta = oauth_beta
         self._timeout = timeout
@@ -146,9 +152,20 @@ class AnthropicDialect:
         url = provider.base_url + path
         if ctx.query and path == ctx.path:
             url += "?" + ctx.query
-        session = self._sessions[provider.name]
+        resp: Upstream
         try:
-            resp = await session.post(url, data=data, headers=headers, timeout=self._timeout)
+            pool = self._pools.get(provider.name)
+            if pool is not None:
+                resp = await pool.request(
+                    "POST",
+                    url,
+                    headers=headers,
+                    body=data,
+                    connect_timeout=self._timeout.sock_connect or 10.0,
+                    read_timeout=self._timeout.sock_read or 600.0,
+                )
+            else:
+                resp = await self._sessions[provider.name].post(url, data=data, headers=headers, timeout=self._timeout)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise UpstreamFailure(f"{provider.name}: {_describe(exc)}") from None
         try:
@@ -191,10 +208,16 @@ class AnthropicDialect:
             raise
 
 
-async def _read_first_event(resp: aiohttp.ClientResponse) -> bytes:
+async def _readany(resp: Upstream) -> bytes:
+    if isinstance(resp, Http1Response):
+        return await resp.readany()
+    return await resp.content.readany()
+
+
+async def _read_first_event(resp: Upstream) -> bytes:
     buf = b""
     while _first_event_end(buf) == -1:
-        chunk = await resp.content.readany()
+        chunk = await _readany(resp)
         if not chunk:
             if not buf:
                 raise UpstreamFailure("upstream closed the stream before the first event")
@@ -225,9 +248,10 @@ def _error_event(first: bytes, name: str) -> UpstreamFailure | None:
     )
 
 
-async def _iterate(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+async def _iterate(resp: Upstream) -> AsyncIterator[bytes]:
     try:
-        async for chunk in resp.content.iter_any():
+        chunks = resp.iter_any() if isinstance(resp, Http1Response) else resp.content.iter_any()
+        async for chunk in chunks:
             yield chunk
     finally:
         resp.close()
