@@ -503,8 +503,12 @@ async def test_https_with_a_local_tls_server() -> None:
         pool = Http1Pool(ssl_context=client_ctx)
         for _ in range(2):
             resp = await pool.request(
-                "POST", f"https://localhost:{port}/v1/messages", headers={}, body=b"hi",
-                connect_timeout=5, read_timeout=5,
+                "POST",
+                f"https://localhost:{port}/v1/messages",
+                headers={},
+                body=b"hi",
+                connect_timeout=5,
+                read_timeout=5,
             )
             assert resp.status == 200 and b'"hi"' in await resp.read()
             resp.release()
@@ -513,8 +517,12 @@ async def test_https_with_a_local_tls_server() -> None:
         strict = Http1Pool(ssl_context=ssl.create_default_context())
         with pytest.raises(ssl.SSLError):
             await strict.request(
-                "POST", f"https://localhost:{port}/v1/messages", headers={}, body=b"x",
-                connect_timeout=5, read_timeout=5,
+                "POST",
+                f"https://localhost:{port}/v1/messages",
+                headers={},
+                body=b"x",
+                connect_timeout=5,
+                read_timeout=5,
             )
         pool.close()
         strict.close()
