@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from claude_code_mux.errors import InvalidRequest
-from claude_code_mux.routing.rules import TAG_RE, decide
+from claude_code_mux.routing.inspect import TAG_RE
+from claude_code_mux.routing.rules import decide
 from tests.routing.conftest import ALL_TARGETS, MAIN_TURN2, fixture, make_cfg
 
 RULES = """
