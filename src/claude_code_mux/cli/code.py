@@ -37,7 +37,7 @@ from filelock import FileLock
 from claude_code_mux.cli import env as env_cmd
 from claude_code_mux.cli import statusline
 from claude_code_mux.cli.common import fail, load_or_default
-from claude_code_mux.cli.server import _health, _pid_port, _spawn_detached, _stop, read_pid
+from claude_code_mux.cli.server import health_ok, pid_port, read_pid, spawn_detached, stop_router
 from claude_code_mux.config.schema import Config
 from claude_code_mux.errors import ConfigError
 
@@ -98,7 +98,7 @@ def _reap(pid: int) -> None:
 def _wait_healthy(host: str, port: int, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while True:
-        if _health(host, port, 0.5):
+        if health_ok(host, port, 0.5):
             return True
         if time.monotonic() >= deadline:
             return False
@@ -112,7 +112,7 @@ def _join(args: argparse.Namespace, cfg: Config) -> tuple[str, int] | int:
     with _registry(home) as state:
         pid = read_pid(home)
         if pid is not None:
-            port = _pid_port(home) or cfg.server.port
+            port = pid_port(home) or cfg.server.port
             if not _wait_healthy(host, port, 5.0):
                 print(
                     f"error: the router (PID {pid}) does not answer on port {port}; try `ccm restart`",
@@ -121,7 +121,7 @@ def _join(args: argparse.Namespace, cfg: Config) -> tuple[str, int] | int:
                 return 1
             if not state["sessions"] and state.get("router_pid") != pid:
                 state["router_pid"] = None  # someone else's router: never stop it
-        elif _health(host, cfg.server.port, 0.5):
+        elif health_ok(host, cfg.server.port, 0.5):
             port = cfg.server.port  # a router without our PID file (another home, a foreground worker)
             state["router_pid"] = None
         else:
@@ -129,12 +129,12 @@ def _join(args: argparse.Namespace, cfg: Config) -> tuple[str, int] | int:
             spawn = argparse.Namespace(home=home, config_path=args.config_path, insecure_no_auth=False, workers=1)
             # The start message goes to stderr: claude's stdout must stay clean (-p --output-format json).
             with contextlib.redirect_stdout(sys.stderr):
-                rc = _spawn_detached(spawn, host, port)
+                rc = spawn_detached(spawn, host, port)
             if rc != 0:
                 return rc
             state["router_pid"] = router = read_pid(home)
             if router is not None:
-                # The router is our child: reap it when it exits, or `_stop` would wait on a zombie.
+                # The router is our child: reap it when it exits, or `stop_router` would wait on a zombie.
                 threading.Thread(target=_reap, args=(router,), daemon=True, name="ccm-reap").start()
         state["sessions"].append(os.getpid())
     return host, port
@@ -148,7 +148,7 @@ def _leave(home: Path) -> None:
         owned = state.get("router_pid")
         if not state["sessions"] and owned is not None:
             if read_pid(home) == owned:
-                _stop(home)
+                stop_router(home)
             state["router_pid"] = None
 
 

@@ -206,10 +206,10 @@ def default_shell(environ: Mapping[str, str]) -> str:
 
 def router_address(cfg: Config, home: Path) -> tuple[str, int, bool]:
     """(host, port, running): the running router's port from the PID file, else the configured one."""
-    from claude_code_mux.cli.server import _pid_port, read_pid
+    from claude_code_mux.cli.server import pid_port, read_pid
 
     running = read_pid(home) is not None
-    port = _pid_port(home) if running else None
+    port = pid_port(home) if running else None
     return cfg.server.host, port if port is not None else cfg.server.port, running
 
 

@@ -40,7 +40,7 @@ def read_pid(home: Path) -> int | None:
     return pid
 
 
-def _pid_port(home: Path) -> int | None:
+def pid_port(home: Path) -> int | None:
     try:
         parts = pid_path(home).read_text().split()
         return int(parts[1]) if len(parts) > 1 else None
@@ -48,7 +48,7 @@ def _pid_port(home: Path) -> int | None:
         return None
 
 
-def _health(host: str, port: int, timeout: float = 1.0) -> bool:
+def health_ok(host: str, port: int, timeout: float = 1.0) -> bool:
     h = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     try:
         with urllib.request.urlopen(f"http://{h}:{port}/health", timeout=timeout) as r:
@@ -71,7 +71,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         print(f"claude-code-mux is already running (PID {running}); use `ccm restart`", file=sys.stderr)
         return 1
     if args.detach:
-        return _spawn_detached(args, host, port)
+        return spawn_detached(args, host, port)
     children: list[subprocess.Popen[bytes]] = []
     if args.workers > 1:
         # SO_REUSEPORT: every worker binds the same port and the kernel spreads connections.
@@ -114,7 +114,7 @@ def cmd_start(args: argparse.Namespace) -> int:
                 pid_path(home).unlink()
 
 
-def _spawn_detached(args: argparse.Namespace, host: str, port: int) -> int:
+def spawn_detached(args: argparse.Namespace, host: str, port: int) -> int:
     home: Path = args.home
     cmd = [sys.executable, "-m", "claude_code_mux", "--home", str(home), "--config", str(args.config_path)]
     if not args.config_path.exists():
@@ -132,7 +132,7 @@ def _spawn_detached(args: argparse.Namespace, host: str, port: int) -> int:
         if proc.poll() is not None:
             print(f"claude-code-mux failed to start; see {home / 'ccm.log'}", file=sys.stderr)
             return 1
-        if _health(host, port, 0.5):
+        if health_ok(host, port, 0.5):
             print(f"claude-code-mux running in the background (PID {proc.pid}) on http://{host}:{port}")
             return 0
         time.sleep(0.1)
@@ -140,7 +140,7 @@ def _spawn_detached(args: argparse.Namespace, host: str, port: int) -> int:
     return 1
 
 
-def _stop(home: Path, timeout: float = 15.0) -> bool:
+def stop_router(home: Path, timeout: float = 15.0) -> bool:
     pid = read_pid(home)
     if pid is None:
         return False
@@ -160,7 +160,7 @@ def _stop(home: Path, timeout: float = 15.0) -> bool:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    if _stop(args.home):
+    if stop_router(args.home):
         print("claude-code-mux stopped")
         return 0
     print("claude-code-mux is not running")
@@ -168,7 +168,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_restart(args: argparse.Namespace) -> int:
-    _stop(args.home)
+    stop_router(args.home)
     args.detach = True
     return cmd_start(args)
 
@@ -178,8 +178,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if pid is None:
         print("claude-code-mux is not running")
         return 3
-    port = _pid_port(args.home)
-    health = "healthy" if port and _health("127.0.0.1", port) else "not answering"
+    port = pid_port(args.home)
+    health = "healthy" if port and health_ok("127.0.0.1", port) else "not answering"
     print(f"claude-code-mux is running (PID {pid}, port {port}, {health})")
     return 0
 

@@ -19,7 +19,7 @@ from claude_code_mux.errors import HttpError, InvalidRequest
 from claude_code_mux.providers.base import UpstreamFailure
 from claude_code_mux.routing.rules import decide
 from claude_code_mux.server.body import check_client_auth, check_messages_body, lower_headers, read_json
-from claude_code_mux.server.messages import _explain_headers, build_context, route_and_dispatch
+from claude_code_mux.server.messages import build_context, explain_headers, route_and_dispatch
 from claude_code_mux.server.state import HOLDER
 from claude_code_mux.translate.inbound_openai import anthropic_to_openai_response, openai_to_anthropic_request
 from claude_code_mux.translate.inbound_stream import AnthropicToOpenAIStream
@@ -67,7 +67,7 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     result = await route_and_dispatch(rt, ctx, decision)
     reply = result.reply
     out_headers = {k: v for k, v in reply.headers.items() if k.lower() in ("retry-after", "request-id")}
-    out_headers.update(_explain_headers(decision, result.candidate, result.attempts))
+    out_headers.update(explain_headers(decision, result.candidate, result.attempts))
     if not reply.is_stream:
         reply.close()
         try:

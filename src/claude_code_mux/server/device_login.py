@@ -17,7 +17,7 @@ from aiohttp import web
 from claude_code_mux.auth.login import DEFAULT_PROVIDER_ID
 from claude_code_mux.errors import InvalidRequest, NotFound, OAuthError
 from claude_code_mux.server.admin_guard import check_access, guard
-from claude_code_mux.server.oauth_api import _str, json_body, manager, ok, pending
+from claude_code_mux.server.oauth_api import json_body, manager, ok, pending, required_str
 
 COOKIE = "ccm_device_session"
 SIGNING_KEY: web.AppKey[bytes] = web.AppKey("device_signing_key", bytes)
@@ -107,7 +107,7 @@ async def page(request: web.Request) -> web.Response:
 async def start(request: web.Request) -> web.Response:
     guard(request)
     data = await json_body(request)
-    pid = _str(data, "provider_id", DEFAULT_PROVIDER_ID)
+    pid = required_str(data, "provider_id", DEFAULT_PROVIDER_ID)
     try:
         started = pending(request).start("max", pid)
     except OAuthError as exc:
@@ -128,7 +128,7 @@ async def start(request: web.Request) -> web.Response:
 async def submit(request: web.Request) -> web.Response:
     guard(request)
     data = await json_body(request)
-    code = _str(data, "code")
+    code = required_str(data, "code")
     state = _unsign(request.app[SIGNING_KEY], request.cookies.get(COOKIE))
     if state is None:
         raise InvalidRequest('no login in progress in this browser: press "Start authorization" first')
@@ -155,7 +155,7 @@ async def status(request: web.Request) -> web.Response:
 async def refresh(request: web.Request) -> web.Response:
     guard(request)
     data = await json_body(request)
-    pid = _str(data, "provider_id", DEFAULT_PROVIDER_ID)
+    pid = required_str(data, "provider_id", DEFAULT_PROVIDER_ID)
     mgr = manager(request)
     record = await mgr.store.get(pid)
     if record is None:
@@ -170,7 +170,7 @@ async def refresh(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     guard(request)
     data = await json_body(request)
-    pid = _str(data, "provider_id", DEFAULT_PROVIDER_ID)
+    pid = required_str(data, "provider_id", DEFAULT_PROVIDER_ID)
     removed = await manager(request).delete(pid)
     resp = ok({"success": removed, "provider_id": pid})
     resp.del_cookie(COOKIE, path="/auth")

@@ -28,7 +28,7 @@ from claude_code_mux.wire.guard import StreamGuard
 _STREAM_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, UpstreamFailure, OSError)
 
 
-def _explain_headers(decision: RouteDecision, cand: Candidate | None, attempts: list[Attempt]) -> dict[str, str]:
+def explain_headers(decision: RouteDecision, cand: Candidate | None, attempts: list[Attempt]) -> dict[str, str]:
     out = {"x-ccm-route": decision.label[:200], "x-ccm-attempts": str(len(attempts))}
     if cand is not None:
         out["x-ccm-provider"] = cand.provider
@@ -91,12 +91,12 @@ async def handle_messages(request: web.Request) -> web.StreamResponse:
     try:
         result = await route_and_dispatch(rt, ctx, decision)
     except DispatchFailed as exc:
-        exc.headers.update(_explain_headers(decision, None, exc.attempts))
+        exc.headers.update(explain_headers(decision, None, exc.attempts))
         _log(holder, ctx, decision, None, exc.attempts, exc.status, t0, None)
         raise
     reply = result.reply
     out_headers = reply.headers
-    out_headers.update(_explain_headers(decision, result.candidate, result.attempts))
+    out_headers.update(explain_headers(decision, result.candidate, result.attempts))
     out_headers["x-ccm-request-id"] = ctx.request_id
     if not reply.is_stream:
         reply.close()
@@ -257,7 +257,7 @@ async def handle_count_tokens(request: web.Request) -> web.StreamResponse:
             pass
         else:
             hdrs = result.reply.headers
-            hdrs.update(_explain_headers(decision, result.candidate, result.attempts))
+            hdrs.update(explain_headers(decision, result.candidate, result.attempts))
             return web.Response(status=result.reply.status, body=result.reply.body or b"", headers=hdrs)
     from claude_code_mux.routing.estimate import estimate_tokens
 

@@ -44,7 +44,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def _str(data: dict[str, Any], key: str, default: str | None = None) -> str:
+def required_str(data: dict[str, Any], key: str, default: str | None = None) -> str:
     val = data.get(key, default)
     if not isinstance(val, str) or not val.strip():
         raise InvalidRequest(f"{key}: a non-empty string is required")
@@ -65,7 +65,7 @@ async def authorize(request: web.Request) -> web.Response:
     mode = data.get("oauth_type", "max")
     if mode not in ("max", "console"):
         raise InvalidRequest('oauth_type: use "max" (Claude Pro/Max) or "console" (create an API key)')
-    provider_id = _str(data, "provider_id", DEFAULT_PROVIDER_ID)
+    provider_id = required_str(data, "provider_id", DEFAULT_PROVIDER_ID)
     try:
         return ok(pending(request).start(mode, provider_id))
     except OAuthError as exc:
@@ -75,7 +75,7 @@ async def authorize(request: web.Request) -> web.Response:
 async def exchange(request: web.Request) -> web.Response:
     guard(request)
     data = await json_body(request)
-    code = _str(data, "code")
+    code = required_str(data, "code")
     state = data.get("state") if isinstance(data.get("state"), str) else None
     try:
         record = await pending(request).complete(code, state)
@@ -100,7 +100,7 @@ async def tokens(request: web.Request) -> web.Response:
 async def refresh(request: web.Request) -> web.Response:
     guard(request)
     data = await json_body(request)
-    pid = _str(data, "provider_id")
+    pid = required_str(data, "provider_id")
     mgr = manager(request)
     record = await mgr.store.get(pid)
     if record is None:
@@ -122,7 +122,7 @@ async def _delete(request: web.Request, pid: str) -> web.Response:
 async def delete_post(request: web.Request) -> web.Response:
     guard(request)
     data = await json_body(request)
-    return await _delete(request, _str(data, "provider_id"))
+    return await _delete(request, required_str(data, "provider_id"))
 
 
 async def delete_path(request: web.Request) -> web.Response:
