@@ -7,11 +7,18 @@ test and the stream (never the secret).
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# CI runs the property and fuzz tests with a fixed seed so a landing never depends on luck; locally they explore.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:

@@ -129,7 +129,9 @@ async def test_device_login_page_with_signed_cookie(tmp_path: Path) -> None:
             # A tampered cookie is refused.
             good = http.cookies.get("ccm_device_session")
             assert good
-            async with httpx.AsyncClient(timeout=20, cookies={"ccm_device_session": good[:-1] + "0"}) as other:
+            async with httpx.AsyncClient(
+                timeout=20, cookies={"ccm_device_session": good[:-1] + ("1" if good.endswith("0") else "0")}
+            ) as other:
                 r = await other.post(router.url + "/auth/device/submit", json={"code": shown})
                 assert r.status_code == 400
             r = await http.post(router.url + "/auth/device/submit", json={"code": shown})
