@@ -44,7 +44,6 @@ import gzip
 import json
 import re
 import secrets
-import signal
 import socket
 import string
 import struct
@@ -56,6 +55,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from aiohttp import web
+
+from tests.mocks.serve import serve_until_stopped
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -1052,17 +1053,7 @@ async def _serve(args: argparse.Namespace) -> int:
                 path=args.fault_path,
             )
         )
-    await mock.start(args.host, args.port)
-    print(f"LISTENING {mock.port}", flush=True)
-    done = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, done.set)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(done.wait(), timeout=args.max_seconds)
-    await mock.stop()
-    return 0
+    return await serve_until_stopped(mock, args.host, args.port, args.max_seconds)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -47,7 +47,6 @@ import contextlib
 import json
 import re
 import secrets
-import signal
 import socket
 import string
 import struct
@@ -58,6 +57,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from aiohttp import web
+
+from tests.mocks.serve import serve_until_stopped
 
 __all__ = [
     "ERRORS",
@@ -925,17 +926,7 @@ async def _serve(args: argparse.Namespace) -> int:
     )
     for spec in args.fault or []:
         mock.add_fault(spec, retry_after=args.retry_after, seconds=args.stall_s)
-    await mock.start(args.host, args.port)
-    print(f"LISTENING {mock.port}", flush=True)
-    done = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, done.set)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(done.wait(), timeout=args.max_seconds)
-    await mock.stop()
-    return 0
+    return await serve_until_stopped(mock, args.host, args.port, args.max_seconds)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

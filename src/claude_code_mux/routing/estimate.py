@@ -70,30 +70,26 @@ _IMAGE_LONG_EDGE = 1568
 _IMAGE_MAX_PIXELS = IMAGE_MAX_TOKENS * 750
 
 
+def _content(content: Any) -> tuple[int, int]:
+    """(characters, fixed tokens) of a ``system`` or message ``content``: a string or a list of blocks."""
+    if isinstance(content, str):
+        return len(content), 0
+    if isinstance(content, list):
+        return _blocks(content)
+    return 0, 0
+
+
 def estimate_tokens(body: dict[str, Any]) -> int:
     """Estimated input tokens of a Messages API request body (never raises on odd shapes)."""
-    chars = 0
-    fixed = 0
-    system = body.get("system")
-    if isinstance(system, str):
-        chars += len(system)
-    elif isinstance(system, list):
-        c, f = _blocks(system)
-        chars += c
-        fixed += f
+    chars, fixed = _content(body.get("system"))
     messages = body.get("messages")
     if isinstance(messages, list):
         for msg in messages:
             if not isinstance(msg, dict):
                 continue
-            fixed += MESSAGE_OVERHEAD
-            content = msg.get("content")
-            if isinstance(content, str):
-                chars += len(content)
-            elif isinstance(content, list):
-                c, f = _blocks(content)
-                chars += c
-                fixed += f
+            c, f = _content(msg.get("content"))
+            chars += c
+            fixed += f + MESSAGE_OVERHEAD
     tools = body.get("tools")
     if isinstance(tools, list) and tools:
         chars += _tools_len(tools)
@@ -156,13 +152,9 @@ def _blocks(blocks: list[Any]) -> tuple[int, int]:
             name = b.get("name")
             chars += (len(name) if isinstance(name, str) else 0) + _json_len(b.get("input"))
         elif kind == "tool_result":
-            content = b.get("content")
-            if isinstance(content, str):
-                chars += len(content)
-            elif isinstance(content, list):
-                c, f = _blocks(content)
-                chars += c
-                fixed += f
+            c, f = _content(b.get("content"))
+            chars += c
+            fixed += f
         elif kind == "image":
             fixed += image_tokens(b)
         elif kind == "document":
@@ -183,12 +175,7 @@ def _document(block: dict[str, Any]) -> tuple[int, int]:
         data = source.get("data")
         return (len(data) if isinstance(data, str) else 0), 0
     if kind == "content":
-        content = source.get("content")
-        if isinstance(content, str):
-            return len(content), 0
-        if isinstance(content, list):
-            return _blocks(content)
-        return 0, 0
+        return _content(source.get("content"))
     if kind == "base64":
         data = source.get("data")
         size = len(data) * 3 // 4 if isinstance(data, str) else 0
