@@ -59,9 +59,8 @@ def usage_from_body(body: bytes | None) -> dict[str, int]:
     return out
 
 
-def session_id(body: dict[str, Any]) -> str | None:
-    """Claude Code's session id from ``metadata.user_id`` (a JSON string, or the older ``…_session_<id>``)."""
-    meta = body.get("metadata")
+def session_id(meta: Any) -> str | None:
+    """Claude Code's session id from the body's ``metadata`` (``user_id``: a JSON string, or ``…_session_<id>``)."""
     if not isinstance(meta, dict):
         return None
     uid = meta.get("user_id")

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from claude_code_mux.config.presets import Preset
 from claude_code_mux.routing.hygiene import clean_foreign_thinking
+from claude_code_mux.routing.probe import Probe
 
 # Statuses on which we move to the next candidate (before the first byte reached the client).
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529})
@@ -60,7 +61,8 @@ class RequestContext:
     path: str
     query: str
     raw: bytes
-    body: dict[str, Any]
+    # The body as routing read it; ``body`` parses the whole of it on first use.
+    probe: Probe
     client_model: str
     stream: bool
     headers: Mapping[str, str]
@@ -78,16 +80,23 @@ class RequestContext:
         """
         if not self._hygiene_checked:
             self._hygiene_checked = True
-            cleaned = clean_foreign_thinking(
-                self.working_body(), target_dialect_is_anthropic=True, same_provider_as_history=False
-            )
+            cleaned = None
+            if self.edited_body is not None or self.probe.may_have_foreign_thinking():
+                cleaned = clean_foreign_thinking(
+                    self.working_body(), target_dialect_is_anthropic=True, same_provider_as_history=False
+                )
             if cleaned is not None:
                 self.edited_body = cleaned
         if self.edited_body is not None:
             out = dict(self.edited_body)
             out["model"] = model
             return orjson.dumps(out)
-        return replace_model(self.raw, self.client_model, model, self.body)
+        return replace_model(self.raw, self.client_model, model, self.probe.full)
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The whole client body, parsed (once) on first use."""
+        return self.probe.full()
 
     def working_body(self) -> dict[str, Any]:
         return self.edited_body if self.edited_body is not None else self.body
@@ -102,7 +111,7 @@ def _depth(prefix: bytes) -> int:
     return stripped.count(b"{") + stripped.count(b"[") - stripped.count(b"}") - stripped.count(b"]")
 
 
-def replace_model(raw: bytes, old: str, new: str, body: dict[str, Any]) -> bytes:
+def replace_model(raw: bytes, old: str, new: str, body: Callable[[], dict[str, Any]]) -> bytes:
     """Splice a new top-level ``model`` value into the raw JSON bytes, leaving every other byte alone.
 
     Finds a ``"model": <string>`` whose key sits at depth 1 (a tool input may carry its own "model").
@@ -125,7 +134,7 @@ def replace_model(raw: bytes, old: str, new: str, body: dict[str, Any]) -> bytes
         if _depth(raw[: m.start()]) != 1:
             continue
         return raw[:start] + new_json + raw[vm.end() :]
-    out = dict(body)
+    out = dict(body())
     out["model"] = new
     return orjson.dumps(out)
 

@@ -34,18 +34,21 @@ FOREIGN_SIGNATURE_PREFIXES = ("ccm:", "gAAAAA")
 _THINKING_TYPES = ("thinking", "redacted_thinking")
 
 
+def foreign_thinking_fields(kind: Any, signature: Any, data: Any) -> bool:
+    """The rule itself, on a block's ``type``, ``signature`` and ``data`` (None when absent)."""
+    if kind == "thinking":
+        sig = signature
+        return not isinstance(sig, str) or not sig.strip() or sig.startswith(FOREIGN_SIGNATURE_PREFIXES)
+    if kind == "redacted_thinking":
+        return not isinstance(data, str) or not data.strip()
+    return False
+
+
 def is_foreign_thinking(block: Any) -> bool:
     """Whether a content block is a thinking block whose signature cannot come from Anthropic."""
     if not isinstance(block, dict):
         return False
-    kind = block.get("type")
-    if kind == "thinking":
-        sig = block.get("signature")
-        return not isinstance(sig, str) or not sig.strip() or sig.startswith(FOREIGN_SIGNATURE_PREFIXES)
-    if kind == "redacted_thinking":
-        data = block.get("data")
-        return not isinstance(data, str) or not data.strip()
-    return False
+    return foreign_thinking_fields(block.get("type"), block.get("signature"), block.get("data"))
 
 
 def clean_foreign_thinking(

@@ -52,7 +52,11 @@ from claude_code_mux.routing.inspect import (
     scan_tags,
 )
 from claude_code_mux.routing.plan import resolve_model
+from claude_code_mux.routing.probe import Probe
 from claude_code_mux.routing.types import RouteDecision
+
+# The tag's name as it must appear in the JSON bytes (a ``<`` may be escaped as \u003c; letters never are).
+TAG_NAME = TAG_OPEN.strip("<>").encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,16 +66,21 @@ class _Hit:
     note: str
 
 
-def decide(body: dict[str, Any], headers: Mapping[str, str], cfg: Config, *, full_trace: bool = False) -> RouteDecision:
+def decide(
+    body: dict[str, Any] | Probe, headers: Mapping[str, str], cfg: Config, *, full_trace: bool = False
+) -> RouteDecision:
     """Pick the model for a request. Pure: no I/O, ``body`` is never mutated.
 
+    ``body`` is the parsed request or a :class:`Probe` of its bytes; with a probe, the whole body is parsed
+    only when a rule needs more than the probe can prove (the decision is the same either way).
     ``full_trace`` (for ``ccm route explain``) keeps evaluating the rules after the winner so the trace
     shows which later rules would also have fired.
     """
     r = cfg.router
-    raw_model = body.get("model")
+    probe = body if isinstance(body, Probe) else Probe.of(body)
+    raw_model = probe.get("model")
     model = raw_model if isinstance(raw_model, str) else ""
-    ctx = _Ctx(body, headers, cfg, model)
+    ctx = _Ctx(probe, headers, cfg, model)
     trace: list[str] = []
     winner: tuple[str, _Hit] | None = None
     for name in r.order:
@@ -99,12 +108,15 @@ def decide(body: dict[str, Any], headers: Mapping[str, str], cfg: Config, *, ful
         winner = ("default", _Hit(model, "as_requested", "no rule fired"))
         trace.append(f"(no enabled rule fired: model {model!r} is used as requested)")
     rule, hit = winner
-    edits = Edits(body)
-    if rule == "prompt_rules" and ctx.strip is not None:
-        ctx.apply_strip(edits)
-    if "subagent" in r.order and "subagent" not in r.disabled:
-        ctx.remove_tags(edits)
-    trace.extend(f"edit: {note}" for note in edits.notes)
+    strip = rule == "prompt_rules" and ctx.strip is not None
+    untag = "subagent" in r.order and "subagent" not in r.disabled and ctx.tags() is not None
+    edits = Edits(ctx.body) if strip or untag else None  # the common case edits nothing and parses nothing
+    if edits is not None:
+        if strip:
+            ctx.apply_strip(edits)
+        if untag:
+            ctx.remove_tags(edits)
+        trace.extend(f"edit: {note}" for note in edits.notes)
     # "provider,model" names its provider itself (``plan`` parses it); otherwise X-Provider restricts.
     explicit_on = "explicit" in r.order and "explicit" not in r.disabled
     provider = ctx.header_provider if explicit_on and rule != "explicit" else None
@@ -112,7 +124,7 @@ def decide(body: dict[str, Any], headers: Mapping[str, str], cfg: Config, *, ful
         rule=rule,
         reason=hit.reason,
         model=hit.model,
-        edited_body=edits.out,
+        edited_body=edits.out if edits is not None else None,
         provider=provider,
         trace=tuple(trace),
     )
@@ -137,10 +149,10 @@ def model_exists(name: str, cfg: Config) -> bool:
 
 
 class _Ctx:
-    __slots__ = ("_tags", "body", "cfg", "header_provider", "headers", "model", "strip", "tokens")
+    __slots__ = ("_tags", "cfg", "header_provider", "headers", "model", "probe", "strip", "tokens")
 
-    def __init__(self, body: dict[str, Any], headers: Mapping[str, str], cfg: Config, model: str) -> None:
-        self.body = body
+    def __init__(self, probe: Probe, headers: Mapping[str, str], cfg: Config, model: str) -> None:
+        self.probe = probe
         self.headers = headers
         self.cfg = cfg
         self.model = model
@@ -150,9 +162,13 @@ class _Ctx:
         self.strip: Strip | None = None
         self._tags: TagScan | bool | None = False
 
+    @property
+    def body(self) -> dict[str, Any]:
+        return self.probe.full()
+
     def tags(self) -> TagScan | None:
         if self._tags is False:
-            self._tags = scan_tags(self.body)
+            self._tags = scan_tags(self.body) if self.probe.may_contain(TAG_NAME) else None
         assert self._tags is not True
         return self._tags
 
@@ -209,7 +225,7 @@ def _websearch(ctx: _Ctx) -> tuple[_Hit | None, str]:
     target = ctx.cfg.router.websearch
     if not target:
         return None, "skipped (router.websearch unset)"
-    tools = ctx.body.get("tools")
+    tools = ctx.probe.get("tools") if ctx.probe.may_contain(b"web_search") else None
     if isinstance(tools, list):
         for t in tools:
             kind = t.get("type") if isinstance(t, dict) else None
@@ -222,7 +238,7 @@ def _image(ctx: _Ctx) -> tuple[_Hit | None, str]:
     target = ctx.cfg.router.image
     if not target:
         return None, "skipped (router.image unset)"
-    where = find_image(ctx.body.get("messages"))
+    where = find_image(ctx.probe.get("messages")) if ctx.probe.may_contain(b'"image"') else None
     if where is None:
         return None, "no image block in messages"
     return _Hit(target, where, f"image block in {where}"), ""
@@ -232,6 +248,9 @@ def _long_context(ctx: _Ctx) -> tuple[_Hit | None, str]:
     r = ctx.cfg.router
     if not r.long_context:
         return None, "skipped (router.long_context unset)"
+    bound = None if ctx.probe.parsed else ctx.probe.token_bound()
+    if bound is not None and bound <= r.long_context_threshold:
+        return None, f"estimate at most {bound} <= {r.long_context_threshold} tokens (from the body's size)"
     n = ctx.tokens = estimate_tokens(ctx.body)
     if n > r.long_context_threshold:
         return _Hit(r.long_context, f"{n}>{r.long_context_threshold}", f"estimate {n} tokens"), ""
@@ -243,7 +262,7 @@ def _think(ctx: _Ctx) -> tuple[_Hit | None, str]:
     if not r.think:
         return None, "skipped (router.think unset)"
     why: list[str] = []
-    thinking = ctx.body.get("thinking")
+    thinking = ctx.probe.get("thinking")
     kind = thinking.get("type") if isinstance(thinking, dict) else None
     if isinstance(kind, str) and isinstance(thinking, dict) and kind in r.think_types:
         budget = thinking.get("budget_tokens")
@@ -253,7 +272,7 @@ def _think(ctx: _Ctx) -> tuple[_Hit | None, str]:
         why.append(f"thinking.type={kind!r} but budget_tokens={budget} < think_min_budget={r.think_min_budget}")
     else:
         why.append(f"thinking.type={kind!r} not in think_types={list(r.think_types)}")
-    oc = ctx.body.get("output_config")
+    oc = ctx.probe.get("output_config")
     effort = oc.get("effort") if isinstance(oc, dict) else None
     if isinstance(effort, str) and effort in r.think_efforts:
         return _Hit(r.think, "effort=" + header_safe(effort), f"output_config.effort={effort!r}"), ""

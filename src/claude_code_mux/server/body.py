@@ -9,10 +9,11 @@ import orjson
 from aiohttp import web
 
 from claude_code_mux.errors import AuthenticationFailed, InvalidRequest, RequestTooLarge
+from claude_code_mux.routing.probe import Probe
 from claude_code_mux.runtime import Runtime
 
 
-async def read_json(request: web.Request, limit: int) -> tuple[bytes, dict[str, Any]]:
+async def read_body(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise RequestTooLarge(
             f"request body is {request.content_length} bytes; the limit is {limit} (server.max_body_bytes)"
@@ -22,6 +23,11 @@ async def read_json(request: web.Request, limit: int) -> tuple[bytes, dict[str, 
         raise RequestTooLarge(f"request body is {len(raw)} bytes; the limit is {limit} (server.max_body_bytes)")
     if not raw:
         raise InvalidRequest("request body is empty; send a JSON object")
+    return raw
+
+
+async def read_json(request: web.Request, limit: int) -> tuple[bytes, dict[str, Any]]:
+    raw = await read_body(request, limit)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -31,24 +37,25 @@ async def read_json(request: web.Request, limit: int) -> tuple[bytes, dict[str, 
     return raw, body
 
 
-def check_messages_body(body: dict[str, Any]) -> str:
-    model = body.get("model")
+async def read_probe(request: web.Request, limit: int) -> Probe:
+    """The body read for routing: small fields decoded, the rest parsed only if needed (see Probe)."""
+    return Probe.parse(await read_body(request, limit))
+
+
+def check_messages_body(body: dict[str, Any] | Probe) -> str:
+    probe = body if isinstance(body, Probe) else Probe.of(body)
+    model = probe.get("model")
     if model is None:
         raise InvalidRequest('model: field required (the model name to route, e.g. "claude-sonnet-4-5")')
     if not isinstance(model, str) or not model.strip():
         raise InvalidRequest("model: must be a non-empty string")
-    messages = body.get("messages")
-    if messages is None:
-        raise InvalidRequest("messages: field required")
-    if not isinstance(messages, list):
-        raise InvalidRequest(f"messages: must be an array, not {type(messages).__name__}")
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict):
-            raise InvalidRequest(f"messages.{i}: must be an object with role and content")
-    stream = body.get("stream")
+    problem = probe.messages_problem()
+    if problem is not None:
+        raise InvalidRequest(problem)
+    stream = probe.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise InvalidRequest("stream: must be true or false")
-    max_tokens = body.get("max_tokens")
+    max_tokens = probe.get("max_tokens")
     if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool)):
         raise InvalidRequest("max_tokens: must be an integer")
     return model

@@ -17,6 +17,7 @@ from aiohttp import web
 from claude_code_mux.dispatch import DispatchFailed
 from claude_code_mux.errors import HttpError, InvalidRequest
 from claude_code_mux.providers.base import UpstreamFailure
+from claude_code_mux.routing.probe import Probe
 from claude_code_mux.routing.rules import decide
 from claude_code_mux.server.body import check_client_auth, check_messages_body, lower_headers, read_json
 from claude_code_mux.server.messages import build_context, explain_headers, route_and_dispatch
@@ -61,7 +62,7 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     model = check_messages_body(body)
     raw = orjson.dumps(body)
     decision = decide(body, headers, rt.config)
-    ctx = build_context(rt, request, raw, body, headers, model)
+    ctx = build_context(rt, request, Probe.of(body, raw), headers, model)
     ctx.path = "/v1/messages"
     ctx.query = ""
     result = await route_and_dispatch(rt, ctx, decision)

@@ -18,10 +18,11 @@ from claude_code_mux.observe.logging import kv
 from claude_code_mux.observe.usage_extract import session_id, usage_from_body, usage_from_stream
 from claude_code_mux.providers.base import RequestContext, UpstreamFailure, UpstreamReply
 from claude_code_mux.routing.plan import plan
+from claude_code_mux.routing.probe import Probe
 from claude_code_mux.routing.rules import decide
 from claude_code_mux.routing.types import Candidate, RouteDecision
 from claude_code_mux.runtime import Runtime
-from claude_code_mux.server.body import check_client_auth, check_messages_body, lower_headers, read_json
+from claude_code_mux.server.body import check_client_auth, check_messages_body, lower_headers, read_probe
 from claude_code_mux.server.state import HOLDER, RuntimeHolder
 from claude_code_mux.wire.guard import StreamGuard
 
@@ -37,16 +38,17 @@ def explain_headers(decision: RouteDecision, cand: Candidate | None, attempts: l
 
 
 def build_context(
-    rt: Runtime, request: web.Request, raw: bytes, body: dict[str, Any], headers: dict[str, str], model: str
+    rt: Runtime, request: web.Request, probe: Probe, headers: dict[str, str], model: str
 ) -> RequestContext:
+    assert probe.raw is not None
     return RequestContext(
         request_id=headers.get("x-request-id") or uuid.uuid4().hex[:16],
         path=request.path if request.path.startswith("/v1/") else "/v1/messages",
         query=request.query_string,
-        raw=raw,
-        body=body,
+        raw=probe.raw,
+        probe=probe,
         client_model=model,
-        stream=bool(body.get("stream")),
+        stream=bool(probe.get("stream")),
         headers=headers,
         router_key=rt.router_key(),
     )
@@ -84,10 +86,10 @@ async def handle_messages(request: web.Request) -> web.StreamResponse:
     t0 = time.perf_counter()
     headers = lower_headers(request)
     check_client_auth(rt, headers)
-    raw, body = await read_json(request, rt.config.server.max_body_bytes)
-    model = check_messages_body(body)
-    decision = decide(body, headers, rt.config)
-    ctx = build_context(rt, request, raw, body, headers, model)
+    probe = await read_probe(request, rt.config.server.max_body_bytes)
+    model = check_messages_body(probe)
+    decision = decide(probe, headers, rt.config)
+    ctx = build_context(rt, request, probe, headers, model)
     try:
         result = await route_and_dispatch(rt, ctx, decision)
     except DispatchFailed as exc:
@@ -202,7 +204,7 @@ def _log(
             {"provider": a.provider, "model": a.model, "status": a.status, "error": a.error} for a in attempts
         ],
         "usage": usage or {},
-        "session_id": session_id(ctx.body),
+        "session_id": session_id(ctx.probe.get("metadata")),
     }
     holder.recent.append(record)
     logger = holder.logger
@@ -232,8 +234,9 @@ async def handle_count_tokens(request: web.Request) -> web.StreamResponse:
     rt = holder.current
     headers = lower_headers(request)
     check_client_auth(rt, headers)
-    raw, body = await read_json(request, rt.config.server.max_body_bytes)
-    model = check_messages_body(body)
+    probe = await read_probe(request, rt.config.server.max_body_bytes)
+    model = check_messages_body(probe)
+    body = probe.full()  # the local estimate reads all of it
     # count_tokens never fails: whatever routing says, fall back to the local estimate.
     try:
         decision = decide(body, headers, rt.config)
@@ -241,7 +244,7 @@ async def handle_count_tokens(request: web.Request) -> web.StreamResponse:
     except HttpError:
         decision = RouteDecision("default", "estimate_only", model)
         cands = []
-    ctx = build_context(rt, request, raw, body, headers, model)
+    ctx = build_context(rt, request, probe, headers, model)
     ctx.stream = False
     anthropic_cands = [c for c in cands if rt.providers[c.provider].dialect == "anthropic"]
     if anthropic_cands:

@@ -1,0 +1,127 @@
+"""The Probe: routing from a light decode must decide exactly what routing from the parsed body decides."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from claude_code_mux.errors import InvalidRequest
+from claude_code_mux.routing.estimate import estimate_tokens
+from claude_code_mux.routing.hygiene import clean_foreign_thinking
+from claude_code_mux.routing.probe import Probe
+from claude_code_mux.routing.rules import decide
+from claude_code_mux.routing.types import RouteDecision
+from claude_code_mux.server.body import check_messages_body
+from tests.routing.conftest import ALL_TARGETS, MAIN_TURN1, MAIN_TURN2, TITLE, fixture, make_cfg
+from tests.routing.test_rules_property import ROUTERS, RULES, bodies
+
+CONFIGS = ["", ALL_TARGETS, ALL_TARGETS + "long_context_threshold = 400", *ROUTERS]
+
+
+def _outcome(body: dict[str, Any] | Probe, headers: dict[str, str], router: str, rules: str = "") -> Any:
+    try:
+        d: RouteDecision = decide(body, headers, make_cfg(router, rules))
+    except InvalidRequest as exc:
+        return ("error", exc.message)
+    # The trace may word the long-context check differently (a size bound instead of the estimate).
+    return (d.rule, d.reason, d.model, d.provider, d.edited_body)
+
+
+@pytest.mark.parametrize("name", [MAIN_TURN1, MAIN_TURN2, TITLE])
+@pytest.mark.parametrize("router", CONFIGS)
+def test_recorded_claude_code_bodies_route_the_same(name: str, router: str) -> None:
+    body = fixture(name)
+    raw = orjson.dumps(body)
+    assert _outcome(Probe.parse(raw), {}, router, RULES) == _outcome(body, {}, router, RULES)
+
+
+def test_a_plain_passthrough_request_is_never_parsed_whole() -> None:
+    raw = orjson.dumps(fixture(MAIN_TURN2))
+    probe = Probe.parse(raw)
+    check_messages_body(probe)
+    decide(probe, {}, make_cfg())
+    assert not probe.may_have_foreign_thinking()
+    assert not probe.parsed
+
+
+@pytest.mark.parametrize(
+    ("router", "needs"),
+    [
+        (ALL_TARGETS + "long_context_threshold = 400", "the estimate"),
+        ("", "a subagent tag"),
+    ],
+)
+def test_rules_that_need_the_body_parse_it(router: str, needs: str) -> None:
+    body = fixture(MAIN_TURN2)
+    if needs == "a subagent tag":
+        body["system"][1]["text"] += "<CCM-SUBAGENT-MODEL>fast</CCM-SUBAGENT-MODEL>"
+    probe = Probe.parse(orjson.dumps(body))
+    decide(probe, {}, make_cfg(router, RULES, '\n[[models]]\nname = "fast"\n'))
+    assert probe.parsed, needs
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=bodies(), router=st.sampled_from(CONFIGS), spaced=st.booleans())
+def test_any_body_routes_the_same_from_its_bytes(body: dict[str, Any], router: str, spaced: bool) -> None:
+    raw = json.dumps(body, indent=1).encode() if spaced else orjson.dumps(body)
+    want = _outcome(copy.deepcopy(body), {}, router, RULES)
+    assert _outcome(Probe.parse(raw), {}, router, RULES) == want
+    bound = Probe.parse(raw).token_bound()
+    if bound is not None:
+        assert bound >= estimate_tokens(body)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    sig=st.one_of(
+        st.none(), st.sampled_from(["", " ", "ccm:x", "gAAAAAxyz", "EqQBCkgIAxAB", "sig"]), st.integers(-5, 5)
+    ),
+    data=st.one_of(st.none(), st.sampled_from(["", "abc"])),
+    kind=st.sampled_from(["thinking", "redacted_thinking", "text"]),
+    role=st.sampled_from(["assistant", "user"]),
+)
+def test_foreign_thinking_is_seen_without_a_parse(sig: Any, data: Any, kind: str, role: str) -> None:
+    block: dict[str, Any] = {"type": kind, "thinking": "hm", "text": "t"}
+    if sig is not None:
+        block["signature"] = sig
+    if data is not None:
+        block["data"] = data
+    body = {"model": "m", "messages": [{"role": "user", "content": "q"}, {"role": role, "content": [block]}]}
+    probe = Probe.parse(orjson.dumps(body))
+    dropped = clean_foreign_thinking(body, target_dialect_is_anthropic=True, same_provider_as_history=False)
+    assert probe.may_have_foreign_thinking() == (dropped is not None)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b'{"messages": []}', "model: field required"),
+        (b'{"model": 3, "messages": []}', "model: must be a non-empty string"),
+        (b'{"model": "m"}', "messages: field required"),
+        (b'{"model": "m", "messages": {"role": "user"}}', "messages: must be an array, not dict"),
+        (b'{"model": "m", "messages": ["hi"]}', "messages.0: must be an object with role and content"),
+        (b'{"model": "m", "messages": [{"role": "user", "content": 5}]}', None),
+        (b'{"model": "m", "messages": [], "stream": "yes"}', "stream: must be true or false"),
+        (b'{"model": "m", "messages": [], "max_tokens": true}', "max_tokens: must be an integer"),
+    ],
+)
+def test_bad_bodies_get_the_same_errors(raw: bytes, message: str | None) -> None:
+    probe = Probe.parse(raw)
+    if message is None:
+        assert check_messages_body(probe) == "m"
+        return
+    with pytest.raises(InvalidRequest) as exc:
+        check_messages_body(probe)
+    assert exc.value.message.startswith(message)
+
+
+@pytest.mark.parametrize(("raw", "why"), [(b"{", "not valid JSON"), (b"[1]", "must be a JSON object, not list")])
+def test_unreadable_bodies_are_400(raw: bytes, why: str) -> None:
+    with pytest.raises(InvalidRequest, match=why):
+        Probe.parse(raw)
