@@ -62,7 +62,7 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     model = check_messages_body(body)
     raw = orjson.dumps(body)
     decision = decide(body, headers, rt.config)
-    ctx = build_context(rt, request, Probe.of(body, raw), headers, model)
+    ctx = build_context(rt, request.path, request.query_string, Probe.of(body, raw), headers, model)
     ctx.path = "/v1/messages"
     ctx.query = ""
     result = await route_and_dispatch(rt, ctx, decision)

@@ -22,7 +22,8 @@ from claude_code_mux.routing.probe import Probe
 from claude_code_mux.routing.rules import decide
 from claude_code_mux.routing.types import Candidate, RouteDecision
 from claude_code_mux.runtime import Runtime
-from claude_code_mux.server.body import check_client_auth, check_messages_body, lower_headers, read_probe
+from claude_code_mux.server.body import check_client_auth, check_messages_body, lower_headers, read_body, read_probe
+from claude_code_mux.server.exchange import AiohttpOut, Inbound, Outbound, inbound_of
 from claude_code_mux.server.state import HOLDER, RuntimeHolder
 from claude_code_mux.wire.guard import StreamGuard
 
@@ -38,13 +39,13 @@ def explain_headers(decision: RouteDecision, cand: Candidate | None, attempts: l
 
 
 def build_context(
-    rt: Runtime, request: web.Request, probe: Probe, headers: dict[str, str], model: str
+    rt: Runtime, path: str, query: str, probe: Probe, headers: dict[str, str], model: str
 ) -> RequestContext:
     assert probe.raw is not None
     return RequestContext(
         request_id=headers.get("x-request-id") or uuid.uuid4().hex[:16],
-        path=request.path if request.path.startswith("/v1/") else "/v1/messages",
-        query=request.query_string,
+        path=path if path.startswith("/v1/") else "/v1/messages",
+        query=query,
         raw=probe.raw,
         probe=probe,
         client_model=model,
@@ -81,15 +82,30 @@ async def route_and_dispatch(
 
 
 async def handle_messages(request: web.Request) -> web.StreamResponse:
+    """aiohttp's way in (the lean front calls :func:`serve_messages` itself)."""
     holder = request.app[HOLDER]
-    rt = holder.current
     t0 = time.perf_counter()
-    headers = lower_headers(request)
+    req = inbound_of(request)
+    check_client_auth(holder.current, req.headers)
+    raw = await read_body(request, holder.current.config.server.max_body_bytes)
+    out = AiohttpOut(request)
+    await serve_messages(holder, req, raw, out, t0)
+    assert out.response is not None
+    return out.response
+
+
+async def serve_messages(holder: RuntimeHolder, req: Inbound, raw: bytes, out: Outbound, t0: float) -> None:
+    """Route, dispatch and relay one ``/v1/messages`` request whose body has been read.
+
+    An :class:`HttpError` raised before anything was sent is the front's to turn into an error response.
+    """
+    rt = holder.current
+    headers = req.headers
     check_client_auth(rt, headers)
-    probe = await read_probe(request, rt.config.server.max_body_bytes)
+    probe = Probe.parse(raw)
     model = check_messages_body(probe)
     decision = decide(probe, headers, rt.config)
-    ctx = build_context(rt, request, probe, headers, model)
+    ctx = build_context(rt, req.path, req.query, probe, headers, model)
     try:
         result = await route_and_dispatch(rt, ctx, decision)
     except DispatchFailed as exc:
@@ -102,7 +118,7 @@ async def handle_messages(request: web.Request) -> web.StreamResponse:
     out_headers["x-ccm-request-id"] = ctx.request_id
     if not reply.is_stream:
         reply.close()
-        resp = web.Response(status=reply.status, body=reply.body or b"", headers=out_headers)
+        await out.send(reply.status, out_headers, reply.body or b"")
         usage = reply.usage or usage_from_body(reply.body)
         _log(
             holder,
@@ -115,28 +131,27 @@ async def handle_messages(request: web.Request) -> web.StreamResponse:
             time.perf_counter(),
             usage,
         )
-        return resp
-    return await _relay_stream(request, holder, ctx, decision, result, t0)
+        return
+    await _relay_stream(out, holder, ctx, decision, result, t0)
 
 
 async def _relay_stream(
-    request: web.Request,
+    resp: Outbound,
     holder: RuntimeHolder,
     ctx: RequestContext,
     decision: RouteDecision,
     result: DispatchResult,
     t0: float,
-) -> web.StreamResponse:
+) -> None:
     reply = result.reply
     assert reply.chunks is not None
-    resp = web.StreamResponse(status=reply.status, headers=reply.headers)
     holder.active_streams += 1
     status = reply.status
     ttfb: float | None = None
     tail = b""
     guard = StreamGuard() if reply.guard else None
     try:
-        await resp.prepare(request)
+        await resp.start(reply.status, reply.headers)
         first = guard.feed(reply.first) if guard is not None else reply.first
         await resp.write(first)
         ttfb = time.perf_counter()
@@ -165,7 +180,7 @@ async def _relay_stream(
         if failure is not None:
             status = 599
             await resp.write(error_event("api_error", f"upstream stream failed after it started: {failure}"))
-        await resp.write_eof()
+        await resp.end()
     except (ConnectionResetError, asyncio.CancelledError):
         status = 499  # the client went away: the upstream request is cancelled in `finally`
         raise
@@ -174,7 +189,6 @@ async def _relay_stream(
         holder.active_streams -= 1
         usage = reply.usage or (guard.usage if guard is not None else usage_from_stream(reply.first, tail))
         _log(holder, ctx, decision, result.candidate, result.attempts, status, t0, ttfb, usage)
-    return resp
 
 
 def _log(
@@ -244,7 +258,7 @@ async def handle_count_tokens(request: web.Request) -> web.StreamResponse:
     except HttpError:
         decision = RouteDecision("default", "estimate_only", model)
         cands = []
-    ctx = build_context(rt, request, probe, headers, model)
+    ctx = build_context(rt, request.path, request.query_string, probe, headers, model)
     ctx.stream = False
     anthropic_cands = [c for c in cands if rt.providers[c.provider].dialect == "anthropic"]
     if anthropic_cands:
