@@ -66,6 +66,9 @@ class ServerConfig(_Strict):
     # Upstream HTTP client for the Anthropic passthrough: "fast" (our lean HTTP/1.1 keep-alive pool) or
     # "aiohttp" (aiohttp's client).
     upstream_client: Literal["fast", "aiohttp"] = "fast"
+    # HTTP front for clients: "fast" (POST /v1/messages served straight off the socket, the rest by aiohttp)
+    # or "aiohttp" (aiohttp serves everything). Read at start; a reload does not switch it.
+    front: Literal["fast", "aiohttp"] = "fast"
     # Optional JSONL request trace (redacted).
     trace_path: str | None = None
     trace_max_bytes: int = Field(50 * 1024 * 1024, gt=0)

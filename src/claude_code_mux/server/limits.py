@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from claude_code_mux.config.schema import ServerConfig
 from claude_code_mux.errors import RateLimited
 from claude_code_mux.server.state import HOLDER
 
@@ -50,30 +51,40 @@ class Limiter:
         return (1 - b.tokens) / rate
 
 
-def client_id(request: web.Request) -> str:
-    key = request.headers.get("x-api-key")
+def client_id(headers: Mapping[str, str], remote: str | None) -> str:
+    key = headers.get("x-api-key")
     if not key:
-        auth = request.headers.get("authorization", "")
+        auth = headers.get("authorization", "")
         key = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
     if key:
         return "k:" + hashlib.sha256(key.encode()).hexdigest()[:16]
-    return "a:" + (request.remote or "?")
+    return "a:" + (remote or "?")
 
 
 LIMITER: web.AppKey[Limiter] = web.AppKey("limiter", Limiter)
 
 
-@web.middleware
-async def limits_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    path = request.path
+def _no_release() -> None:
+    return None
+
+
+def admit(
+    limiter: Limiter, s: ServerConfig, method: str, path: str, headers: Mapping[str, str], remote: str | None
+) -> Callable[[], None]:
+    """Apply the rate limit and the concurrency cap to one request.
+
+    Raises :class:`RateLimited` when refused; otherwise returns what to call when the request is over.
+    """
     if not path.startswith(_LIMITED_PREFIXES):
-        return await handler(request)
-    s = request.app[HOLDER].current.config.server
-    limiter = request.app[LIMITER]
+        return _no_release
     auth_path = not path.startswith("/v1/")
     rate = s.rate_limit_rps if not auth_path else (s.rate_limit_rps or 2.0)
     burst = s.rate_limit_burst if not auth_path else (s.rate_limit_burst or 30)
-    cid = client_id(request)
+    cap = s.max_streams_per_client
+    capped = cap > 0 and method == "POST" and path.startswith("/v1/messages")
+    if rate <= 0 and not capped:
+        return _no_release
+    cid = client_id(headers, remote)
     if rate > 0:
         wait = limiter.take(("auth|" if auth_path else "") + cid, rate, burst or max(int(rate), 1))
         if wait > 0:
@@ -81,9 +92,8 @@ async def limits_middleware(request: web.Request, handler: Handler) -> web.Strea
                 f"rate limit of claude-code-mux exceeded ({rate:g} requests/s, burst {burst}); retry later",
                 headers={"retry-after": str(max(1, math.ceil(wait)))},
             )
-    cap = s.max_streams_per_client
-    if cap <= 0 or request.method != "POST" or not path.startswith("/v1/messages"):
-        return await handler(request)
+    if not capped:
+        return _no_release
     n = limiter.in_flight.get(cid, 0)
     if n >= cap:
         raise RateLimited(
@@ -91,14 +101,25 @@ async def limits_middleware(request: web.Request, handler: Handler) -> web.Strea
             headers={"retry-after": "1"},
         )
     limiter.in_flight[cid] = n + 1
-    try:
-        return await handler(request)
-    finally:
+
+    def release() -> None:
         left = limiter.in_flight.get(cid, 1) - 1
         if left <= 0:
             limiter.in_flight.pop(cid, None)
         else:
             limiter.in_flight[cid] = left
+
+    return release
+
+
+@web.middleware
+async def limits_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    s = request.app[HOLDER].current.config.server
+    release = admit(request.app[LIMITER], s, request.method, request.path, request.headers, request.remote)
+    try:
+        return await handler(request)
+    finally:
+        release()
 
 
 def setup(app: web.Application) -> None:

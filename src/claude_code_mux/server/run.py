@@ -22,6 +22,7 @@ from claude_code_mux.errors import ConfigError
 from claude_code_mux.observe.logging import Redactor, setup_logging
 from claude_code_mux.runtime import Runtime
 from claude_code_mux.server.app import build_app
+from claude_code_mux.server.front import Front
 from claude_code_mux.server.state import RuntimeHolder
 from claude_code_mux.server.wiring import RuntimeBuilder
 
@@ -68,6 +69,8 @@ class Server:
         self.logger = setup_logging(cfg.server.log_level, self.redactor)
         self._stop = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self._front: Front | None = None
+        self._listener: asyncio.AbstractServer | None = None
         self.holder: RuntimeHolder | None = None
         self.port = opts.port
         self._retired: dict[asyncio.Task[None], Runtime] = {}
@@ -109,8 +112,14 @@ class Server:
         sock.listen(1024)
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
-        site = web.SockSite(self._runner, sock)
-        await site.start()
+        if self.cfg.server.front == "fast":
+            handler_factory = self._runner.server
+            assert handler_factory is not None  # set by setup()
+            self._front = Front(app, handler_factory)
+            self._listener = await asyncio.get_running_loop().create_server(self._front, sock=sock, backlog=1024)
+        else:
+            site = web.SockSite(self._runner, sock)
+            await site.start()
         if self.opts.port_file is not None:
             self.opts.port_file.write_text(str(self.port))
         self.logger.info(
@@ -197,6 +206,10 @@ class Server:
         grace = self.cfg.server.timeouts.shutdown_grace_ms / 1000
         self.logger.info("shutting down: waiting up to %.1fs for %d open stream(s)", grace, self.holder.active_streams)
         # Stop accepting, let open streams finish up to the deadline, then close.
+        if self._listener is not None:
+            self._listener.close()
+        if self._front is not None:
+            self._front.close()
         for site in list(self._runner.sites):
             await site.stop()
         deadline = asyncio.get_running_loop().time() + grace

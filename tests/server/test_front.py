@@ -1,0 +1,246 @@
+"""The lean front: /v1/messages off the socket, every other request handed to aiohttp on the same connection.
+
+Driven with raw sockets where the exact bytes matter (keep-alive mixes, pipelining, malformed requests) and
+with httpx/the anthropic SDK otherwise, against the real server and the mock Anthropic API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import anthropic
+import httptools
+import httpx
+import orjson
+import pytest
+
+from tests.harness import anthropic_provider, model_block, run_router
+from tests.mocks.anthropic import MockAnthropic
+
+
+def _config(url: str, extra: str = "") -> str:
+    return (
+        '[router]\ndefault = "main"\nauto_map = true\n'
+        + anthropic_provider("up", url)
+        + model_block("main", [("up", "upstream-main")])
+        + extra
+    )
+
+
+def _post(text: str, *, stream: bool = False, extra_headers: str = "", version: str = "1.1") -> bytes:
+    body = orjson.dumps(
+        {
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 50,
+            "stream": stream,
+            "messages": [{"role": "user", "content": f"Reply with exactly: {text}"}],
+        }
+    )
+    head = (
+        f"POST /v1/messages HTTP/{version}\r\nhost: x\r\ncontent-type: application/json\r\n"
+        f"x-api-key: k\r\ncontent-length: {len(body)}\r\n{extra_headers}\r\n"
+    )
+    return head.encode() + body
+
+
+class _Responses:
+    """Parse the HTTP/1.1 responses arriving on one connection, in order."""
+
+    def __init__(self) -> None:
+        self.done: list[tuple[int, dict[str, str], bytes]] = []
+        self._headers: dict[str, str] = {}
+        self._body = bytearray()
+        self._parser = httptools.HttpResponseParser(self)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.decode().lower()] = value.decode()
+
+    def on_body(self, body: bytes) -> None:
+        self._body += body
+
+    def on_message_complete(self) -> None:
+        self.done.append((self._parser.get_status_code(), self._headers, bytes(self._body)))
+        self._headers = {}
+        self._body = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        self._parser.feed_data(data)
+
+
+async def _exchange(
+    port: int, payload: bytes, n: int, *, eof_ok: bool = False
+) -> list[tuple[int, dict[str, str], bytes]]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    parsed = _Responses()
+    try:
+        writer.write(payload)
+        await writer.drain()
+        while len(parsed.done) < n:
+            data = await asyncio.wait_for(reader.read(65536), 10)
+            if not data:
+                break
+            parsed.feed(data)
+    finally:
+        writer.close()
+    assert len(parsed.done) == n or eof_ok, parsed.done
+    return parsed.done
+
+
+def _text_of(body: bytes, stream: bool) -> str:
+    if not stream:
+        return str(orjson.loads(body)["content"][0]["text"])
+    out = []
+    for line in body.split(b"\n"):
+        if line.startswith(b"data: "):
+            data = orjson.loads(line[6:])
+            if data.get("type") == "content_block_delta":
+                out.append(data["delta"]["text"])
+    return "".join(out)
+
+
+async def test_one_connection_mixes_messages_health_and_messages_again(tmp_path: Path) -> None:
+    async with MockAnthropic(name="up") as mock, run_router(_config(mock.url), tmp_path) as router:
+        reader, writer = await asyncio.open_connection("127.0.0.1", router.port)
+        parsed = _Responses()
+
+        async def ask(payload: bytes) -> tuple[int, dict[str, str], bytes]:
+            writer.write(payload)
+            want = len(parsed.done) + 1
+            while len(parsed.done) < want:
+                data = await asyncio.wait_for(reader.read(65536), 10)
+                assert data, "the router closed a keep-alive connection"
+                parsed.feed(data)
+            return parsed.done[-1]
+
+        try:
+            status, headers, body = await ask(_post("FIRST", stream=True))
+            assert status == 200 and headers["transfer-encoding"] == "chunked"
+            assert headers["content-type"].startswith("text/event-stream")
+            assert headers["x-ccm-provider"] == "up" and headers["x-ccm-model"] == "upstream-main"
+            assert _text_of(body, True) == "FIRST"
+            status, _, body = await ask(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+            assert status == 200 and orjson.loads(body)["status"] == "ok"
+            # After the hand-over aiohttp serves the connection; the same request still works on it.
+            status, _, body = await ask(_post("THIRD"))
+            assert status == 200 and _text_of(body, False) == "THIRD"
+        finally:
+            writer.close()
+        assert [r.json["model"] for r in mock.messages_requests()] == ["upstream-main", "upstream-main"]
+
+
+async def test_pipelined_requests_are_answered_in_order(tmp_path: Path) -> None:
+    async with MockAnthropic(name="up") as mock, run_router(_config(mock.url), tmp_path) as router:
+        payload = (
+            _post("ONE", stream=True)
+            + _post("TWO")
+            + b"GET /v1/models HTTP/1.1\r\nhost: x\r\n\r\n"
+            + _post("FOUR", stream=True)
+        )
+        got = await _exchange(router.port, payload, 4)
+        assert [s for s, _, _ in got] == [200, 200, 200, 200]
+        assert _text_of(got[0][2], True) == "ONE"
+        assert _text_of(got[1][2], False) == "TWO"
+        assert "data" in orjson.loads(got[2][2])
+        assert _text_of(got[3][2], True) == "FOUR"
+
+
+@pytest.mark.parametrize(
+    ("payload", "status"),
+    [
+        (b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}", 400),  # no model: our 400
+        (b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\n{x}", 400),  # not JSON
+        (b"POST /v1/messages HTTP/1.1\r\ncontent-length: nope\r\n\r\n", 400),  # malformed framing
+        (b"BREW /v1/messages HTTX/9\r\n\r\n", 400),  # not HTTP at all
+    ],
+)
+async def test_bad_requests_get_an_anthropic_error(tmp_path: Path, payload: bytes, status: int) -> None:
+    async with MockAnthropic(name="up") as mock, run_router(_config(mock.url), tmp_path) as router:
+        got = await _exchange(router.port, payload, 1)
+        assert got[0][0] == status
+        err = orjson.loads(got[0][2])
+        assert err["type"] == "error" and err["error"]["type"] == "invalid_request_error"
+        assert err["error"]["message"]
+        # The server keeps serving.
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(router.url + "/health")).status_code == 200
+
+
+async def test_over_the_size_limit_is_413_and_nothing_reaches_upstream(tmp_path: Path) -> None:
+    extra = ""
+    cfg = "[server]\nmax_body_bytes = 1000\n" + _config("http://127.0.0.1:9", extra)
+    async with run_router(cfg, tmp_path) as router:
+        big = _post("X" * 2000)
+        got = await _exchange(router.port, big, 1)
+        assert got[0][0] == 413
+        assert orjson.loads(got[0][2])["error"]["type"] == "request_too_large"
+
+
+@pytest.mark.parametrize("variant", ["http/1.0", "chunked upload", "expect 100-continue", "connection close"])
+async def test_requests_the_front_hands_on_still_work(tmp_path: Path, variant: str) -> None:
+    async with MockAnthropic(name="up") as mock, run_router(_config(mock.url), tmp_path) as router:
+        if variant == "http/1.0":
+            payload = _post("OLD", version="1.0")
+        elif variant == "chunked upload":
+            raw = _post("CHUNKED")
+            head, _, body = raw.partition(b"\r\n\r\n")
+            head = head.replace(f"content-length: {len(body)}".encode(), b"transfer-encoding: chunked")
+            payload = head + b"\r\n\r\n" + b"%x\r\n%b\r\n0\r\n\r\n" % (len(body), body)
+        elif variant == "expect 100-continue":
+            payload = _post("EXPECT", extra_headers="expect: 100-continue\r\n")
+        else:
+            payload = _post("CLOSE", extra_headers="connection: close\r\n")
+        got = await _exchange(router.port, payload, 2 if variant == "expect 100-continue" else 1)
+        status, headers, body = got[-1]
+        assert status == 200, body
+        if variant == "expect 100-continue":
+            assert got[0][0] == 100
+        assert _text_of(body, False) in {"OLD", "CHUNKED", "EXPECT", "CLOSE"}
+        if variant == "connection close":
+            assert headers.get("connection") == "close"
+
+
+async def test_connection_close_is_honoured(tmp_path: Path) -> None:
+    async with MockAnthropic(name="up") as mock, run_router(_config(mock.url), tmp_path) as router:
+        reader, writer = await asyncio.open_connection("127.0.0.1", router.port)
+        writer.write(_post("BYE", stream=True, extra_headers="connection: close\r\n"))
+        data = await asyncio.wait_for(reader.read(), 10)  # read() returns at EOF: the router closed
+        writer.close()
+        assert b"event: message_stop" in data and b"connection: close" in data.lower()
+
+
+async def test_aiohttp_front_can_be_chosen(tmp_path: Path) -> None:
+    async with (
+        MockAnthropic(name="up") as mock,
+        run_router('[server]\nfront = "aiohttp"\n' + _config(mock.url), tmp_path) as router,
+    ):
+        assert router.server._front is None
+        client = anthropic.AsyncAnthropic(base_url=router.url, api_key="k")
+        msg = await client.messages.create(
+            model="claude-sonnet-4-5", max_tokens=20, messages=[{"role": "user", "content": "Reply with exactly: AIO"}]
+        )
+        assert msg.content[0].type == "text" and msg.content[0].text == "AIO"
+
+
+async def test_client_gone_mid_stream_cancels_the_upstream(tmp_path: Path) -> None:
+    async with (
+        MockAnthropic(name="up", delay_ms=100, chunks=30) as mock,
+        run_router(_config(mock.url), tmp_path) as router,
+    ):
+        reader, writer = await asyncio.open_connection("127.0.0.1", router.port)
+        writer.write(_post("one two three four five six seven eight nine ten", stream=True))
+        got = b""
+        while b"content_block_delta" not in got:
+            got += await asyncio.wait_for(reader.read(65536), 10)
+        writer.transport.abort()
+        for _ in range(100):
+            if mock.messages_requests() and mock.messages_requests()[0].disconnected:
+                break
+            await asyncio.sleep(0.05)
+        assert mock.messages_requests()[0].disconnected, "the upstream request was not cancelled"
+        assert router.server.holder is not None
+        for _ in range(50):
+            if router.server.holder.active_streams == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert router.server.holder.active_streams == 0
