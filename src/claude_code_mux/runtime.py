@@ -99,7 +99,7 @@ class Runtime:
         except ImportError:  # pragma: no cover - during development only
             pass
         else:
-            dialects["openai"] = OpenAIChatDialect(sessions, tokens=tokens, timeout=timeout)
+            dialects["openai"] = OpenAIChatDialect(sessions, tokens=tokens, timeout=timeout, pools=pools)
         rt = cls(
             config=config,
             config_path=config_path,

@@ -18,11 +18,11 @@ from claude_code_mux.providers.base import (
     UpstreamReply,
 )
 from claude_code_mux.providers.credentials import TokenSource, auth_headers
-from claude_code_mux.providers.http1 import Http1Pool, Http1Response
+from claude_code_mux.providers.http1 import Http1Pool
+from claude_code_mux.providers.upstream import Upstream, iter_any, post, readany
 from claude_code_mux.wire.sse import SSEDecoder
 
 # An upstream response from either HTTP client (the lean HTTP/1.1 pool, or aiohttp's as a fallback).
-Upstream = aiohttp.ClientResponse | Http1Response
 
 # Client headers that are ours or credentials (credentials are set per provider).
 _NOT_FORWARDED = HOP_BY_HOP | {"x-api-key", "authorization", "x-provider", "cookie"}
@@ -152,20 +152,8 @@ class AnthropicDialect:
         url = provider.base_url + path
         if ctx.query and path == ctx.path:
             url += "?" + ctx.query
-        resp: Upstream
         try:
-            pool = self._pools.get(provider.name)
-            if pool is not None:
-                resp = await pool.request(
-                    "POST",
-                    url,
-                    headers=headers,
-                    body=data,
-                    connect_timeout=self._timeout.sock_connect or 10.0,
-                    read_timeout=self._timeout.sock_read or 600.0,
-                )
-            else:
-                resp = await self._sessions[provider.name].post(url, data=data, headers=headers, timeout=self._timeout)
+            resp = await post(self._pools, self._sessions, provider.name, url, headers, data, self._timeout)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise UpstreamFailure(f"{provider.name}: {_describe(exc)}") from None
         try:
@@ -208,16 +196,10 @@ class AnthropicDialect:
             raise
 
 
-async def _readany(resp: Upstream) -> bytes:
-    if isinstance(resp, Http1Response):
-        return await resp.readany()
-    return await resp.content.readany()
-
-
 async def _read_first_event(resp: Upstream) -> bytes:
     buf = b""
     while _first_event_end(buf) == -1:
-        chunk = await _readany(resp)
+        chunk = await readany(resp)
         if not chunk:
             if not buf:
                 raise UpstreamFailure("upstream closed the stream before the first event")
@@ -250,8 +232,7 @@ def _error_event(first: bytes, name: str) -> UpstreamFailure | None:
 
 async def _iterate(resp: Upstream) -> AsyncIterator[bytes]:
     try:
-        chunks = resp.iter_any() if isinstance(resp, Http1Response) else resp.content.iter_any()
-        async for chunk in chunks:
+        async for chunk in iter_any(resp):
             yield chunk
     finally:
         resp.close()

@@ -18,6 +18,8 @@ from claude_code_mux.providers.base import (
     UpstreamReply,
 )
 from claude_code_mux.providers.credentials import TokenSource, auth_headers
+from claude_code_mux.providers.http1 import Http1Pool
+from claude_code_mux.providers.upstream import Upstream, iter_any, post, readany
 from claude_code_mux.routing.estimate import estimate_tokens
 from claude_code_mux.translate.openai_request import to_openai_request
 from claude_code_mux.translate.openai_response import from_openai_response, openai_error_to_anthropic
@@ -48,8 +50,10 @@ class OpenAIChatDialect:
         *,
         tokens: TokenSource | None,
         timeout: aiohttp.ClientTimeout,
+        pools: Mapping[str, Http1Pool] | None = None,
     ) -> None:
         self._sessions = sessions
+        self._pools = pools or {}
         self._tokens = tokens
         self._timeout = timeout
 
@@ -77,9 +81,10 @@ class OpenAIChatDialect:
             await auth_headers(provider, ctx.headers, router_key=ctx.router_key, tokens=self._tokens, oauth_beta="")
         )
         url = provider.base_url + "/chat/completions"
-        session = self._sessions[provider.name]
         try:
-            resp = await session.post(url, data=orjson.dumps(body), headers=headers, timeout=self._timeout)
+            resp = await post(
+                self._pools, self._sessions, provider.name, url, headers, orjson.dumps(body), self._timeout
+            )
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise UpstreamFailure(f"{provider.name}: {type(exc).__name__}: {exc}") from None
         try:
@@ -142,7 +147,7 @@ class OpenAIChatDialect:
         self,
         ctx: RequestContext,
         provider: Provider,
-        resp: aiohttp.ClientResponse,
+        resp: Upstream,
         headers: dict[str, str],
         names: dict[str, str] | None,
     ) -> UpstreamReply:
@@ -150,7 +155,7 @@ class OpenAIChatDialect:
         first = b""
         # Read until the translator produced output: an error payload before that triggers failover.
         while not first:
-            chunk = await resp.content.readany()
+            chunk = await readany(resp)
             if not chunk:
                 first = tr.close()
                 if tr.error is not None and not tr.started:
@@ -179,12 +184,10 @@ class OpenAIChatDialect:
         return reply
 
 
-async def _translate(
-    resp: aiohttp.ClientResponse, tr: OpenAIStreamTranslator, reply: UpstreamReply
-) -> AsyncIterator[bytes]:
+async def _translate(resp: Upstream, tr: OpenAIStreamTranslator, reply: UpstreamReply) -> AsyncIterator[bytes]:
     try:
         if not tr.finished:
-            async for chunk in resp.content.iter_any():
+            async for chunk in iter_any(resp):
                 out = tr.feed(chunk)
                 if out:
                     yield out
