@@ -99,8 +99,10 @@ def _text_of(body: bytes, stream: bool) -> str:
     return "".join(out)
 
 
-async def test_one_connection_mixes_messages_health_and_messages_again(tmp_path: Path) -> None:
+async def test_one_connection_serves_claude_codes_preconnect_then_messages_then_hands_over(tmp_path: Path) -> None:
     async with MockAnthropic(name="up") as mock, run_router(_config(mock.url), tmp_path) as router:
+        front = router.server._front
+        assert front is not None
         reader, writer = await asyncio.open_connection("127.0.0.1", router.port)
         parsed = _Responses()
 
@@ -114,6 +116,10 @@ async def test_one_connection_mixes_messages_health_and_messages_again(tmp_path:
             return parsed.done[-1]
 
         try:
+            # Claude Code's preconnect: headers only (a body would desync the connection).
+            writer.write(b"HEAD / HTTP/1.1\r\nhost: x\r\nuser-agent: Bun/1.4.0\r\n\r\n")
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert head.startswith(b"HTTP/1.1 200 ") and b"content-length: 0" in head.lower()
             status, headers, body = await ask(_post("FIRST", stream=True))
             assert status == 200 and headers["transfer-encoding"] == "chunked"
             assert headers["content-type"].startswith("text/event-stream")
@@ -121,6 +127,10 @@ async def test_one_connection_mixes_messages_health_and_messages_again(tmp_path:
             assert _text_of(body, True) == "FIRST"
             status, _, body = await ask(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
             assert status == 200 and orjson.loads(body)["status"] == "ok"
+            assert len(front.conns) == 1, "the connection left the front before it had to"
+            status, _, body = await ask(b"GET /v1/models HTTP/1.1\r\nhost: x\r\n\r\n")
+            assert status == 200 and "data" in orjson.loads(body)
+            assert len(front.conns) == 0, "a /v1/models request is aiohttp's: the connection is handed over"
             # After the hand-over aiohttp serves the connection; the same request still works on it.
             status, _, body = await ask(_post("THIRD"))
             assert status == 200 and _text_of(body, False) == "THIRD"

@@ -14,10 +14,11 @@ from claude_code_mux.server.models import handle_model, handle_models
 from claude_code_mux.server.passthrough import handle_passthrough
 from claude_code_mux.server.state import HOLDER, RuntimeHolder
 
+HEALTH_BODY = orjson.dumps({"status": "ok", "service": "claude-code-mux", "version": __version__})
+
 
 async def handle_health(request: web.Request) -> web.Response:
-    body = {"status": "ok", "service": "claude-code-mux", "version": __version__}
-    return web.Response(body=orjson.dumps(body), content_type="application/json")
+    return web.Response(body=HEALTH_BODY, content_type="application/json")
 
 
 async def handle_head_root(request: web.Request) -> web.Response:

@@ -28,6 +28,7 @@ import httptools
 from aiohttp import web
 
 from claude_code_mux.errors import HttpError, error_body
+from claude_code_mux.server.app import HEALTH_BODY
 from claude_code_mux.server.exchange import Inbound
 from claude_code_mux.server.limits import LIMITER, admit
 from claude_code_mux.server.messages import serve_messages
@@ -47,6 +48,7 @@ class _HandOver(Exception):
 
 @dataclass(slots=True)
 class _Request:
+    kind: str  # "messages", or "head" / "health": answered here without a handler
     path: str
     query: str
     headers: dict[str, str]
@@ -68,6 +70,13 @@ def response_head(status: int, headers: Mapping[str, str], framing: str, keep_al
         parts.append("connection: close\r\n")
     parts.append("\r\n")
     return "".join(parts).encode()
+
+
+def _probe_answer(kind: str, keep_alive: bool) -> bytes:
+    """``HEAD /`` (headers only, as a HEAD answer must be) or ``GET /health``, as aiohttp answers them."""
+    if kind == "head":
+        return response_head(200, {}, "content-length: 0\r\n", keep_alive)
+    return response_head(200, _JSON, f"content-length: {len(HEALTH_BODY)}\r\n", keep_alive) + HEALTH_BODY
 
 
 class Front:
@@ -202,14 +211,18 @@ class _Conn(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         headers = {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in self.header_list}
         path, _, query = self.url.partition(b"?")
-        length = headers.get("content-length", "")
         head_end = self.raw.find(b"\r\n\r\n")
         p = self.parser
+        method = p.get_method()
+        # Claude Code opens every run with `HEAD /` as a preconnect: answering it here keeps that connection,
+        # which it then reuses for /v1/messages, on this front.
+        probe = (method == b"HEAD" and path == b"/") or (method == b"GET" and path == b"/health")
+        length = headers.get("content-length", "0" if probe else "")
         if (
-            path != _PATH
-            or p.get_method() != b"POST"
+            not (probe or (path == _PATH and method == b"POST"))
             or p.get_http_version() != "1.1"
             or not length.isdigit()
+            or (probe and length != "0")
             or int(length) > self.front.holder.current.config.server.max_body_bytes
             or "transfer-encoding" in headers
             or "expect" in headers
@@ -219,7 +232,10 @@ class _Conn(asyncio.Protocol):
         ):
             self.handover_at = 0
             raise _HandOver
-        self.current = _Request(path.decode("latin-1"), query.decode("latin-1"), headers, head_end + 4, int(length))
+        kind = "messages" if not probe else "head" if method == b"HEAD" else "health"
+        self.current = _Request(
+            kind, path.decode("latin-1"), query.decode("latin-1"), headers, head_end + 4, int(length)
+        )
 
     def on_message_complete(self) -> None:
         req = self.current
@@ -269,6 +285,11 @@ class _Conn(asyncio.Protocol):
         front = self.front
         keep_alive = req.keep_alive and not front.closing
         out = _Out(self, keep_alive)
+        if req.kind != "messages":
+            self.write(_probe_answer(req.kind, keep_alive))
+            if not keep_alive:
+                self._close()
+            return
         inbound = Inbound("POST", req.path, req.query, req.headers, self.remote)
         release: Callable[[], None] | None = None
         try:
