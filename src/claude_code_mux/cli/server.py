@@ -93,6 +93,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         home=home,
         insecure_no_auth=args.insecure_no_auth,
         port_file=Path(args.port_file) if args.port_file else None,
+        tune_gc=True,  # this process is the server: its garbage collector is ours to tune
     )
     if not args.worker:
         pid_path(home).write_text(f"{os.getpid()} {port}\n")

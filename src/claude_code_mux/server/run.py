@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import ipaddress
 import logging
@@ -25,6 +26,20 @@ from claude_code_mux.server.app import build_app
 from claude_code_mux.server.front import Front
 from claude_code_mux.server.state import RuntimeHolder
 from claude_code_mux.server.wiring import RuntimeBuilder
+
+
+def settle_gc() -> None:
+    """Keep the cyclic garbage collector off the request path.
+
+    Requests free almost everything they allocate by reference counting, but with the default threshold (700 net
+    new containers) the swing of 100+ requests in flight triggers a collection every few milliseconds, and each
+    walks the young objects of every open request: ~9 % of the router's CPU at c=128 here. Start-up objects are
+    frozen (never walked again) and a collection runs after 20,000 net new containers, which the request swing
+    does not reach; real garbage cycles (rare: exceptions kept with their tracebacks) are still collected.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 def is_loopback(host: str) -> bool:
@@ -57,6 +72,7 @@ class ServerOptions:
     port_file: Path | None = None
     watch: bool = True
     signals: bool = True
+    tune_gc: bool = False  # settle_gc() after start (process-wide, so only when the process is the server)
 
 
 class Server:
@@ -120,6 +136,8 @@ class Server:
         else:
             site = web.SockSite(self._runner, sock)
             await site.start()
+        if self.opts.tune_gc:
+            settle_gc()
         if self.opts.port_file is not None:
             self.opts.port_file.write_text(str(self.port))
         self.logger.info(
