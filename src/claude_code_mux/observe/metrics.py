@@ -75,30 +75,46 @@ class Metrics:
         )
         r.register(_LiveCollector(holder))
 
+        # Labelled children, looked up once per label set: prometheus_client's labels() validates and locks on
+        # every call, which was most of this listener's cost.
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            if len(self._children) > 10_000:  # label sets are bounded by config, but never grow without end
+                self._children.clear()
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def observe(self, rec: dict[str, Any]) -> None:
         provider = rec.get("provider") or "none"
         model = rec.get("model") or "none"
         route = str(rec.get("route", "")).split(":", 1)[0]
-        self.requests.labels(route, provider, model, str(rec.get("status"))).inc()
+        self._child(self.requests, route, provider, model, str(rec.get("status"))).inc()
         attempts = rec.get("attempts") or []
         for a in attempts:
             ok = a.get("error") is None
-            self.attempts.labels(a.get("provider") or "none", "ok" if ok else "error").inc()
+            self._child(self.attempts, a.get("provider") or "none", "ok" if ok else "error").inc()
         if len(attempts) > 1:
             self.failovers.inc()
         if rec.get("ttfb_ms") is not None:
-            self.ttfb.labels(provider).observe(rec["ttfb_ms"] / 1000)
-        self.duration.labels(provider).observe(rec.get("total_ms", 0) / 1000)
+            self._child(self.ttfb, provider).observe(rec["ttfb_ms"] / 1000)
+        self._child(self.duration, provider).observe(rec.get("total_ms", 0) / 1000)
         usage = rec.get("usage") or {}
-        for key, kind in (
-            ("input_tokens", "input"),
-            ("output_tokens", "output"),
-            ("cache_read_input_tokens", "cache_read"),
-            ("cache_creation_input_tokens", "cache_write"),
-        ):
+        for key, kind in _TOKEN_KINDS:
             n = usage.get(key)
             if n:
-                self.tokens.labels(provider, model, kind).inc(n)
+                self._child(self.tokens, provider, model, kind).inc(n)
+
+
+_TOKEN_KINDS = (
+    ("input_tokens", "input"),
+    ("output_tokens", "output"),
+    ("cache_read_input_tokens", "cache_read"),
+    ("cache_creation_input_tokens", "cache_write"),
+)
 
 
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)

@@ -56,6 +56,9 @@ def response_headers(resp: Upstream) -> dict[str, str]:
 
 def _first_event_end(buf: bytes) -> int:
     """Index just past the first complete SSE event in ``buf``, or -1."""
+    if b"\r" not in buf:  # the usual case: LF line ends only
+        i = buf.find(b"\n\n")
+        return -1 if i == -1 else i + 2
     best = -1
     for sep in (b"\n\n", b"\r\n\r\n", b"\r\r"):
         i = buf.find(sep)

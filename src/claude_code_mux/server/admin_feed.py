@@ -34,6 +34,8 @@ class Feed:
         self.subscribers: set[asyncio.Queue[dict[str, Any] | None]] = set()
 
     def publish(self, record: dict[str, Any]) -> None:
+        if not self.subscribers:
+            return
         clean = clean_record(self.holder, record)
         for q in list(self.subscribers):
             with contextlib.suppress(asyncio.QueueFull):

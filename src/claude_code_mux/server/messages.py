@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -43,7 +43,7 @@ def build_context(
 ) -> RequestContext:
     assert probe.raw is not None
     return RequestContext(
-        request_id=headers.get("x-request-id") or uuid.uuid4().hex[:16],
+        request_id=headers.get("x-request-id") or f"{random.getrandbits(64):016x}",  # an id, not a secret
         path=path if path.startswith("/v1/") else "/v1/messages",
         query=query,
         raw=probe.raw,
