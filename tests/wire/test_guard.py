@@ -63,3 +63,47 @@ def test_crlf_frames() -> None:
     out, g = run([STREAM.replace(b"\n", b"\r\n")])
     assert out == STREAM
     assert g.close() is None
+
+
+FRAMES = [
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"text":"a"}}\n\n',
+    b'event: ping\ndata: {"type": "ping"}\n\n',
+    b"event: content_block_delta\ndata: {not json at all\n\n",  # structurally bad: stops the relay
+    b"event: content_block_delta\ndata: [1]\n\n",  # not an object
+    b'event: content_block_delta\ndata: {"a":\ndata: 1}\n\n',  # multi-line data
+    b'event: content_block_delta\r\ndata: {"type":"x"}\r\n\r\n',  # CRLF line ends
+    b": a comment\n\n",
+    b'event: message_delta\ndata: {"type":"message_delta","usage":{"output_tokens":3}}\n\n',
+    b'event: message_stop\ndata: {"type":"message_stop"}\n\n',
+    b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"x"}}\n\n',
+    b"event: content_block_delta\ndata:{}\n\n",  # no space after the colon
+]
+
+
+@settings(max_examples=300)
+@given(
+    picks=st.lists(st.integers(0, len(FRAMES) - 1), min_size=1, max_size=8),
+    cuts=st.lists(st.integers(0, 2000), max_size=6),
+)
+def test_the_plain_run_shortcut_decides_exactly_like_the_per_event_check(picks: list[int], cuts: list[int]) -> None:
+    import re
+
+    import claude_code_mux.wire.guard as guard_mod
+
+    stream = b"".join(FRAMES[i] for i in picks)
+    points = sorted({c for c in cuts if c < len(stream)})
+    chunks = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
+    fast_out, fast = run(chunks)
+    saved = guard_mod._PLAIN_RUN
+    guard_mod._PLAIN_RUN = re.compile(rb"(?!)")  # never matches: every event takes the per-event check
+    try:
+        slow_out, slow = run(chunks)
+    finally:
+        guard_mod._PLAIN_RUN = saved
+    assert fast_out == slow_out
+    assert (fast.error, fast.finished, fast.usage, fast.close()) == (
+        slow.error,
+        slow.finished,
+        slow.usage,
+        slow.close(),
+    )
