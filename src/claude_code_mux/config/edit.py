@@ -24,10 +24,10 @@ from tomlkit.items import AoT, Array, Comment, Item, Table, Whitespace
 from tomlkit.toml_document import TOMLDocument
 
 from claude_code_mux.config.load import parse_config
+from claude_code_mux.config.masking import MASK
 from claude_code_mux.config.schema import Config
 from claude_code_mux.errors import HttpError, InvalidRequest, NotFound
 
-MASK = "********"
 Edit = Callable[[TOMLDocument], None]
 
 # Key order for tables we create, so a new entry reads like a hand-written one.
@@ -45,17 +45,11 @@ _PROVIDER_ORDER = (
     "project_id",
     "location",
 )
-_SECRET_HEADER_WORDS = ("auth", "key", "token", "secret", "cookie", "password")
 
 
 class Conflict(HttpError):
     status = 409
     error_type = "invalid_request_error"
-
-
-def is_secret_header(name: str) -> bool:
-    low = name.lower()
-    return any(w in low for w in _SECRET_HEADER_WORDS)
 
 
 # ---- reading and writing -------------------------------------------------------------------------

@@ -12,13 +12,11 @@ import asyncio
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
-from tomlkit.toml_document import TOMLDocument
 
-from claude_code_mux.config import edit
 from claude_code_mux.config.load import load_config
 from claude_code_mux.errors import ConfigError, HttpError, InvalidRequest, NotFound
 from claude_code_mux.server.admin_feed import FEED, Feed, handle_requests, handle_requests_stream, handle_test
@@ -40,6 +38,11 @@ from claude_code_mux.server.admin_view import (
     status_view,
 )
 from claude_code_mux.server.state import HOLDER
+
+if TYPE_CHECKING:
+    from tomlkit.toml_document import TOMLDocument
+
+    from claude_code_mux.config import edit
 
 STARTED: web.AppKey[float] = web.AppKey("admin_started", float)
 EDIT_LOCK: web.AppKey[asyncio.Lock] = web.AppKey("admin_edit_lock", asyncio.Lock)
@@ -126,7 +129,9 @@ async def _write(request: web.Request, change: edit.Edit, status: int = 200) -> 
         raise NoConfigFile("the server runs on the embedded default config; there is no file to edit")
     async with request.app[EDIT_LOCK]:
         try:
-            await asyncio.to_thread(edit.apply_edit, path, change)
+            from claude_code_mux.config.edit import apply_edit  # tomlkit loads only when the config is edited
+
+            await asyncio.to_thread(apply_edit, path, change)
         except ConfigError as exc:
             raise InvalidRequest(f"not saved: {exc}") from None
         reloaded = await holder.reload("api") if holder.reload is not None else False
@@ -142,6 +147,8 @@ def _name(request: web.Request) -> str:
 
 
 async def handle_put_router(request: web.Request) -> web.Response:
+    from claude_code_mux.config import edit  # tomlkit loads only when the config is edited
+
     guard(request)
     body = await read_body(request, RouterIn)
     values = body.given()
@@ -153,6 +160,8 @@ async def handle_put_router(request: web.Request) -> web.Response:
 
 
 async def handle_put_server(request: web.Request) -> web.Response:
+    from claude_code_mux.config import edit  # tomlkit loads only when the config is edited
+
     guard(request)
     body = await read_body(request, ServerIn)
     values = body.given()
@@ -169,6 +178,8 @@ async def handle_put_server(request: web.Request) -> web.Response:
 
 
 async def handle_post_provider(request: web.Request) -> web.Response:
+    from claude_code_mux.config import edit  # tomlkit loads only when the config is edited
+
     guard(request)
     body = await read_body(request, ProviderIn)
     if not body.name:
@@ -179,6 +190,8 @@ async def handle_post_provider(request: web.Request) -> web.Response:
 
 
 async def handle_put_provider(request: web.Request) -> web.Response:
+    from claude_code_mux.config import edit  # tomlkit loads only when the config is edited
+
     guard(request)
     name = _name(request)
     body = await read_body(request, ProviderIn)
@@ -189,12 +202,16 @@ async def handle_put_provider(request: web.Request) -> web.Response:
 
 
 async def handle_delete_provider(request: web.Request) -> web.Response:
+    from claude_code_mux.config import edit  # tomlkit loads only when the config is edited
+
     guard(request)
     name = _name(request)
     return await _write(request, lambda doc: edit.delete_provider(doc, name))
 
 
 def _model_change(name: str, body: ModelIn, create: bool) -> edit.Edit:
+    from claude_code_mux.config import edit  # tomlkit loads only when the config is edited
+
     values = body.given(exclude=frozenset({"mappings"}))
     if "name" in values and values["name"] is None:
         raise InvalidRequest("name: cannot be null")
@@ -224,6 +241,8 @@ async def handle_put_model(request: web.Request) -> web.Response:
 
 
 async def handle_delete_model(request: web.Request) -> web.Response:
+    from claude_code_mux.config import edit  # tomlkit loads only when the config is edited
+
     guard(request)
     name = _name(request)
     return await _write(request, lambda doc: edit.delete_model(doc, name))
@@ -254,6 +273,8 @@ async def handle_compat_get(request: web.Request) -> web.Response:
 
 
 def _compat_change(body: CompatConfigIn) -> edit.Edit:
+    from claude_code_mux.config import edit  # tomlkit loads only when the config is edited
+
     server = body.server.given() if body.server else {}
     router = body.router.given() if body.router else {}
     providers = [p.given() for p in body.providers] if body.providers is not None else None

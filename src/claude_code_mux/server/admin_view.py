@@ -1,7 +1,7 @@
 """Read-only views for the admin API: the config with secrets masked, status, presets.
 
 A secret is shown as the file writes it when that is an environment reference (``"$OPENROUTER_API_KEY"``),
-else as :data:`~claude_code_mux.config.edit.MASK`; the value itself never leaves the process.
+else as :data:`~claude_code_mux.config.masking.MASK`; the value itself never leaves the process.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from claude_code_mux import __version__
-from claude_code_mux.config.edit import MASK, is_secret_header
 from claude_code_mux.config.load import parse_config
+from claude_code_mux.config.masking import MASK, is_secret_header
 from claude_code_mux.config.presets import PRESETS, preset_for
 from claude_code_mux.config.schema import Config, ProviderConfig
 from claude_code_mux.errors import ConfigError
