@@ -1,0 +1,268 @@
+"""One upstream HTTP/1.1 connection as an asyncio protocol: write a request, parse the response with httptools.
+
+The pool and the response object that callers see are in :mod:`claude_code_mux.providers.http1`; this module is
+the wire side: URL targets, the request head, and :class:`Connection`, which buffers body bytes as they arrive
+(pausing the socket above :data:`HIGH_WATER`) and wakes the reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from functools import lru_cache
+from typing import Final, NamedTuple
+from urllib.parse import urlsplit
+
+import httptools
+
+HIGH_WATER: Final = 1 << 20  # pause reading from the socket above this many buffered body bytes
+_SKIP_HEADERS: Final = frozenset({"host", "content-length", "transfer-encoding"})
+
+
+class UpstreamError(OSError):
+    """Base of the errors raised by this client (connection refused etc. come as plain OSError)."""
+
+
+class UpstreamTimeout(UpstreamError, TimeoutError):
+    """No connection within connect_timeout, or no response bytes within read_timeout."""
+
+
+class UpstreamDisconnected(UpstreamError, ConnectionError):
+    """The upstream closed the connection before the response (headers or body) was complete."""
+
+
+class UpstreamProtocolError(UpstreamError):
+    """The upstream sent something that is not a valid HTTP/1.x response."""
+
+
+class Target(NamedTuple):
+    key: tuple[str, str, int]
+    host: str
+    port: int
+    host_header: str
+    path: str
+
+
+@lru_cache(maxsize=256)
+def target(url: str) -> Target:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"Http1Pool handles only http:// and https:// URLs, got {url!r}")
+    port = parts.port or (443 if scheme == "https" else 80)
+    netloc = parts.netloc.rpartition("@")[2]
+    path = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+    return Target((scheme, parts.hostname, port), parts.hostname, port, netloc, path)
+
+
+def request_head(method: str, t: Target, headers: dict[str, str], length: int) -> bytes:
+    lines = [f"{method} {t.path} HTTP/1.1\r\nHost: {t.host_header}\r\nContent-Length: {length}\r\n"]
+    for k, v in headers.items():
+        if k.lower() in _SKIP_HEADERS:
+            continue
+        if "\r" in v or "\n" in v or "\r" in k or "\n" in k or ":" in k:
+            raise ValueError(f"invalid header {k!r}")
+        lines.append(f"{k}: {v}\r\n")
+    lines.append("\r\n")
+    return "".join(lines).encode("latin-1")
+
+
+class Connection(asyncio.Protocol):
+    """One TCP connection and the state of the response in flight on it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.closed = False
+        self.idle_since = 0.0
+        self.active = False
+        # One lazily re-armed timer per connection instead of a call_later per wait: it fires at
+        # timer_at, and only times out the pending waiter if that waiter's own deadline has passed.
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = 0.0
+        self.deadline = 0.0
+        self.limit_s = 0.0
+        self._reset(False)
+
+    def _reset(self, head_only: bool) -> None:
+        self.head_only = head_only
+        self.received = False  # any byte of the response arrived
+        self.informational = False
+        self.headers_done = False
+        self.done = False  # the whole message is parsed
+        self.keep_alive = False
+        self.until_eof = False  # body delimited by connection close
+        self.status = 0
+        self.reason = b""
+        self.headers: dict[str, str] = {}
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.paused = False
+        self.exc: UpstreamError | None = None
+        self.waiter: asyncio.Future[None] | None = None
+
+    def start(self, method: str) -> None:
+        if self.paused and self.transport is not None:
+            self.transport.resume_reading()
+        self._reset(method == "HEAD")
+        self.active = True
+
+    def abort(self) -> None:
+        self.closed = True
+        self.active = False
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.transport is not None:
+            self.transport.abort()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not an asyncio.Transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError, AttributeError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.active and not self.done and self.exc is None:
+            if self.headers_done and self.until_eof and exc is None:
+                self.done = True
+            else:
+                where = "mid-body" if self.headers_done else "before the response headers"
+                err = UpstreamDisconnected(f"upstream closed the connection {where}")
+                err.__cause__ = exc
+                self.exc = err
+        self._wake()
+
+    def data_received(self, data: bytes) -> None:
+        if not self.active:  # unsolicited bytes on an idle connection: never reuse it
+            self.abort()
+            return
+        self.received = True
+        try:
+            self.parser.feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as e:
+            if self.done:  # junk after a complete response: keep the response, drop the connection
+                self.keep_alive = False
+                return
+            err = UpstreamProtocolError(f"invalid HTTP response from upstream: {e}")
+            err.__cause__ = e
+            self.exc = err
+            self.abort()
+            self._wake()
+
+    def on_message_begin(self) -> None:
+        if self.done:  # a second response to one request
+            self.keep_alive = False
+
+    def on_status(self, status: bytes) -> None:
+        self.reason += status
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.headers_done:  # chunked trailers
+            return
+        key = name.decode("latin-1").lower()
+        val = value.decode("latin-1")
+        old = self.headers.get(key)
+        self.headers[key] = val if old is None else old + ", " + val
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if 100 <= status < 200:  # interim response (we never send Expect): wait for the real one
+            self.informational = True
+            self.headers = {}
+            self.reason = b""
+            return
+        self.status = status
+        self.keep_alive = self.parser.should_keep_alive()
+        h = self.headers
+        self.until_eof = (
+            "content-length" not in h
+            and "chunked" not in h.get("transfer-encoding", "").lower()
+            and status not in (204, 304)
+        )
+        self.headers_done = True
+        if self.head_only:  # httptools cannot be told that a HEAD response has no body
+            self.done = True
+            self.keep_alive = False
+        self._wake()
+
+    def on_body(self, body: bytes) -> None:
+        if self.done:
+            return
+        self.chunks.append(body)
+        self.size += len(body)
+        if self.size > HIGH_WATER and not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+        w = self.waiter  # _wake(), inlined: this runs for every body chunk
+        if w is not None:
+            self.waiter = None
+            if not w.done():
+                w.set_result(None)
+
+    def on_message_complete(self) -> None:
+        if self.informational:
+            self.informational = False
+            return
+        self.done = True
+        self._wake()
+
+    def _wake(self) -> None:
+        w = self.waiter
+        if w is not None:
+            self.waiter = None
+            if not w.done():
+                w.set_result(None)
+
+    async def wait(self, limit_s: float) -> None:
+        """Wait for the next parser event; on timeout, error or cancellation the connection is aborted."""
+        loop = self.loop
+        w = loop.create_future()
+        self.waiter = w
+        self.limit_s = limit_s
+        self.deadline = deadline = loop.time() + limit_s
+        if self.timer is None or deadline < self.timer_at:
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer_at = deadline
+            self.timer = loop.call_at(deadline, self._on_timer)
+        try:
+            await w
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            self.waiter = None
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        w = self.waiter
+        if w is None or w.done():
+            return  # nobody waiting: the next wait() arms a new timer
+        if self.loop.time() >= self.deadline - 0.001:  # timers may fire up to a clock tick early
+            w.set_exception(UpstreamTimeout(f"no data from upstream within {self.limit_s:g}s"))
+        else:
+            self.timer_at = self.deadline
+            self.timer = self.loop.call_at(self.deadline, self._on_timer)
+
+    async def wait_headers(self, limit_s: float) -> None:
+        while not self.headers_done:
+            if self.exc is not None:
+                self.abort()
+                raise self.exc
+            await self.wait(limit_s)
+
+    def take(self) -> bytes:
+        chunks = self.chunks
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self.chunks = []
+        self.size = 0
+        if self.paused:
+            self.paused = False
+            if self.transport is not None and not self.closed:
+                self.transport.resume_reading()
+        return data
