@@ -185,7 +185,10 @@ class _Conn(asyncio.Protocol):
             self.idle = None
         self.raw += data
         if self.handover_at is not None:
-            return  # parsing stopped; aiohttp gets these bytes with the rest
+            # Parsing stopped; aiohttp gets these bytes with the rest once the requests before it are answered.
+            if self.transport is not None:
+                self.transport.pause_reading()
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError:
@@ -298,6 +301,8 @@ class _Conn(asyncio.Protocol):
                 s = front.holder.current.config.server
                 release = admit(limiter, s, "POST", req.path, req.headers, self.remote)
             await serve_messages(front.holder, inbound, req.body, out, t0)
+            if not out.started:  # every path answers; never leave a client waiting if one does not
+                raise RuntimeError("the messages handler returned without a response")
         except HttpError as err:
             if out.started:
                 raise
@@ -328,6 +333,9 @@ class _Conn(asyncio.Protocol):
         proto = self.front.fallback()
         self.transport.set_protocol(proto)
         proto.connection_made(self.transport)
+        # Reading was paused while the hand-over waited; resume before the replay so that aiohttp's own flow
+        # control (which may pause again while it takes the replayed bytes) has the last word.
+        self.transport.resume_reading()
         if rest:
             proto.data_received(rest)
 
