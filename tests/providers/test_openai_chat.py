@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -223,3 +224,29 @@ async def test_max_tokens_capped_for_providers_with_a_limit(tmp_path: Path) -> N
             assert r.status_code == 200
             sent = oa.requests[-1].json
             assert sent.get("max_completion_tokens", sent.get("max_tokens")) == 1000
+
+
+async def test_structured_output_reaches_openai_and_comes_back_as_json_text(tmp_path: Path) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"title": {"type": "string"}},
+        "required": ["title"],
+        "additionalProperties": False,
+    }
+    async with MockOpenAI(name="oa") as mock, run_router(config(mock.url), tmp_path) as router:
+        async with httpx.AsyncClient(timeout=30) as http:
+            r = await http.post(
+                router.url + "/v1/messages",
+                json={
+                    "model": "claude-haiku-4-5",
+                    "max_tokens": 100,
+                    "messages": [{"role": "user", "content": "Generate a title for this session"}],
+                    "output_config": {"format": {"type": "json_schema", "schema": schema}},
+                },
+            )
+        assert r.status_code == 200, r.text
+        text = r.json()["content"][0]["text"]
+        assert set(json.loads(text)) == {"title"}  # the schema's JSON, not prose
+        sent = mock.requests[-1].json
+        assert sent["response_format"]["json_schema"]["schema"] == schema
+        assert sent["response_format"]["json_schema"]["strict"] is True

@@ -401,3 +401,63 @@ def test_fields(extra: dict[str, Any], preset: Preset | None, expected: dict[str
     if "tools" not in expected and "tool_choice" not in expected:
         assert "tool_choice" not in out or "tools" in out
     assert validate_chat_request(out) is None, validate_chat_request(out)
+
+
+TITLE_SCHEMA = {
+    "type": "object",
+    "properties": {"title": {"type": "string"}},
+    "required": ["title"],
+    "additionalProperties": False,
+}
+
+
+def test_title_request_keeps_its_schema_for_a_vendor_that_takes_json_schema() -> None:
+    body = fixture("cc-2.1.197_background_title.json")
+    out = to_openai_request(body, model="m", preset=PRESETS["openai"])
+    assert out["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": body["output_config"]["format"]["schema"], "strict": True},
+    }
+    validate_chat_request(out)
+    for vendor in ("groq", "openrouter", "deepseek"):
+        assert "response_format" not in to_openai_request(body, model="m", preset=PRESETS[vendor])
+
+
+@pytest.mark.parametrize(
+    ("schema", "strict"),
+    [
+        (TITLE_SCHEMA, True),
+        ({**TITLE_SCHEMA, "additionalProperties": True}, False),  # open object
+        ({**TITLE_SCHEMA, "properties": {"title": {"type": "string"}, "n": {"type": "integer"}}}, False),  # optional
+        ({**TITLE_SCHEMA, "properties": {"title": {"type": "string", "minLength": 3}}}, False),  # unknown keyword
+        (
+            {
+                "type": "object",
+                "properties": {"tags": {"type": "array", "items": {**TITLE_SCHEMA}}},
+                "required": ["tags"],
+                "additionalProperties": False,
+            },
+            True,
+        ),
+        (
+            {
+                "type": "object",
+                "properties": {"tags": {"type": "array", "items": {"type": "object", "properties": {}}}},
+                "required": ["tags"],
+                "additionalProperties": False,
+            },
+            False,  # a nested open object
+        ),
+    ],
+)
+def test_strict_only_when_openai_would_accept_the_schema(schema: dict[str, Any], strict: bool) -> None:
+    body = convo({"role": "user", "content": "hi"}, output_config={"format": {"type": "json_schema", "schema": schema}})
+    out = to_openai_request(body, model="m", preset=PRESETS["openai"])
+    assert out["response_format"]["json_schema"]["strict"] is strict
+    assert out["response_format"]["json_schema"]["schema"] == schema
+
+
+@pytest.mark.parametrize("fmt", [None, {"type": "text"}, {"type": "json_schema"}, "json"])
+def test_no_response_format_without_a_json_schema(fmt: Any) -> None:
+    body = convo({"role": "user", "content": "hi"}, output_config={"effort": "high", "format": fmt})
+    assert "response_format" not in to_openai_request(body, model="m", preset=PRESETS["openai"])

@@ -27,6 +27,10 @@ class Preset:
     needs_key: bool = True
     # Largest output limit the vendor accepts; Claude Code asks for 32000-64000, which some reject.
     max_output_tokens: int | None = None
+    # Structured output (``output_config.format`` json_schema, e.g. Claude Code's title requests): "json_schema"
+    # sends OpenAI's ``response_format``; "none" drops it (the model answers in plain text), for vendors whose
+    # support differs per model.
+    json_output: Literal["json_schema", "none"] = "none"
 
 
 _A: Dialect = "anthropic"
@@ -45,7 +49,9 @@ PRESETS: dict[str, Preset] = {
     "ollama-anthropic": Preset(_A, "http://localhost:11434", "x-api-key", needs_key=False),
     "anthropic-compatible": Preset(_A, "https://api.anthropic.com", "x-api-key"),
     # OpenAI Chat Completions. base_url includes the version path (…/v1), as in the original.
-    "openai": Preset(_O, "https://api.openai.com/v1", "bearer", max_tokens_field="max_completion_tokens"),
+    "openai": Preset(
+        _O, "https://api.openai.com/v1", "bearer", max_tokens_field="max_completion_tokens", json_output="json_schema"
+    ),
     "openrouter": Preset(
         _O,
         "https://openrouter.ai/api/v1",

@@ -18,8 +18,11 @@ What maps where:
   ``stop_sequences`` -> ``stop``; streaming adds ``stream_options.include_usage``.
 - ``metadata.user_id`` -> ``user``; a value longer than the vendor allows is replaced by its SHA-256
   (hex, cut to the limit) so it stays stable per session instead of becoming a shared prefix.
-- Everything else Anthropic-only (cache_control, betas, context_management, output_config, thinking,
-  top_k, service_tier, ...) is not carried over.
+- ``output_config.format`` (json_schema) -> ``response_format`` json_schema where the preset says the vendor
+  takes it (``json_output``), ``strict`` when the schema meets OpenAI's strict rules (closed objects, every
+  property required, common keywords only); elsewhere it is dropped and the model answers in plain text.
+- Everything else Anthropic-only (cache_control, betas, context_management, the rest of output_config,
+  thinking, top_k, service_tier, ...) is not carried over.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import orjson
 
 from claude_code_mux.config.presets import Preset
 from claude_code_mux.translate.quirks import REASONING_KEY, apply_quirks
+from claude_code_mux.translate.response_format import response_format
 
 _BILLING_PREFIX = "x-anthropic-billing-header:"
 _NO_RESULT = "[no result: the tool call was not answered]"
@@ -62,6 +66,10 @@ def to_openai_request(body: dict[str, Any], *, model: str, preset: Preset | None
     if body.get("stream") is True:
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
+    if preset is not None and preset.json_output == "json_schema":
+        fmt = response_format(body.get("output_config"))
+        if fmt is not None:
+            out["response_format"] = fmt
     user = _user(body.get("metadata"), preset.user_max_len if preset else 64)
     if user:
         out["user"] = user
