@@ -125,3 +125,21 @@ def test_bad_bodies_get_the_same_errors(raw: bytes, message: str | None) -> None
 def test_unreadable_bodies_are_400(raw: bytes, why: str) -> None:
     with pytest.raises(InvalidRequest, match=why):
         Probe.parse(raw)
+
+
+def test_bodies_the_light_decode_cannot_take_are_400s() -> None:
+    deep = b'{"model":"m","messages":[],"x":' + b"[" * 2000 + b"]" * 2000 + b"}"
+    with pytest.raises(InvalidRequest, match="not valid JSON"):
+        Probe.parse(deep)  # orjson's depth limit: a 400, not a RecursionError
+    bad_utf8 = b'{"model":"m","messages":[{"role":"user","content":"hi"}],"system":"caf\xe9"}'
+    probe = Probe.parse(bad_utf8)  # skipped by the light decode ...
+    with pytest.raises(InvalidRequest, match="not valid JSON"):
+        probe.full()  # ... and a 400 when something needs the whole body
+
+
+def test_no_size_bound_when_numbers_grow_on_reserialisation() -> None:
+    body = fixture(MAIN_TURN2)
+    body["tools"][0]["input_schema"]["properties"]["n"] = {"type": "number", "maximum": 1e15}
+    raw = orjson.dumps(body).replace(b"1000000000000000.0", b"1e15")
+    assert b"1e15" in raw
+    assert Probe.parse(raw).token_bound() is None

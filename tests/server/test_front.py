@@ -254,3 +254,52 @@ async def test_client_gone_mid_stream_cancels_the_upstream(tmp_path: Path) -> No
                 break
             await asyncio.sleep(0.05)
         assert router.server.holder.active_streams == 0
+
+
+async def test_empty_lines_between_requests_do_not_shift_the_body(tmp_path: Path) -> None:
+    # Clients may send CRLFs after a body; the parser skips them and so must the buffer offsets, or the next
+    # request's body is read from the wrong place and its tail is replayed to aiohttp as a request of its own.
+    async with MockAnthropic(name="up") as mock, run_router(_config(mock.url), tmp_path) as router:
+        smuggled = _post("B GET /v1/models/SMUGGLED HTTP/1.1\r\nhost: x\r\n\r\n")
+        payload = _post("A") + b"\r\n\r\n" + smuggled + b"\r\n" + b"GET /v1/models HTTP/1.1\r\nhost: x\r\n\r\n"
+        got = await _exchange(router.port, payload, 3)
+        assert [s for s, _, _ in got] == [200, 200, 200]
+        assert _text_of(got[0][2], False) == "A"
+        assert "SMUGGLED" in _text_of(got[1][2], False)  # it was body text, answered as such
+        assert "data" in orjson.loads(got[2][2])
+        reader, writer = await asyncio.open_connection("127.0.0.1", router.port)
+        writer.write(payload)
+        await writer.drain()
+        data = b""
+        while data.count(b"HTTP/1.1 ") < 3:
+            chunk = await asyncio.wait_for(reader.read(65536), 10)
+            assert chunk
+            data += chunk
+        await asyncio.sleep(0.2)
+        writer.close()
+        assert data.count(b"HTTP/1.1 ") == 3 and b"404" not in data.split(b"\r\n", 1)[0]
+
+
+async def test_a_malformed_pipelined_request_is_refused_after_the_answers_before_it(tmp_path: Path) -> None:
+    async with MockAnthropic(name="up", delay_ms=20) as mock, run_router(_config(mock.url), tmp_path) as router:
+        got = await _exchange(router.port, _post("FIRST", stream=True) + b"GARBAGE\r\n\r\n", 2)
+        assert got[0][0] == 200 and _text_of(got[0][2], True) == "FIRST"
+        assert got[1][0] == 400 and orjson.loads(got[1][2])["error"]["type"] == "invalid_request_error"
+
+
+async def test_oversized_head_is_431_and_a_stalled_head_is_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from claude_code_mux.server import front
+
+    monkeypatch.setattr(front, "_KEEP_ALIVE_S", 0.3)
+    async with MockAnthropic(name="up") as mock, run_router(_config(mock.url), tmp_path) as router:
+        big = b"POST /v1/messages HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 100_000 + b"\r\n\r\n"
+        got = await _exchange(router.port, big, 1)
+        assert got[0][0] == 431
+        assert front._MAX_HEAD < 100_000
+        reader, writer = await asyncio.open_connection("127.0.0.1", router.port)
+        writer.write(b"POST /v1/messages HTTP/1.1\r\nhost: x\r\n")  # and never the rest
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the router
+        writer.close()

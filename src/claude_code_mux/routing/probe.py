@@ -16,6 +16,7 @@ from the dict, so ``decide()`` behaves identically either way. Pure: no I/O.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import msgspec
@@ -51,6 +52,7 @@ _HEAD_FIELDS = frozenset(f for f in _Head.__struct_fields__ if f != "messages")
 _DECODER = msgspec.json.Decoder(_Head)
 # Content that adds tokens beyond its characters (images, PDFs): a size bound cannot cover it.
 _FIXED_COST = (b'"image"', b'"document"')
+_EXPONENT = re.compile(rb"\d[eE][+-]?\d")
 
 
 class Probe:
@@ -68,7 +70,7 @@ class Probe:
         """Read ``raw``; a body the light decoder cannot type is parsed whole (and errors are exact there)."""
         try:
             head = _DECODER.decode(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             pass
         else:
             return cls(raw, head, None)
@@ -94,7 +96,11 @@ class Probe:
         """The whole body as Python objects, parsed once."""
         if self._full is None:
             assert self.raw is not None
-            self._full = orjson.loads(self.raw)
+            try:
+                body = orjson.loads(self.raw)
+            except orjson.JSONDecodeError as exc:  # e.g. invalid UTF-8 inside a value the light decode skipped
+                raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+            self._full = body
         return self._full
 
     def get(self, key: str) -> Any:
@@ -131,6 +137,8 @@ class Probe:
         tokens per message plus the tool prompt; images and documents add more, so their presence means None.
         """
         if self._head is None or self.raw is None or any(n in self.raw for n in _FIXED_COST):
+            return None
+        if _EXPONENT.search(self.raw):  # 1e9 is re-serialised as 1000000000.0 in tool schemas: no longer a bound
             return None
         n_messages = len(self._head.messages or ())
         return n_messages * MESSAGE_OVERHEAD + TOOL_PROMPT_TOKENS + math.ceil(len(self.raw) / CHARS_PER_TOKEN)

@@ -37,13 +37,14 @@ from claude_code_mux.server.state import HOLDER
 _PATH = b"/v1/messages"
 _KEEP_ALIVE_S = 75.0
 _MAX_QUEUED = 8
+_MAX_HEAD = 64 * 1024  # request line + headers (aiohttp allows 8190 bytes per line)
 _NOT_FORWARDED = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 _JSON = {"content-type": "application/json"}
 
 
-class _HandOver(Exception):
-    """Raised from the parser callback to stop parsing at a request aiohttp is to serve."""
+class _StopParsing(Exception):
+    """Raised from a parser callback to stop parsing: at a request aiohttp is to serve, or one refused."""
 
 
 @dataclass(slots=True)
@@ -148,6 +149,7 @@ class _Conn(asyncio.Protocol):
         self.queue: collections.deque[_Request] = collections.deque()
         self.task: asyncio.Task[None] | None = None
         self.handover_at: int | None = None
+        self.refusal: tuple[int, str] | None = None
         self.paused = False
         self.drain_waiter: asyncio.Future[None] | None = None
         self.closed = False
@@ -180,9 +182,10 @@ class _Conn(asyncio.Protocol):
         self._wake(None)
 
     def data_received(self, data: bytes) -> None:
-        if self.idle is not None:
-            self.idle.cancel()
-            self.idle = None
+        # The idle timer keeps running until a whole request head has arrived (a client that sends a partial
+        # head and stops is closed like an idle one); on_headers_complete cancels it.
+        if self.refusal is not None:
+            return  # answered (in turn) and closed; nothing more is read
         self.raw += data
         if self.handover_at is not None:
             # Parsing stopped; aiohttp gets these bytes with the rest once the requests before it are answered.
@@ -192,11 +195,13 @@ class _Conn(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError:
-            if self.handover_at is None:
+            if self.handover_at is None and self.refusal is None:
                 raise
         except httptools.HttpParserError as exc:
-            self._bad_request(exc)
-            return
+            self._refuse(400, f"malformed HTTP request: {exc}")
+        else:
+            if self.current is None and len(self.raw) > _MAX_HEAD:
+                self._refuse(431, f"request head larger than {_MAX_HEAD} bytes")
         self._next()
 
     # ------------------------------------------------------------------ parser callbacks
@@ -204,6 +209,14 @@ class _Conn(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self.url = b""
         self.header_list = []
+        # The parser skips empty lines before a request line; drop them here too, so the buffer starts exactly
+        # at this request (its head end, its body and any hand-over replay are found from offset 0).
+        n = 0
+        raw = self.raw
+        while n < len(raw) and raw[n] in b"\r\n":
+            n += 1
+        if n:
+            del raw[:n]
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -215,6 +228,12 @@ class _Conn(asyncio.Protocol):
         headers = {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in self.header_list}
         path, _, query = self.url.partition(b"?")
         head_end = self.raw.find(b"\r\n\r\n")
+        if self.idle is not None:
+            self.idle.cancel()
+            self.idle = None
+        if len(self.raw) > _MAX_HEAD and self.raw.find(b"\r\n\r\n", 0, _MAX_HEAD) < 0:
+            self._refuse(431, f"request head larger than {_MAX_HEAD} bytes")
+            raise _StopParsing  # the refusal is answered in turn
         p = self.parser
         method = p.get_method()
         # Claude Code opens every run with `HEAD /` as a preconnect: answering it here keeps that connection,
@@ -234,7 +253,7 @@ class _Conn(asyncio.Protocol):
             or self.front.closing
         ):
             self.handover_at = 0
-            raise _HandOver
+            raise _StopParsing
         kind = "messages" if not probe else "head" if method == b"HEAD" else "health"
         self.current = _Request(
             kind, path.decode("latin-1"), query.decode("latin-1"), headers, head_end + 4, int(length)
@@ -265,6 +284,11 @@ class _Conn(asyncio.Protocol):
             self.task.add_done_callback(self._served)
         elif self.handover_at is not None:
             self._hand_over()
+        elif self.refusal is not None:
+            status, why = self.refusal
+            body = error_body("invalid_request_error", why)
+            self.write(response_head(status, _JSON, f"content-length: {len(body)}\r\n", False) + body)
+            self._close()
 
     def _served(self, task: asyncio.Task[None]) -> None:
         self.task = None
@@ -276,7 +300,7 @@ class _Conn(asyncio.Protocol):
             return
         if self.closed:
             return
-        if self.queue or self.handover_at is not None:
+        if self.queue or self.handover_at is not None or self.refusal is not None:
             self._next()
         elif self.front.closing:
             self._close()
@@ -333,16 +357,20 @@ class _Conn(asyncio.Protocol):
         proto = self.front.fallback()
         self.transport.set_protocol(proto)
         proto.connection_made(self.transport)
+        if self.paused:  # the client is not reading: aiohttp must know before it writes
+            proto.pause_writing()
         # Reading was paused while the hand-over waited; resume before the replay so that aiohttp's own flow
         # control (which may pause again while it takes the replayed bytes) has the last word.
         self.transport.resume_reading()
         if rest:
             proto.data_received(rest)
 
-    def _bad_request(self, exc: Exception) -> None:
-        body = error_body("invalid_request_error", f"malformed HTTP request: {exc}")
-        self.write(response_head(400, _JSON, f"content-length: {len(body)}\r\n", False) + body)
-        self._close()
+    def _refuse(self, status: int, why: str) -> None:
+        """Stop reading; answer ``status`` once the requests before this one are answered, then close."""
+        self.refusal = (status, why)
+        self.raw = bytearray()
+        if self.transport is not None:
+            self.transport.pause_reading()
 
     # ------------------------------------------------------------------ writing
 
