@@ -19,17 +19,16 @@ import collections
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import cast
 
 import httptools
 from aiohttp import web
 
 from claude_code_mux.errors import HttpError, error_body
-from claude_code_mux.server.app import HEALTH_BODY
 from claude_code_mux.server.exchange import Inbound
+from claude_code_mux.server.front_out import JSON, FrontOut, probe_answer, response_head
 from claude_code_mux.server.limits import LIMITER, admit
 from claude_code_mux.server.messages import serve_messages
 from claude_code_mux.server.state import HOLDER
@@ -38,9 +37,6 @@ _PATH = b"/v1/messages"
 _KEEP_ALIVE_S = 75.0
 _MAX_QUEUED = 8
 _MAX_HEAD = 64 * 1024  # request line + headers (aiohttp allows 8190 bytes per line)
-_NOT_FORWARDED = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
-_REASONS = {s.value: s.phrase for s in HTTPStatus}
-_JSON = {"content-type": "application/json"}
 
 
 class _StopParsing(Exception):
@@ -57,27 +53,6 @@ class _Request:
     length: int
     body: bytes = b""
     keep_alive: bool = True
-
-
-def response_head(status: int, headers: Mapping[str, str], framing: str, keep_alive: bool) -> bytes:
-    """Status line and headers; ``framing`` is the Content-Length / Transfer-Encoding line."""
-    parts = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"]
-    for k, v in headers.items():
-        if k.lower() in _NOT_FORWARDED or "\n" in v or "\r" in v:
-            continue
-        parts.append(f"{k}: {v}\r\n")
-    parts.append(framing)
-    if not keep_alive:
-        parts.append("connection: close\r\n")
-    parts.append("\r\n")
-    return "".join(parts).encode()
-
-
-def _probe_answer(kind: str, keep_alive: bool) -> bytes:
-    """``HEAD /`` (headers only, as a HEAD answer must be) or ``GET /health``, as aiohttp answers them."""
-    if kind == "head":
-        return response_head(200, {}, "content-length: 0\r\n", keep_alive)
-    return response_head(200, _JSON, f"content-length: {len(HEALTH_BODY)}\r\n", keep_alive) + HEALTH_BODY
 
 
 class Front:
@@ -102,37 +77,6 @@ class Front:
         self.closing = True
         for conn in list(self.conns):
             conn.close_when_idle()
-
-
-class _Out:
-    """An ``Outbound`` writing HTTP/1.1 straight to the connection's transport."""
-
-    __slots__ = ("conn", "keep_alive", "started")
-
-    def __init__(self, conn: _Conn, keep_alive: bool) -> None:
-        self.conn = conn
-        self.keep_alive = keep_alive
-        self.started = False
-
-    async def send(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
-        self.started = True
-        head = response_head(status, headers, f"content-length: {len(body)}\r\n", self.keep_alive)
-        self.conn.write(head + body if len(body) < 16384 else head)
-        if len(body) >= 16384:
-            self.conn.write(body)
-        await self.conn.drain()
-
-    async def start(self, status: int, headers: Mapping[str, str]) -> None:
-        self.started = True
-        self.conn.write(response_head(status, headers, "transfer-encoding: chunked\r\n", self.keep_alive))
-
-    async def write(self, data: bytes) -> None:
-        if data:
-            self.conn.write(b"%x\r\n%b\r\n" % (len(data), data))
-            await self.conn.drain()
-
-    async def end(self) -> None:
-        self.conn.write(b"0\r\n\r\n")
 
 
 class _Conn(asyncio.Protocol):
@@ -287,7 +231,7 @@ class _Conn(asyncio.Protocol):
         elif self.refusal is not None:
             status, why = self.refusal
             body = error_body("invalid_request_error", why)
-            self.write(response_head(status, _JSON, f"content-length: {len(body)}\r\n", False) + body)
+            self.write(response_head(status, JSON, f"content-length: {len(body)}\r\n", False) + body)
             self._close()
 
     def _served(self, task: asyncio.Task[None]) -> None:
@@ -311,9 +255,9 @@ class _Conn(asyncio.Protocol):
         t0 = time.perf_counter()
         front = self.front
         keep_alive = req.keep_alive and not front.closing
-        out = _Out(self, keep_alive)
+        out = FrontOut(self, keep_alive)
         if req.kind != "messages":
-            self.write(_probe_answer(req.kind, keep_alive))
+            self.write(probe_answer(req.kind, keep_alive))
             if not keep_alive:
                 self._close()
             return
@@ -330,7 +274,7 @@ class _Conn(asyncio.Protocol):
         except HttpError as err:
             if out.started:
                 raise
-            await out.send(err.status, {**err.headers, **_JSON}, err.body())
+            await out.send(err.status, {**err.headers, **JSON}, err.body())
         except (ConnectionError, asyncio.CancelledError):
             raise
         except Exception:
@@ -339,7 +283,7 @@ class _Conn(asyncio.Protocol):
             rid = uuid.uuid4().hex[:12]
             front.logger.exception("internal error request_id=%s path=%s", rid, req.path)
             msg = f"internal error in claude-code-mux (request id {rid}); see the log"
-            await out.send(500, _JSON, error_body("api_error", msg))
+            await out.send(500, JSON, error_body("api_error", msg))
         finally:
             if release is not None:
                 release()
