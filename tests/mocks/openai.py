@@ -119,6 +119,7 @@ class RecordedRequest:
     status: int | None = None
     disconnected: bool = False
     time: float = 0.0
+    peer: str = ""  # the client's address and port: one value per TCP connection
 
     def header(self, name: str) -> str | None:
         low = name.lower()
@@ -687,6 +688,7 @@ class MockOpenAI:
             body=raw,
             json=parsed,
             time=time.time(),
+            peer=str(request.transport.get_extra_info("peername")) if request.transport else "",
         )
         self.requests.append(rec)
         stream = isinstance(parsed, dict) and parsed.get("stream") is True

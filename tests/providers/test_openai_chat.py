@@ -250,3 +250,26 @@ async def test_structured_output_reaches_openai_and_comes_back_as_json_text(tmp_
         sent = mock.requests[-1].json
         assert sent["response_format"]["json_schema"]["schema"] == schema
         assert sent["response_format"]["json_schema"]["strict"] is True
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_upstream_connection_is_reused_across_requests(tmp_path: Path, stream: bool) -> None:
+    async with MockOpenAI(name="oa") as mock, run_router(config(mock.url), tmp_path) as router:
+        client = anthropic.AsyncAnthropic(base_url=router.url, api_key="k", max_retries=0)
+        for i in range(4):
+            if stream:
+                async with client.messages.stream(
+                    model="claude-sonnet-4-5",
+                    max_tokens=50,
+                    messages=[{"role": "user", "content": f"Reply with exactly: R{i}"}],
+                ) as s:
+                    final = await s.get_final_message()
+            else:
+                final = await client.messages.create(
+                    model="claude-sonnet-4-5",
+                    max_tokens=50,
+                    messages=[{"role": "user", "content": f"Reply with exactly: R{i}"}],
+                )
+            assert final.content[0].type == "text" and final.content[0].text == f"R{i}"
+        peers = {r.peer for r in mock.requests}
+        assert len(peers) == 1, f"each request opened a new upstream connection: {peers}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Mapping
 
@@ -197,5 +199,19 @@ async def _translate(resp: Upstream, tr: OpenAIStreamTranslator, reply: Upstream
             if tail:
                 yield tail
         reply.usage = dict(tr.usage)
+        if tr.finished:
+            await _drain_end(resp)
     finally:
-        resp.close()
+        resp.close()  # a no-op when the drained connection already went back to its pool
+
+
+async def _drain_end(resp: Upstream, limit_s: float = 0.5) -> None:
+    """Read what follows the end of the answer (``[DONE]``, the chunked terminator) so the connection is reused.
+
+    The translator stops at ``finish_reason`` / ``[DONE]``; without this the connection was dropped and every
+    request paid a new TCP (and TLS) handshake. A server that keeps sending after the end is cut off.
+    """
+    with contextlib.suppress(TimeoutError, OSError, aiohttp.ClientError):
+        async with asyncio.timeout(limit_s):
+            while await readany(resp):
+                pass
