@@ -19,13 +19,20 @@ from pathlib import Path
 from typing import Any, cast
 
 import tomlkit
-from tomlkit.container import Container
-from tomlkit.items import AoT, Array, Comment, Item, Table, Whitespace
+from tomlkit.items import AoT, Array, Table
 from tomlkit.toml_document import TOMLDocument
 
 from claude_code_mux.config.load import parse_config
 from claude_code_mux.config.masking import MASK
 from claude_code_mux.config.schema import Config
+from claude_code_mux.config.toml_trivia import (
+    append_table,
+    container_of,
+    delete_table,
+    give_trailing,
+    prev_container,
+    take_trailing,
+)
 from claude_code_mux.errors import HttpError, InvalidRequest, NotFound
 
 Edit = Callable[[TOMLDocument], None]
@@ -101,95 +108,6 @@ def apply_edit(path: Path, edit: Edit, env: Mapping[str, str] | None = None) -> 
     return cfg
 
 
-# ---- trivia (comments and blank lines) -----------------------------------------------------------
-
-
-def _container_of(item: Any) -> Container | None:
-    if isinstance(item, Table):
-        return item.value
-    if isinstance(item, Container):
-        return item
-    return None
-
-
-def _take_trailing(container: Container) -> list[Item]:
-    """Remove and return the comments/blank lines at the very end of a table (recursing into sub-tables)."""
-    body = container.body
-    if body and body[-1][0] is not None:
-        last = body[-1][1]
-        if isinstance(last, Table):
-            return _take_trailing(last.value)
-        if isinstance(last, AoT) and len(last):
-            inner = _container_of(last[-1])
-            return _take_trailing(inner) if inner is not None else []
-        return []
-    out: list[Item] = []
-    while body and body[-1][0] is None and isinstance(body[-1][1], Comment | Whitespace):
-        out.append(body.pop()[1])
-    out.reverse()
-    return out
-
-
-def _has_comment(items: Iterable[Item]) -> bool:
-    return any(isinstance(i, Comment) for i in items)
-
-
-def _give_trailing(container: Container, items: list[Item]) -> None:
-    body = container.body
-    if body and body[-1][0] is not None:
-        last = body[-1][1]
-        if isinstance(last, Table):
-            _give_trailing(last.value, items)
-            return
-        if isinstance(last, AoT) and len(last):
-            _give_trailing(last[-1].value, items)
-            return
-    for it in items:
-        body.append((None, it))
-
-
-def _prev_container(doc: TOMLDocument, key: str) -> Container | None:
-    prev: Container | None = None
-    for k, item in doc.body:
-        if k is not None and k.key == key:
-            return prev
-        c = _container_of(item)
-        if c is not None:
-            prev = c
-        elif isinstance(item, AoT) and len(item):
-            prev = item[-1].value
-    return prev
-
-
-def _delete_table(seq: MutableSequence[Any], index: int, fallback: Container | None) -> None:
-    """Delete ``seq[index]`` and keep the comments that preceded the next table's header."""
-    table = seq[index]
-    trailing = _take_trailing(table.value) if isinstance(table, Table) else []
-    del seq[index]
-    if not _has_comment(trailing):
-        trailing = [Whitespace("\n")] if trailing else []
-    if not trailing:
-        return
-    if index > 0:
-        _give_trailing(seq[index - 1].value, trailing)
-    elif fallback is not None:
-        _give_trailing(fallback, trailing)
-
-
-def _append_table(seq: MutableSequence[Any], table: Table) -> None:
-    """Append after the last table, moving its trailing comments (the next section's header) after us."""
-    if len(seq):
-        last = seq[-1]
-        trailing = _take_trailing(last.value) if isinstance(last, Table) else []
-        if isinstance(last, Table):
-            last.value.body.append((None, Whitespace("\n")))
-        seq.append(table)
-        if _has_comment(trailing):
-            _give_trailing(table.value, trailing)
-    else:
-        seq.append(table)
-
-
 # ---- generic value helpers ----------------------------------------------------------------------
 
 
@@ -219,11 +137,11 @@ def _set_keys(table: Any, values: Mapping[str, Any]) -> None:
 
 def _add_key(table: Any, key: str, value: Any) -> None:
     """Add a new key before the table's trailing comments (they introduce whatever follows)."""
-    container = _container_of(table)
-    trailing = _take_trailing(container) if container is not None else []
+    container = container_of(table)
+    trailing = take_trailing(container) if container is not None else []
     table[key] = value
     if trailing and container is not None:
-        _give_trailing(container, trailing)
+        give_trailing(container, trailing)
 
 
 def _aot(doc: Any, key: str) -> MutableSequence[Any] | None:
@@ -305,7 +223,7 @@ def upsert_provider(doc: TOMLDocument, name: str, values: Mapping[str, Any], *, 
             aot.append(table)
             doc.append("providers", aot)
         else:
-            _append_table(seq, table)
+            append_table(seq, table)
     if new_name != name and existing is not None:
         for model in _aot(doc, "models") or []:
             for mp in model.get("mappings", []) or []:
@@ -328,7 +246,7 @@ def delete_provider(doc: TOMLDocument, name: str) -> None:
     )
     if users:
         raise Conflict(f"provider {name!r} is still used by model(s) {', '.join(users)}; remove those mappings first")
-    _delete_table(seq, idx, _prev_container(doc, "providers"))
+    delete_table(seq, idx, prev_container(doc, "providers"))
 
 
 # ---- models --------------------------------------------------------------------------------------
@@ -349,9 +267,9 @@ def _set_mappings(model: Any, mappings: Sequence[Mapping[str, Any]]) -> None:
         if i < len(seq):
             _set_keys(seq[i], {k: mp.get(k) for k in ("provider", "actual_model", "priority")})
         else:
-            _append_table(seq, _new_table(mp, ("provider", "actual_model", "priority")))
+            append_table(seq, _new_table(mp, ("provider", "actual_model", "priority")))
     while len(seq) > len(mappings):
-        _delete_table(seq, len(seq) - 1, model.value if isinstance(model, Table) else None)
+        delete_table(seq, len(seq) - 1, model.value if isinstance(model, Table) else None)
     if not len(seq):
         del model["mappings"]
 
@@ -385,7 +303,7 @@ def upsert_model(
             doc.append("models", aot)
             model = doc["models"][0]
         else:
-            _append_table(seq, model)
+            append_table(seq, model)
             model = seq[-1]
     if mappings is not None:
         _set_mappings(model, mappings)
@@ -396,7 +314,7 @@ def delete_model(doc: TOMLDocument, name: str) -> None:
     idx = _find(seq, name)
     if seq is None or idx is None:
         raise NotFound(f"no model named {name!r}")
-    _delete_table(seq, idx, _prev_container(doc, "models"))
+    delete_table(seq, idx, prev_container(doc, "models"))
 
 
 # ---- plain tables ([router], [server]) -----------------------------------------------------------

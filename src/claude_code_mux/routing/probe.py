@@ -55,6 +55,17 @@ _FIXED_COST = (b'"image"', b'"document"')
 _EXPONENT = re.compile(rb"\d[eE][+-]?\d")
 
 
+def loads_object(raw: bytes) -> dict[str, Any]:
+    """A request body parsed whole; a 400 when it is not JSON or not an object."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest(f"request body must be a JSON object, not {type(body).__name__}")
+    return body
+
+
 class Probe:
     """One request body: decoded top-level fields, the raw bytes, and the whole parse on demand."""
 
@@ -74,13 +85,7 @@ class Probe:
             pass
         else:
             return cls(raw, head, None)
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
-        if not isinstance(body, dict):
-            raise InvalidRequest(f"request body must be a JSON object, not {type(body).__name__}")
-        return cls(raw, None, body)
+        return cls(raw, None, loads_object(raw))
 
     @classmethod
     def of(cls, body: dict[str, Any], raw: bytes | None = None) -> Probe:

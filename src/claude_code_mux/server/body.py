@@ -5,11 +5,10 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from claude_code_mux.errors import AuthenticationFailed, InvalidRequest, RequestTooLarge
-from claude_code_mux.routing.probe import Probe
+from claude_code_mux.routing.probe import Probe, loads_object
 from claude_code_mux.runtime import Runtime
 
 
@@ -28,13 +27,7 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 
 async def read_json(request: web.Request, limit: int) -> tuple[bytes, dict[str, Any]]:
     raw = await read_body(request, limit)
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest(f"request body must be a JSON object, not {type(body).__name__}")
-    return raw, body
+    return raw, loads_object(raw)
 
 
 async def read_probe(request: web.Request, limit: int) -> Probe:
