@@ -23,7 +23,7 @@ import msgspec
 import orjson
 
 from claude_code_mux.errors import InvalidRequest
-from claude_code_mux.routing.estimate import CHARS_PER_TOKEN, MESSAGE_OVERHEAD, TOOL_PROMPT_TOKENS, estimate_tokens
+from claude_code_mux.routing.estimate import CHARS_PER_TOKEN, MESSAGE_OVERHEAD, TOOL_PROMPT_TOKENS
 from claude_code_mux.routing.hygiene import foreign_thinking_fields
 
 
@@ -147,9 +147,6 @@ class Probe:
             return None
         n_messages = len(self._head.messages or ())
         return n_messages * MESSAGE_OVERHEAD + TOOL_PROMPT_TOKENS + math.ceil(len(self.raw) / CHARS_PER_TOKEN)
-
-    def estimate_tokens(self) -> int:
-        return estimate_tokens(self.full())
 
     def may_have_foreign_thinking(self) -> bool:
         """False when no assistant turn holds a thinking block the hygiene would drop (decided without a parse)."""
