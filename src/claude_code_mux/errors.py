@@ -137,3 +137,23 @@ class ConfigError(CcmError):
 
 class OAuthError(CcmError):
     """A failure in the OAuth login, exchange or refresh flow; the message is safe to show."""
+
+
+class TransportError(CcmError):
+    """The upstream could not be reached or its answer could not be read (raised at the transport seam)."""
+
+
+class ConnectFailed(TransportError):
+    """No connection: refused, DNS, TLS, or the outbound proxy refused the tunnel."""
+
+
+class TransportTimeout(TransportError, TimeoutError):
+    """Connecting, or waiting for the next bytes, took longer than allowed."""
+
+
+class RemoteProtocolError(TransportError):
+    """The upstream broke HTTP/1.1 (bad framing, oversized or too many headers, a body over the limit)."""
+
+
+class UpstreamClosed(TransportError):
+    """The upstream closed the connection before the answer was complete."""
