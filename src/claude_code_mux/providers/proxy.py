@@ -157,7 +157,12 @@ async def open_tunnel(proxy: Proxy, host: str, port: int) -> asyncio.Transport:
         parts = status_line.split(" ", 2)
         status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
         if not parts[0].startswith("HTTP/1.") or not 200 <= status < 300:
-            why = {407: "proxy authentication required", 403: "forbidden", 502: "bad gateway"}.get(status, "")
+            why = {
+                401: "proxy credentials refused",
+                407: "proxy authentication required",
+                403: "forbidden",
+                502: "bad gateway",
+            }.get(status, "")
             detail = f"HTTP {status}" + (f" ({why})" if why else "") if status else "not an HTTP answer"
             raise ConnectFailed(f"proxy {proxy.display} refused the tunnel to {authority}: {detail}")
     except BaseException:
