@@ -23,6 +23,7 @@ from claude_code_mux.config.presets import preset_for
 from claude_code_mux.config.schema import Config
 from claude_code_mux.providers.anthropic import AnthropicDialect
 from claude_code_mux.providers.base import Dialect, Provider
+from claude_code_mux.providers.cold import cold_client
 from claude_code_mux.providers.credentials import TokenSource
 from claude_code_mux.providers.openai_chat import OpenAIChatDialect
 from claude_code_mux.providers.proxy import Proxy, proxy_env, proxy_for
@@ -175,12 +176,9 @@ class Runtime:
         if client is None:
             if provider not in self.providers:
                 raise KeyError(provider)
-            proxy = self.proxies.get(provider)
-            client = httpx.AsyncClient(
-                proxy=proxy.url if proxy is not None else None,
-                trust_env=False,  # the proxy was resolved from the environment (and NO_PROXY) already
-                timeout=httpx.Timeout(self.timeouts.read_s, connect=self.timeouts.connect_s),
-                follow_redirects=False,
+            # The proxy was resolved from the setting or the environment (and NO_PROXY) already.
+            client = cold_client(
+                self.proxies.get(provider), connect_s=self.timeouts.connect_s, read_s=self.timeouts.read_s
             )
             self._cold[provider] = client
         return client

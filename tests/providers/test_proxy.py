@@ -15,6 +15,7 @@ import socket
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import anthropic
@@ -22,6 +23,10 @@ import httpx
 import pytest
 import trustme
 
+from claude_code_mux.auth.secret import Secret
+from claude_code_mux.auth.store import MemoryStore, TokenRecord
+from claude_code_mux.auth.tokens import TokenManager
+from claude_code_mux.auth.wiring import LazySession
 from claude_code_mux.config.load import parse_config
 from claude_code_mux.errors import ConfigError, ConnectFailed
 from claude_code_mux.providers.http1 import Http1Pool
@@ -29,6 +34,7 @@ from claude_code_mux.providers.proxy import Proxy, bypassed, parse_proxy, proxy_
 from claude_code_mux.runtime import Runtime
 from tests.harness import anthropic_provider, model_block, run_router
 from tests.mocks.anthropic import MockAnthropic
+from tests.mocks.oauth import MockOAuthServer
 
 TINYPROXY = shutil.which("tinyproxy")
 needs_tinyproxy = pytest.mark.skipif(
@@ -329,3 +335,31 @@ async def test_cold_client_takes_the_providers_proxy(tmp_path: Path) -> None:
         finally:
             await rt.close()
         assert client.is_closed
+
+
+@needs_tinyproxy
+async def test_oauth_refresh_goes_through_the_environment_proxy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with tinyproxy(tmp_path) as px, MockOAuthServer() as oauth:
+        monkeypatch.setenv("HTTP_PROXY", px.url)
+        monkeypatch.setenv("HTTPS_PROXY", px.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        family = oauth.issue_tokens()
+        record = TokenRecord(
+            provider_id="claude-max",
+            access_token=Secret(family["access_token"]),
+            refresh_token=Secret(family["refresh_token"]),
+            expires_at=datetime.now(UTC) + timedelta(seconds=60),  # inside the refresh margin
+        )
+        http = LazySession()
+        try:
+            tm = TokenManager(MemoryStore([record]), oauth.settings(), http)
+            token = await tm.get_access_token("claude-max")
+        finally:
+            await http.close()
+        assert token != family["access_token"] and oauth.access_valid(token)
+        assert tm.refresh_count == 1
+        assert f"POST {oauth.url}/v1/oauth/token HTTP/1.1" in px.requests()
+        assert oauth.requests[-1].headers["User-Agent"].startswith("claude-code-mux/")
