@@ -9,17 +9,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import json
 import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import brotli
+import httpx
 import pytest
 import zstandard
 
 from claude_code_mux.errors import RemoteProtocolError
 from claude_code_mux.providers.http1 import Http1Pool
 from claude_code_mux.providers.http1_conn import MAX_HEAD_BYTES, MAX_HEADERS, MAX_LINE_BYTES, join_headers
+from tests.harness import anthropic_provider, model_block, run_router
 
 T = {"connect_timeout": 5.0, "read_timeout": 5.0}
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -215,3 +219,51 @@ async def test_bad_encodings_fail_cleanly(encoding: str, payload: bytes, match: 
             resp = await pool.request("POST", url + "/", headers={}, body=b"x", **T)
             await resp.read()
         pool.close()
+
+
+@pytest.mark.parametrize("dialect", ["anthropic", "openai"])
+async def test_gzip_from_the_upstream_reaches_the_client_as_plain_json(tmp_path: Path, dialect: str) -> None:
+    """Through the router: an upstream that gzips anyway is decoded, never relayed as gzip labelled JSON."""
+    if dialect == "anthropic":
+        answer = {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "m1",
+            "content": [{"type": "text", "text": "GZ-1"}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 3, "output_tokens": 2},
+        }
+    else:
+        answer = {
+            "id": "c1",
+            "object": "chat.completion",
+            "model": "m1",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "GZ-1"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+        }
+    body = gzip.compress(json.dumps(answer).encode())
+
+    async def handler(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while True:
+                await read_request(r)
+                w.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
+                await w.drain()
+
+    async with raw_server(handler) as url:
+        if dialect == "anthropic":
+            provider = anthropic_provider("up", url)
+        else:
+            provider = f'[[providers]]\nname = "up"\nprovider_type = "openai"\nbase_url = "{url}/v1"\napi_key = "k"\n'
+        cfg = '[router]\ndefault = "main"\n' + provider + model_block("main", [("up", "m1")])
+        async with run_router(cfg, tmp_path) as router, httpx.AsyncClient() as http:
+            req = {"model": "main", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+            r = await http.post(router.url + "/v1/messages", json=req, headers={"accept-encoding": "identity"})
+        assert r.status_code == 200, r.text
+        assert "content-encoding" not in r.headers
+        assert r.json()["content"][0]["text"] == "GZ-1"
