@@ -161,6 +161,11 @@ def test_proxy_for_env_setting_and_none() -> None:
     assert proxy_for("https://api.x.com/v1", "none", env) is None
     assert proxy_for("https://svc.internal/v1", "http://r:3", env) == Proxy("r", 3, url="http://r:3")
     assert proxy_for("https://api.x.com/v1", None, {}) is None
+    socks = proxy_env({"HTTPS_PROXY": "socks5://u:hunter2@h:1080", "ALL_PROXY": "socks5://h:1"})
+    assert proxy_for("http://api.x.com/v1", None, socks) is None  # ALL_PROXY is not ours to use
+    with pytest.raises(ConfigError, match="HTTPS_PROXY") as exc:
+        proxy_for("https://api.x.com/v1", None, socks)
+    assert "hunter2" not in str(exc.value)
 
 
 def test_config_proxy_field_is_secret_and_validated() -> None:

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 from claude_code_mux.errors import ConfigError, ConnectFailed, UpstreamClosed
 
 MAX_PROXY_HEAD: Final = 16 * 1024  # the proxy's answer to CONNECT
-_ENV_NAMES: Final = ("https_proxy", "http_proxy", "no_proxy", "all_proxy")
+_ENV_NAMES: Final = ("https_proxy", "http_proxy", "no_proxy")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +74,7 @@ def proxy_for(url: str, setting: str | None, env: Mapping[str, str]) -> Proxy | 
         return None if setting.strip().lower() == "none" else parse_proxy(setting)
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    chosen = env.get(f"{scheme}_proxy") or env.get("all_proxy")
+    chosen = env.get(f"{scheme}_proxy")
     if not chosen or not parts.hostname:
         return None
     no_proxy = env.get("no_proxy", "")
@@ -82,7 +82,14 @@ def proxy_for(url: str, setting: str | None, env: Mapping[str, str]) -> Proxy | 
         port = parts.port or (443 if scheme == "https" else 80)
         if bypassed(parts.hostname, port, no_proxy):
             return None
-    return parse_proxy(chosen)
+    try:
+        return parse_proxy(chosen)
+    except ConfigError as exc:
+        raise ConfigError(
+            exc.message,
+            key=f"{scheme.upper()}_PROXY (environment)",
+            fix='use an http:// proxy, add the host to NO_PROXY, or set proxy = "none" for the provider',
+        ) from None
 
 
 def bypassed(host: str, port: int | None, no_proxy: str) -> bool:
