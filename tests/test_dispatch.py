@@ -50,13 +50,12 @@ FAULTS = [
 ]
 
 
-@pytest.mark.parametrize("client", ["fast", "aiohttp"])
 @pytest.mark.parametrize("fault", FAULTS)
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
-async def test_failover_to_second_provider(tmp_path: Path, fault: Fault, stream: bool, client: str) -> None:
+async def test_failover_to_second_provider(tmp_path: Path, fault: Fault, stream: bool) -> None:
     async with MockAnthropic(name="one") as one, MockAnthropic(name="two") as two:
         one.add_fault(fault)
-        cfg = two_provider_config(one.url, two.url, f'upstream_client = "{client}"\n')
+        cfg = two_provider_config(one.url, two.url)
         async with run_router(cfg, tmp_path) as router:
             client = anthropic.AsyncAnthropic(base_url=router.url, api_key="k", max_retries=0)
             if stream:
@@ -162,11 +161,10 @@ async def test_stall_mid_stream_ends_with_error_event(tmp_path: Path) -> None:
         assert "message_stop" not in r.text
 
 
-@pytest.mark.parametrize("client", ["fast", "aiohttp"])
-async def test_client_disconnect_cancels_upstream(tmp_path: Path, client: str) -> None:
+async def test_client_disconnect_cancels_upstream(tmp_path: Path) -> None:
     async with MockAnthropic(name="one") as one, MockAnthropic(name="two") as two:
         one.add_fault(Fault(kind="stall_mid", seconds=10))
-        cfg = two_provider_config(one.url, two.url, f'upstream_client = "{client}"\n')
+        cfg = two_provider_config(one.url, two.url)
         async with run_router(cfg, tmp_path) as router:
             async with (
                 httpx.AsyncClient() as http,
@@ -183,15 +181,12 @@ async def test_client_disconnect_cancels_upstream(tmp_path: Path, client: str) -
             assert one.messages_requests()[0].disconnected
 
 
-@pytest.mark.parametrize("client", ["fast", "aiohttp"])
 @pytest.mark.parametrize("kind", ["drop", "malformed", "truncate", "error_mid"])
 @pytest.mark.parametrize("candidates", [1, 2])
-async def test_mid_stream_faults_end_cleanly_with_an_error_event(
-    tmp_path: Path, kind: str, candidates: int, client: str
-) -> None:
+async def test_mid_stream_faults_end_cleanly_with_an_error_event(tmp_path: Path, kind: str, candidates: int) -> None:
     async with MockAnthropic(name="one") as one, MockAnthropic(name="two") as two:
         one.add_fault(Fault(kind=kind))
-        cfg = two_provider_config(one.url, two.url, f'upstream_client = "{client}"\n')
+        cfg = two_provider_config(one.url, two.url)
         if candidates == 1:
             cfg = cfg.replace('[[models.mappings]]\nprovider = "second"\nactual_model = "m2"\npriority = 2\n', "")
         async with run_router(cfg, tmp_path) as router, httpx.AsyncClient() as http:

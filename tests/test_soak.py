@@ -131,10 +131,9 @@ async def test_soak_streams_with_faults(tmp_path: Path) -> None:
             assert holder is not None
             assert holder.active_streams == 0
             # Upstream connections are back in the pool or closed, none held by a finished request.
-            for session in holder.current.sessions.values():
-                connector = session.connector
-                assert connector is not None
-                assert len(connector._acquired) == 0
+            for transport in holder.current.transports.values():
+                pool = transport.pool  # type: ignore[attr-defined]
+                assert pool.in_use == 0
         gc.collect()
         one.requests.clear()
         two.requests.clear()

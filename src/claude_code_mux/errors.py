@@ -1,4 +1,25 @@
-"""The exception tree and the one place errors are formatted as Anthropic error envelopes."""
+"""The exception tree and the one place errors are formatted as Anthropic error envelopes.
+
+Every error we raise on purpose is a :class:`CcmError`::
+
+    CcmError
+    ├── HttpError                 leaves the server as an Anthropic envelope with its status
+    │   ├── InvalidRequest        400
+    │   ├── AuthenticationFailed  401
+    │   ├── PermissionDenied      403
+    │   ├── NotFound              404
+    │   ├── RequestTooLarge       413
+    │   ├── RateLimited           429
+    │   └── UpstreamError         the last upstream failure, passed through (502 by default)
+    ├── ConfigError               a located configuration mistake
+    ├── OAuthError                login, exchange or refresh failed
+    ├── UpstreamFailure           one attempt at one candidate failed (the dispatcher may fail over)
+    └── TransportError            raised at the upstream transport seam, nothing else crosses it
+        ├── ConnectFailed         refused, DNS, TLS, or the outbound proxy refused the tunnel
+        ├── TransportTimeout      (also a TimeoutError) connect or read took too long
+        ├── RemoteProtocolError   broken HTTP/1.1, oversized head, too many headers, body over the limit
+        └── UpstreamClosed        the connection closed before the answer was complete
+"""
 
 from __future__ import annotations
 
@@ -157,3 +178,35 @@ class RemoteProtocolError(TransportError):
 
 class UpstreamClosed(TransportError):
     """The upstream closed the connection before the answer was complete."""
+
+
+class UpstreamFailure(CcmError):
+    """An attempt failed. ``retryable`` decides whether the dispatcher moves to the next candidate."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        retryable: bool = True,
+        error_type: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.body = body
+        self.headers = {k.lower(): v for k, v in (headers or {}).items()}
+        self.retryable = retryable
+        self.error_type = error_type
+
+    @property
+    def retry_after(self) -> float | None:
+        val = self.headers.get("retry-after")
+        if val is None:
+            return None
+        try:
+            return max(float(val), 0.0)
+        except ValueError:
+            return None

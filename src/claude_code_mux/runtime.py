@@ -1,4 +1,8 @@
-"""Runtime: the config plus everything built from it (providers, HTTP sessions, dialects, health).
+"""Runtime: the config plus everything built from it (providers, transports, dialects, health).
+
+Each provider gets one upstream :class:`~claude_code_mux.providers.transport.Transport` (the lean HTTP/1.1 pool,
+through the provider's outbound proxy if any) for model traffic, and on demand one ``httpx.AsyncClient`` with the
+same proxy settings for cold paths (``cold_client``: the ``/v1/*`` passthrough, model discovery).
 
 Reload builds a new Runtime and swaps one reference; in-flight requests finish on the old one.
 """
@@ -6,19 +10,24 @@ Reload builds a new Runtime and swaps one reference; in-flight requests finish o
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
+import httpx
 
 from claude_code_mux.config.presets import preset_for
 from claude_code_mux.config.schema import Config
 from claude_code_mux.providers.anthropic import AnthropicDialect
 from claude_code_mux.providers.base import Dialect, Provider
+from claude_code_mux.providers.cold import cold_client
 from claude_code_mux.providers.credentials import TokenSource
-from claude_code_mux.providers.http1 import Http1Pool
+from claude_code_mux.providers.openai_chat import OpenAIChatDialect
+from claude_code_mux.providers.proxy import Proxy, proxy_env, proxy_for
+from claude_code_mux.providers.transport import Http1Transport, Timeouts, Transport
 from claude_code_mux.routing.health import Health
 
 
@@ -49,18 +58,79 @@ def build_providers(cfg: Config) -> dict[str, Provider]:
     return out
 
 
+def build_proxies(cfg: Config, providers: Mapping[str, Provider], environ: Mapping[str, str]) -> dict[str, Proxy]:
+    """Each provider's outbound proxy (providers going direct are absent)."""
+    env = proxy_env(environ)
+    settings = {pc.name: pc.proxy.get_secret_value() if pc.proxy else None for pc in cfg.providers}
+    out: dict[str, Proxy] = {}
+    for name, p in providers.items():
+        proxy = proxy_for(p.base_url, settings.get(name), env)
+        if proxy is not None:
+            out[name] = proxy
+    return out
+
+
+class _LegacySessions(Mapping[str, Any]):
+    """aiohttp sessions made on first use, only for ``server/passthrough.py`` until it moves to ``cold_client``.
+
+    Remove with the aiohttp server (the server branch replaces it); nothing else may use it.
+    """
+
+    def __init__(self, names: set[str], proxies: Mapping[str, Proxy]) -> None:
+        self._names = names
+        self._proxies = proxies
+        self._made: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._names:
+            raise KeyError(name)
+        if name not in self._made:
+            import aiohttp
+
+            self._made[name] = _ProxiedSession(
+                aiohttp.ClientSession(skip_auto_headers=("User-Agent",)), self._proxies.get(name)
+            )
+        return self._made[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    async def close(self) -> None:
+        for s in self._made.values():
+            await s.session.close()
+
+
+class _ProxiedSession:
+    """``session.request`` with the provider's proxy applied."""
+
+    def __init__(self, session: Any, proxy: Proxy | None) -> None:
+        self.session = session
+        self._proxy = proxy
+
+    def request(self, method: str, url: str, **kw: Any) -> Any:
+        if self._proxy is not None:
+            kw.setdefault("proxy", self._proxy.url)
+        return self.session.request(method, url, **kw)
+
+
 @dataclass
 class Runtime:
     config: Config
     config_path: Path | None
     providers: dict[str, Provider]
-    sessions: dict[str, aiohttp.ClientSession]
+    transports: dict[str, Transport]
     dialects: dict[str, Dialect]
     health: Health
     tokens: TokenSource | None = None
     started_at: float = field(default_factory=time.time)
     extras: dict[str, Any] = field(default_factory=dict)
-    pools: dict[str, Http1Pool] = field(default_factory=dict)
+    proxies: dict[str, Proxy] = field(default_factory=dict)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    _cold: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+    _legacy: _LegacySessions | None = None
 
     @classmethod
     async def create(
@@ -70,55 +140,59 @@ class Runtime:
         config_path: Path | None = None,
         tokens: TokenSource | None = None,
         health: Health | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> Runtime:
         providers = build_providers(config)
+        proxies = build_proxies(config, providers, os.environ if environ is None else environ)
         t = config.server.timeouts
-        sessions: dict[str, aiohttp.ClientSession] = {}
-        for name in providers:
-            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
-            sessions[name] = aiohttp.ClientSession(
-                connector=connector,
-                skip_auto_headers=("User-Agent",),
-                auto_decompress=True,
-            )
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            sock_connect=t.connect_timeout_ms / 1000,
-            sock_read=t.read_ms / 1000,
-        )
-        pools: dict[str, Http1Pool] = {}
-        if config.server.upstream_client == "fast":
-            pools = {name: Http1Pool() for name, p in providers.items() if Http1Pool.supports(p.base_url)}
+        timeouts = Timeouts(connect_s=t.connect_timeout_ms / 1000, read_s=t.read_ms / 1000)
+        transports: dict[str, Transport] = {name: Http1Transport(proxy=proxies.get(name)) for name in providers}
         dialects: dict[str, Dialect] = {
-            "anthropic": AnthropicDialect(
-                sessions, tokens=tokens, oauth_beta=config.oauth.beta, timeout=timeout, pools=pools
-            ),
+            "anthropic": AnthropicDialect(transports, timeouts=timeouts, tokens=tokens, oauth_beta=config.oauth.beta),
+            "openai": OpenAIChatDialect(transports, timeouts=timeouts, tokens=tokens),
         }
-        try:
-            from claude_code_mux.providers.openai_chat import OpenAIChatDialect
-        except ImportError:  # pragma: no cover - during development only
-            pass
-        else:
-            dialects["openai"] = OpenAIChatDialect(sessions, tokens=tokens, timeout=timeout, pools=pools)
-        rt = cls(
+        return cls(
             config=config,
             config_path=config_path,
             providers=providers,
-            sessions=sessions,
+            transports=transports,
             dialects=dialects,
             health=health or Health(),
             tokens=tokens,
+            proxies=proxies,
+            timeouts=timeouts,
         )
-        rt.pools = pools
-        return rt
+
+    @property
+    def sessions(self) -> _LegacySessions:
+        """Transitional: aiohttp sessions for the old server's ``/v1/*`` passthrough (use ``cold_client``)."""
+        if self._legacy is None:
+            self._legacy = _LegacySessions(set(self.providers), self.proxies)
+        return self._legacy
+
+    def cold_client(self, provider: str) -> httpx.AsyncClient:
+        """The provider's httpx client for cold paths (passthrough, discovery), with its proxy; closed with us."""
+        client = self._cold.get(provider)
+        if client is None:
+            if provider not in self.providers:
+                raise KeyError(provider)
+            # The proxy was resolved from the setting or the environment (and NO_PROXY) already.
+            client = cold_client(
+                self.proxies.get(provider), connect_s=self.timeouts.connect_s, read_s=self.timeouts.read_s
+            )
+            self._cold[provider] = client
+        return client
 
     async def close(self, grace_s: float = 0.0) -> None:
         if grace_s:
             await asyncio.sleep(grace_s)
-        for s in self.sessions.values():
-            await s.close()
-        for pool in self.pools.values():
-            pool.close()
+        for transport in self.transports.values():
+            transport.close()
+        for client in self._cold.values():
+            await client.aclose()
+        self._cold.clear()
+        if self._legacy is not None:
+            await self._legacy.close()
 
     def router_key(self) -> str | None:
         k = self.config.server.api_key

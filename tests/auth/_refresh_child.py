@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-import aiohttp
+import httpx
 
 from claude_code_mux.auth.store import FileStore
 from claude_code_mux.auth.tokens import TokenManager
@@ -16,7 +16,7 @@ from claude_code_mux.config.oauth_schema import OAuthSettings
 
 async def main(token_file: str, settings_json: str, resource: str, mode: str, rejected: str) -> None:
     settings = OAuthSettings.model_validate_json(settings_json)
-    async with aiohttp.ClientSession() as session:
+    async with httpx.AsyncClient() as session:
         manager = TokenManager(FileStore(Path(token_file)), settings, lambda: session)
         print("ready", flush=True)
         await asyncio.to_thread(sys.stdin.readline)
@@ -26,8 +26,8 @@ async def main(token_file: str, settings_json: str, resource: str, mode: str, re
             token = await manager.get_access_token("claude-max")
         headers = {"Authorization": f"Bearer {token}", "anthropic-beta": "oauth-2025-04-20"}
         body = {"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]}
-        async with session.post(f"{resource}/v1/messages", json=body, headers=headers) as resp:
-            status = resp.status
+        resp = await session.post(f"{resource}/v1/messages", json=body, headers=headers)
+        status = resp.status_code
         print(json.dumps({"token": token, "status": status, "refresh_count": manager.refresh_count}), flush=True)
 
 

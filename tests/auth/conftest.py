@@ -12,7 +12,7 @@ for entry in (ROOT / "src", ROOT):  # the package may not be installed; the mock
 
 from collections.abc import AsyncIterator  # noqa: E402
 
-import aiohttp  # noqa: E402
+import httpx  # noqa: E402
 import pytest  # noqa: E402
 
 from claude_code_mux.config.oauth_schema import OAuthSettings  # noqa: E402
@@ -27,8 +27,8 @@ async def mock() -> AsyncIterator[MockOAuthServer]:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
+async def session() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as s:
         yield s
 
 

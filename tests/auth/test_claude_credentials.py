@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import aiohttp
+import httpx
 import orjson
 import pytest
 
@@ -76,7 +76,7 @@ async def test_import_errors(tmp_path: Path, content: bytes | None, match: str) 
 
 @pytest.mark.parametrize("mode", [0o600, 0o640])
 async def test_refresh_writes_back_keeping_other_fields_and_mode(
-    mock: MockOAuthServer, tmp_path: Path, session: aiohttp.ClientSession, mode: int
+    mock: MockOAuthServer, tmp_path: Path, session: httpx.AsyncClient, mode: int
 ) -> None:
     family = mock.issue_tokens()
     creds = tmp_path / ".claude" / ".credentials.json"
@@ -100,7 +100,7 @@ async def test_refresh_writes_back_keeping_other_fields_and_mode(
 
 
 async def test_write_back_never_touches_a_different_login(
-    mock: MockOAuthServer, tmp_path: Path, session: aiohttp.ClientSession
+    mock: MockOAuthServer, tmp_path: Path, session: httpx.AsyncClient
 ) -> None:
     ours, theirs = mock.issue_tokens(), mock.issue_tokens()
     creds = tmp_path / ".credentials.json"
@@ -115,9 +115,7 @@ async def test_write_back_never_touches_a_different_login(
     assert orjson.loads(creds.read_bytes()) == untouched
 
 
-async def test_rotation_by_claude_code_is_picked_up_without_reuse(
-    tmp_path: Path, session: aiohttp.ClientSession
-) -> None:
+async def test_rotation_by_claude_code_is_picked_up_without_reuse(tmp_path: Path, session: httpx.AsyncClient) -> None:
     async with MockOAuthServer(MockConfig(strict_reuse=True)) as mock:
         family = mock.issue_tokens()
         creds = tmp_path / ".credentials.json"
@@ -125,15 +123,15 @@ async def test_rotation_by_claude_code_is_picked_up_without_reuse(
         tm = TokenManager(FileStore(tmp_path / "t.json"), mock.settings(), lambda: session, sync=ClaudeCodeSync())
         await tm.save_record(await import_claude_code("claude-max", creds))
         # Claude Code refreshes on its own and rewrites its file
-        async with session.post(
+        resp = await session.post(
             f"{mock.url}/v1/oauth/token",
             json={
                 "grant_type": "refresh_token",
                 "refresh_token": family["refresh_token"],
                 "client_id": mock.config.client_id,
             },
-        ) as resp:
-            claude_side = await resp.json()
+        )
+        claude_side = resp.json()
         write_creds(creds, claude_side, expires_in_s=3600)
         token = await tm.get_access_token("claude-max")
         assert token == claude_side["access_token"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import aiohttp
+import httpx
 import orjson
 import pytest
 
@@ -178,7 +178,7 @@ def test_status_table() -> None:
 
 
 async def test_login_paste_flow(
-    mock: MockOAuthServer, home: Path, env: dict[str, str], session: aiohttp.ClientSession
+    mock: MockOAuthServer, home: Path, env: dict[str, str], session: httpx.AsyncClient
 ) -> None:
     write_config(home, mock)
     proc = await start(env, "login", "--no-browser")
@@ -189,8 +189,8 @@ async def test_login_paste_flow(
         assert line, "CLI exited before printing the URL"
         if line.strip().startswith("http"):
             url = line.strip()
-    async with session.get(url, headers={"Accept": "application/json"}) as resp:
-        shown = (await resp.json())["code"]
+    resp = await session.get(url, headers={"Accept": "application/json"})
+    shown = (resp.json())["code"]
     proc.stdin.write(f"{shown}\n".encode())
     await proc.stdin.drain()
     out, err = await asyncio.wait_for(proc.communicate(), 20)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-import aiohttp
+import httpx
 import pytest
 
 from claude_code_mux.auth import pkce
@@ -19,15 +19,15 @@ from tests.mocks.oauth import MockOAuthServer
 
 
 @pytest.fixture
-def pending(settings: OAuthSettings, session: aiohttp.ClientSession, clock: FakeClock) -> PendingLogins:
+def pending(settings: OAuthSettings, session: httpx.AsyncClient, clock: FakeClock) -> PendingLogins:
     return PendingLogins(TokenManager(MemoryStore(), settings, lambda: session, clock=clock))
 
 
-async def approve(session: aiohttp.ClientSession, url: str) -> str:
+async def approve(session: httpx.AsyncClient, url: str) -> str:
     """The browser step against the mock's hosted page: returns the ``code#state`` shown to the user."""
-    async with session.get(url, headers={"Accept": "application/json"}) as resp:
-        assert resp.status == 200, await resp.text()
-        return str((await resp.json())["code"])
+    resp = await session.get(url, headers={"Accept": "application/json"})
+    assert resp.status_code == 200, resp.text
+    return str((resp.json())["code"])
 
 
 def test_start_returns_no_secret(pending: PendingLogins, settings: OAuthSettings) -> None:
@@ -42,7 +42,7 @@ def test_start_returns_no_secret(pending: PendingLogins, settings: OAuthSettings
     assert "verifier" not in repr(pending) and verifier not in repr(pending._pending)
 
 
-async def test_paste_flow(pending: PendingLogins, mock: MockOAuthServer, session: aiohttp.ClientSession) -> None:
+async def test_paste_flow(pending: PendingLogins, mock: MockOAuthServer, session: httpx.AsyncClient) -> None:
     info = pending.start("max", "claude-max")
     shown = await approve(session, info["url"])
     record = await pending.complete(f"  {shown}\n", info["state"])
@@ -56,13 +56,13 @@ async def test_paste_flow(pending: PendingLogins, mock: MockOAuthServer, session
         await pending.complete(shown, info["state"])
 
 
-async def test_paste_without_state_argument(pending: PendingLogins, session: aiohttp.ClientSession) -> None:
+async def test_paste_without_state_argument(pending: PendingLogins, session: httpx.AsyncClient) -> None:
     info = pending.start("max", "p1")
     shown = await approve(session, info["url"])
     assert (await pending.complete(shown)).provider_id == "p1"
 
 
-async def test_wrong_state_is_rejected_and_attempt_kept(pending: PendingLogins, session: aiohttp.ClientSession) -> None:
+async def test_wrong_state_is_rejected_and_attempt_kept(pending: PendingLogins, session: httpx.AsyncClient) -> None:
     a = pending.start("max", "a")
     b = pending.start("max", "b")
     shown_b = await approve(session, b["url"])
@@ -72,7 +72,7 @@ async def test_wrong_state_is_rejected_and_attempt_kept(pending: PendingLogins, 
     assert (await pending.complete(shown_b, b["state"])).provider_id == "b"
 
 
-async def test_bare_code_needs_a_single_attempt(pending: PendingLogins, session: aiohttp.ClientSession) -> None:
+async def test_bare_code_needs_a_single_attempt(pending: PendingLogins, session: httpx.AsyncClient) -> None:
     a = pending.start("max", "a")
     pending.start("max", "b")
     code = (await approve(session, a["url"])).split("#")[0]
@@ -81,7 +81,7 @@ async def test_bare_code_needs_a_single_attempt(pending: PendingLogins, session:
     assert (await pending.complete(code, a["state"])).provider_id == "a"
 
 
-async def test_expired_attempt(pending: PendingLogins, session: aiohttp.ClientSession, clock: FakeClock) -> None:
+async def test_expired_attempt(pending: PendingLogins, session: httpx.AsyncClient, clock: FakeClock) -> None:
     info = pending.start("max", "a")
     shown = await approve(session, info["url"])
     clock.advance(601)
@@ -90,7 +90,7 @@ async def test_expired_attempt(pending: PendingLogins, session: aiohttp.ClientSe
 
 
 async def test_exchange_failure_is_clear(
-    pending: PendingLogins, mock: MockOAuthServer, session: aiohttp.ClientSession
+    pending: PendingLogins, mock: MockOAuthServer, session: httpx.AsyncClient
 ) -> None:
     mock.config.code_lifetime_s = 0
     info = pending.start("max", "a")
@@ -101,7 +101,7 @@ async def test_exchange_failure_is_clear(
 
 
 async def test_console_mode_creates_and_stores_an_api_key(
-    pending: PendingLogins, mock: MockOAuthServer, session: aiohttp.ClientSession
+    pending: PendingLogins, mock: MockOAuthServer, session: httpx.AsyncClient
 ) -> None:
     info = pending.start("console", "console-login")
     assert urlsplit(info["url"]).path == "/console/oauth/authorize"
@@ -116,7 +116,7 @@ async def test_console_mode_creates_and_stores_an_api_key(
 # -- loopback --
 
 
-async def test_loopback_flow(pending: PendingLogins, mock: MockOAuthServer, session: aiohttp.ClientSession) -> None:
+async def test_loopback_flow(pending: PendingLogins, mock: MockOAuthServer, session: httpx.AsyncClient) -> None:
     lo, hi = free_range(3)
     with occupied(lo):
         server = await CallbackServer.start((lo, hi))
@@ -126,9 +126,9 @@ async def test_loopback_flow(pending: PendingLogins, mock: MockOAuthServer, sess
         assert server.redirect_uri == f"http://localhost:{server.port}/callback"
         server.expected_state = info["state"]
         assert "completes by itself" in info["instructions"]
-        async with session.get(info["url"]) as resp:  # the browser follows the mock's 302 to our server
-            page = await resp.text()
-            assert resp.status == 200 and "Login complete" in page
+        resp = await session.get(info["url"], follow_redirects=True)  # the browser follows the mock's 302 to our server
+        page = resp.text
+        assert resp.status_code == 200 and "Login complete" in page
         callback = await server.wait(5)
         record = await pending.complete(callback, info["state"])
         assert mock.access_valid(record.access_token.reveal())
@@ -137,21 +137,21 @@ async def test_loopback_flow(pending: PendingLogins, mock: MockOAuthServer, sess
         await server.close()
 
 
-async def test_callback_server_rejects_and_escapes(session: aiohttp.ClientSession) -> None:
+async def test_callback_server_rejects_and_escapes(session: httpx.AsyncClient) -> None:
     lo, hi = free_range(2)
     server = await CallbackServer.start((lo, hi))
     assert server is not None
     server.expected_state = "good"
     base = f"http://127.0.0.1:{server.port}/callback"
     try:
-        async with session.get(base, params={"code": "c"}) as resp:
-            assert resp.status == 400
-        async with session.get(base, params={"code": "c", "state": "bad"}) as resp:
-            assert resp.status == 400 and "different login attempt" in await resp.text()
+        resp = await session.get(base, params={"code": "c"})
+        assert resp.status_code == 400
+        resp = await session.get(base, params={"code": "c", "state": "bad"})
+        assert resp.status_code == 400 and "different login attempt" in resp.text
         assert not server.result.done()
-        async with session.get(base, params={"error": "<script>x</script>", "error_description": "a&b"}) as resp:
-            text = await resp.text()
-            assert resp.status == 400 and "<script>" not in text and "&lt;script&gt;" in text and "a&amp;b" in text
+        resp = await session.get(base, params={"error": "<script>x</script>", "error_description": "a&b"})
+        text = resp.text
+        assert resp.status_code == 400 and "<script>" not in text and "&lt;script&gt;" in text and "a&amp;b" in text
         with pytest.raises(OAuthError, match="refused"):
             await server.wait(1)
     finally:

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import aiohttp
+import httpx
 import pytest
 
 from claude_code_mux.auth.claude_credentials import ClaudeCodeSync
@@ -19,7 +20,7 @@ from tests.mocks.oauth import MockOAuthServer
 
 
 async def test_nothing_secret_is_logged_or_raised(
-    mock: MockOAuthServer, session: aiohttp.ClientSession, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    mock: MockOAuthServer, session: httpx.AsyncClient, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     settings = mock.settings()
@@ -34,8 +35,12 @@ async def test_nothing_secret_is_logged_or_raised(
         extra_secrets.append(v)
         return v
 
+    # The browser steps use a client that logs nothing (httpcore's debug trace would show the callback URL,
+    # which a browser, not the router, fetches); the token calls under test go through ``session`` (httpx).
+    browser = aiohttp.ClientSession()
+
     async def shown(url: str) -> str:
-        async with session.get(url, headers={"Accept": "application/json"}) as resp:
+        async with browser.get(url, headers={"Accept": "application/json"}) as resp:
             return str((await resp.json())["code"])
 
     # paste login, then replaying the same code
@@ -66,11 +71,12 @@ async def test_nothing_secret_is_logged_or_raised(
         info4 = pending.start("max", "loop", server.redirect_uri)
         server.expected_state = info4["state"]
         verifier_of(info4["state"])
-        async with session.get(info4["url"]) as resp:
+        async with browser.get(info4["url"]) as resp:
             assert resp.status == 200
         await pending.complete(await server.wait(5), info4["state"])
     finally:
         await server.close()
+        await browser.close()
 
     # refresh, forced refresh, then a dead login and a network failure
     token = await tm.get_access_token("a")

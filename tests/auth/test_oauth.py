@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from urllib.parse import parse_qs, urlsplit
 
-import aiohttp
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -183,7 +183,7 @@ async def _code(mock: MockOAuthServer, settings: OAuthSettings) -> tuple[str, st
     return code, state, verifier
 
 
-async def test_exchange_success(mock: MockOAuthServer, settings: OAuthSettings, session: aiohttp.ClientSession) -> None:
+async def test_exchange_success(mock: MockOAuthServer, settings: OAuthSettings, session: httpx.AsyncClient) -> None:
     code, state, verifier = await _code(mock, settings)
     ts = await exchange_code(
         session, settings, code=code, state=state, verifier=verifier, redirect_uri=settings.redirect_uri
@@ -199,9 +199,7 @@ async def test_exchange_success(mock: MockOAuthServer, settings: OAuthSettings, 
     assert ts.access_token.reveal() not in repr(ts)
 
 
-async def test_exchange_reused_code(
-    mock: MockOAuthServer, settings: OAuthSettings, session: aiohttp.ClientSession
-) -> None:
+async def test_exchange_reused_code(mock: MockOAuthServer, settings: OAuthSettings, session: httpx.AsyncClient) -> None:
     code, state, verifier = await _code(mock, settings)
     kw = {"code": code, "state": state, "verifier": verifier, "redirect_uri": settings.redirect_uri}
     await exchange_code(session, settings, **kw)
@@ -215,7 +213,7 @@ async def test_exchange_reused_code(
 
 
 async def test_exchange_expired_code(
-    mock: MockOAuthServer, settings: OAuthSettings, session: aiohttp.ClientSession
+    mock: MockOAuthServer, settings: OAuthSettings, session: httpx.AsyncClient
 ) -> None:
     mock.config.code_lifetime_s = 0
     code, state, verifier = await _code(mock, settings)
@@ -226,7 +224,7 @@ async def test_exchange_expired_code(
 
 
 async def test_exchange_redirect_mismatch(
-    mock: MockOAuthServer, settings: OAuthSettings, session: aiohttp.ClientSession
+    mock: MockOAuthServer, settings: OAuthSettings, session: httpx.AsyncClient
 ) -> None:
     code, state, verifier = await _code(mock, settings)
     with pytest.raises(TokenEndpointError, match="redirect_uri"):
@@ -241,7 +239,7 @@ async def test_exchange_redirect_mismatch(
 
 
 async def test_exchange_wrong_verifier(
-    mock: MockOAuthServer, settings: OAuthSettings, session: aiohttp.ClientSession
+    mock: MockOAuthServer, settings: OAuthSettings, session: httpx.AsyncClient
 ) -> None:
     code, state, _ = await _code(mock, settings)
     other = pkce.generate_verifier()
@@ -258,7 +256,7 @@ def _dead_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def test_network_failure_is_transient_and_clear(session: aiohttp.ClientSession) -> None:
+async def test_network_failure_is_transient_and_clear(session: httpx.AsyncClient) -> None:
     port = _dead_port()
     s = OAuthSettings(token_url=f"http://127.0.0.1:{port}/v1/oauth/token", token_url_fallbacks=())
     with pytest.raises(TokenEndpointError) as info:
@@ -268,7 +266,7 @@ async def test_network_failure_is_transient_and_clear(session: aiohttp.ClientSes
     assert "secretvalue" not in str(info.value)
 
 
-async def test_token_url_fallback_on_404(mock: MockOAuthServer, session: aiohttp.ClientSession) -> None:
+async def test_token_url_fallback_on_404(mock: MockOAuthServer, session: httpx.AsyncClient) -> None:
     s = mock.settings(token_url=f"{mock.url}/gone/v1/oauth/token", token_url_fallbacks=(f"{mock.url}/v1/oauth/token",))
     family = mock.issue_tokens()
     ts = await refresh_tokens(session, s, family["refresh_token"])
@@ -283,7 +281,7 @@ async def test_token_url_fallback_on_404(mock: MockOAuthServer, session: aiohttp
 
 
 async def test_refresh_rotates_and_sends_exactly_three_fields(
-    mock: MockOAuthServer, settings: OAuthSettings, session: aiohttp.ClientSession
+    mock: MockOAuthServer, settings: OAuthSettings, session: httpx.AsyncClient
 ) -> None:
     family = mock.issue_tokens()
     ts = await refresh_tokens(session, settings, family["refresh_token"])
@@ -302,7 +300,7 @@ async def test_refresh_rotates_and_sends_exactly_three_fields(
 
 
 async def test_refresh_expired_and_empty(
-    mock: MockOAuthServer, settings: OAuthSettings, session: aiohttp.ClientSession
+    mock: MockOAuthServer, settings: OAuthSettings, session: httpx.AsyncClient
 ) -> None:
     mock.config.refresh_lifetime_s = 0
     family = mock.issue_tokens()
@@ -313,7 +311,7 @@ async def test_refresh_expired_and_empty(
     assert info.value.invalid_grant and mock.refresh_calls == 1  # an empty token is never sent
 
 
-async def test_rate_limit_and_ua_filter(mock: MockOAuthServer, session: aiohttp.ClientSession) -> None:
+async def test_rate_limit_and_ua_filter(mock: MockOAuthServer, session: httpx.AsyncClient) -> None:
     mock.config.ua_filter = True
     family = mock.issue_tokens()
     with pytest.raises(TokenEndpointError) as info:
@@ -328,7 +326,7 @@ async def test_rate_limit_and_ua_filter(mock: MockOAuthServer, session: aiohttp.
 # -- create_api_key --
 
 
-async def test_create_api_key(mock: MockOAuthServer, settings: OAuthSettings, session: aiohttp.ClientSession) -> None:
+async def test_create_api_key(mock: MockOAuthServer, settings: OAuthSettings, session: httpx.AsyncClient) -> None:
     with_scope = mock.issue_tokens(scope="org:create_api_key user:profile user:inference")
     key = await create_api_key(session, settings, with_scope["access_token"])
     assert key.startswith("sk-ant-api03-")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
+import httpx
 import pytest
 
 from claude_code_mux.auth.secret import Secret
@@ -32,11 +32,11 @@ def seed(mock: MockOAuthServer, *, expires_in: float, pid: str = PID) -> TokenRe
     )
 
 
-async def call_messages(session: aiohttp.ClientSession, mock: MockOAuthServer, token: str) -> int:
+async def call_messages(session: httpx.AsyncClient, mock: MockOAuthServer, token: str) -> int:
     headers = {"Authorization": f"Bearer {token}", "anthropic-beta": "oauth-2025-04-20"}
     body = {"model": "claude-sonnet-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
-    async with session.post(f"{mock.url}/v1/messages?beta=true", json=body, headers=headers) as resp:
-        return resp.status
+    resp = await session.post(f"{mock.url}/v1/messages?beta=true", json=body, headers=headers)
+    return resp.status_code
 
 
 StoreFactory = Callable[[Path], TokenStore]
@@ -49,12 +49,12 @@ def make_store(request: pytest.FixtureRequest) -> StoreFactory:
     return lambda tmp: FileStore(tmp / "oauth_tokens.json")
 
 
-def manager(store: TokenStore, settings: OAuthSettings, session: aiohttp.ClientSession, **kw: Any) -> TokenManager:
+def manager(store: TokenStore, settings: OAuthSettings, session: httpx.AsyncClient, **kw: Any) -> TokenManager:
     return TokenManager(store, settings, lambda: session, **kw)
 
 
 async def test_valid_token_is_served_without_refresh(
-    mock: MockOAuthServer, settings: OAuthSettings, session: aiohttp.ClientSession
+    mock: MockOAuthServer, settings: OAuthSettings, session: httpx.AsyncClient
 ) -> None:
     rec = seed(mock, expires_in=3600)
     tm = manager(MemoryStore([rec]), settings, session)
@@ -66,7 +66,7 @@ async def test_valid_token_is_served_without_refresh(
 async def test_expiry_within_five_minutes_refreshes_exactly_once(
     mock: MockOAuthServer,
     settings: OAuthSettings,
-    session: aiohttp.ClientSession,
+    session: httpx.AsyncClient,
     make_store: StoreFactory,
     tmp_path: Path,
 ) -> None:
@@ -87,7 +87,7 @@ async def test_expiry_within_five_minutes_refreshes_exactly_once(
 
 
 async def test_six_minutes_left_does_not_refresh(
-    mock: MockOAuthServer, settings: OAuthSettings, session: aiohttp.ClientSession
+    mock: MockOAuthServer, settings: OAuthSettings, session: httpx.AsyncClient
 ) -> None:
     tm = manager(MemoryStore([seed(mock, expires_in=360)]), settings, session)
     await tm.get_access_token(PID)
@@ -97,7 +97,7 @@ async def test_six_minutes_left_does_not_refresh(
 async def test_fifty_concurrent_requests_one_refresh(
     mock: MockOAuthServer,
     settings: OAuthSettings,
-    session: aiohttp.ClientSession,
+    session: httpx.AsyncClient,
     make_store: StoreFactory,
     tmp_path: Path,
 ) -> None:
@@ -112,7 +112,7 @@ async def test_fifty_concurrent_requests_one_refresh(
 
 
 async def test_cancelled_caller_does_not_lose_the_rotated_token(
-    mock: MockOAuthServer, settings: OAuthSettings, session: aiohttp.ClientSession, tmp_path: Path
+    mock: MockOAuthServer, settings: OAuthSettings, session: httpx.AsyncClient, tmp_path: Path
 ) -> None:
     mock.config.refresh_delay_s = 0.2
     store = FileStore(tmp_path / "oauth_tokens.json")
@@ -133,7 +133,7 @@ async def test_cancelled_caller_does_not_lose_the_rotated_token(
 
 
 async def test_revoked_access_token_forces_one_refresh_and_retry(
-    mock: MockOAuthServer, settings: OAuthSettings, session: aiohttp.ClientSession
+    mock: MockOAuthServer, settings: OAuthSettings, session: httpx.AsyncClient
 ) -> None:
     rec = seed(mock, expires_in=3600)
     tm = manager(MemoryStore([rec]), settings, session)
@@ -150,7 +150,7 @@ async def test_revoked_access_token_forces_one_refresh_and_retry(
 
 
 async def test_concurrent_forced_refreshes_single_flight(
-    mock: MockOAuthServer, settings: OAuthSettings, session: aiohttp.ClientSession, tmp_path: Path
+    mock: MockOAuthServer, settings: OAuthSettings, session: httpx.AsyncClient, tmp_path: Path
 ) -> None:
     mock.config.refresh_delay_s = 0.05
     rec = seed(mock, expires_in=3600)
@@ -162,7 +162,7 @@ async def test_concurrent_forced_refreshes_single_flight(
 
 
 async def test_revoked_refresh_token_is_a_clear_401_without_loop(
-    mock: MockOAuthServer, settings: OAuthSettings, session: aiohttp.ClientSession
+    mock: MockOAuthServer, settings: OAuthSettings, session: httpx.AsyncClient
 ) -> None:
     rec = seed(mock, expires_in=3600)
     tm = manager(MemoryStore([rec]), settings, session)
@@ -183,7 +183,7 @@ async def test_revoked_refresh_token_is_a_clear_401_without_loop(
 
 
 async def test_expired_with_dead_refresh_token(
-    mock: MockOAuthServer, settings: OAuthSettings, session: aiohttp.ClientSession
+    mock: MockOAuthServer, settings: OAuthSettings, session: httpx.AsyncClient
 ) -> None:
     rec = seed(mock, expires_in=-5)
     mock.revoke_refresh(rec.refresh_token.reveal())
@@ -195,7 +195,7 @@ async def test_expired_with_dead_refresh_token(
 
 
 async def test_new_login_revives_a_dead_one(
-    mock: MockOAuthServer, settings: OAuthSettings, session: aiohttp.ClientSession
+    mock: MockOAuthServer, settings: OAuthSettings, session: httpx.AsyncClient
 ) -> None:
     rec = seed(mock, expires_in=-5)
     mock.revoke_refresh(rec.refresh_token.reveal())
@@ -207,7 +207,7 @@ async def test_new_login_revives_a_dead_one(
     assert await tm.get_access_token(PID) == fresh.access_token.reveal()
 
 
-async def test_missing_login(settings: OAuthSettings, session: aiohttp.ClientSession) -> None:
+async def test_missing_login(settings: OAuthSettings, session: httpx.AsyncClient) -> None:
     tm = manager(MemoryStore(), settings, session)
     with pytest.raises(AuthenticationFailed, match="no OAuth login for 'work'; run: ccm login work"):
         await tm.get_access_token("work")
@@ -216,7 +216,7 @@ async def test_missing_login(settings: OAuthSettings, session: aiohttp.ClientSes
 
 
 async def test_invalid_grant_after_rotation_elsewhere_is_recovered(
-    settings: OAuthSettings, session: aiohttp.ClientSession
+    settings: OAuthSettings, session: httpx.AsyncClient
 ) -> None:
     """A writer outside our lock rotates the token while our refresh is in flight."""
     async with MockOAuthServer(MockConfig(strict_reuse=False)) as mock:
@@ -231,15 +231,15 @@ async def test_invalid_grant_after_rotation_elsewhere_is_recovered(
             if started:  # only the first refresh (ours) is interleaved with the other writer
                 return
             started.append(True)
-            async with session.post(
+            resp = await session.post(
                 f"{mock.url}/v1/oauth/token",
                 json={
                     "grant_type": "refresh_token",
                     "refresh_token": presented,
                     "client_id": settings.client_id,
                 },
-            ) as resp:
-                rotated.update(await resp.json())
+            )
+            rotated.update(resp.json())
             await store.put(
                 TokenRecord(
                     provider_id=PID,
@@ -256,9 +256,7 @@ async def test_invalid_grant_after_rotation_elsewhere_is_recovered(
         assert tm.refresh_count == 1
 
 
-async def test_transient_failure_keeps_a_still_valid_token(
-    mock: MockOAuthServer, session: aiohttp.ClientSession
-) -> None:
+async def test_transient_failure_keeps_a_still_valid_token(mock: MockOAuthServer, session: httpx.AsyncClient) -> None:
     settings = mock.settings(token_url="http://127.0.0.1:9/v1/oauth/token")
     rec = seed(mock, expires_in=120)
     tm = manager(MemoryStore([rec]), settings, session)
@@ -272,7 +270,7 @@ async def test_transient_failure_keeps_a_still_valid_token(
 
 
 async def test_status_has_no_secrets(
-    mock: MockOAuthServer, settings: OAuthSettings, session: aiohttp.ClientSession
+    mock: MockOAuthServer, settings: OAuthSettings, session: httpx.AsyncClient
 ) -> None:
     a, b, c = (
         seed(mock, expires_in=3600, pid="a"),
@@ -293,7 +291,7 @@ async def test_status_has_no_secrets(
 
 
 async def test_save_login_and_delete(
-    mock: MockOAuthServer, settings: OAuthSettings, session: aiohttp.ClientSession, clock: Any
+    mock: MockOAuthServer, settings: OAuthSettings, session: httpx.AsyncClient, clock: Any
 ) -> None:
     from claude_code_mux.auth.oauth import refresh_tokens
 
@@ -308,7 +306,7 @@ async def test_save_login_and_delete(
 
 
 async def test_fake_clock_drives_refresh(
-    mock: MockOAuthServer, settings: OAuthSettings, session: aiohttp.ClientSession, clock: Any
+    mock: MockOAuthServer, settings: OAuthSettings, session: httpx.AsyncClient, clock: Any
 ) -> None:
     rec = seed(mock, expires_in=3600)
     tm = manager(MemoryStore([rec]), settings, session, clock=clock)

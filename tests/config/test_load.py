@@ -220,3 +220,14 @@ def test_disabled_provider_may_reference_unset_env() -> None:
         env={},
     )
     assert cfg.provider("off") is not None
+
+
+@pytest.mark.parametrize("value", ["fast", "aiohttp"])
+def test_upstream_client_still_loads_with_a_deprecation_warning(value: str, caplog: pytest.LogCaptureFixture) -> None:
+    rest = '[router]\ndefault = "x"\n[[providers]]\nname="p"\napi_key="k"\nmodels=["x"]\n'
+    cfg = parse_config(f'[server]\nupstream_client = "{value}"\n' + rest)
+    assert cfg.server.upstream_client == value
+    assert "server.upstream_client is deprecated and ignored" in caplog.text
+    caplog.clear()
+    parse_config("[server]\nport = 13456\n" + rest)
+    assert "upstream_client" not in caplog.text

@@ -45,6 +45,7 @@ import json
 import re
 import secrets
 import socket
+import ssl
 import string
 import struct
 import sys
@@ -495,7 +496,8 @@ class MockAnthropic:
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+    async def start(self, host: str = "127.0.0.1", port: int = 0, *, ssl_context: ssl.SSLContext | None = None) -> str:
+        """Listen on ``host:port``; with ``ssl_context`` it serves https (the URL then names ``localhost``)."""
         if self._runner is not None:
             raise RuntimeError("mock already started")
         self._closing = asyncio.Event()
@@ -511,7 +513,7 @@ class MockAnthropic:
             sock.bind((host, port))
             sock.listen(128)
             sock.setblocking(False)
-            site = web.SockSite(runner, sock)
+            site = web.SockSite(runner, sock, ssl_context=ssl_context)
             await site.start()
         except BaseException:
             sock.close()
@@ -520,6 +522,8 @@ class MockAnthropic:
         self._runner = runner
         self.port = int(sock.getsockname()[1])
         self.url = f"http://[{host}]:{self.port}" if family == socket.AF_INET6 else f"http://{host}:{self.port}"
+        if ssl_context is not None:
+            self.url = f"https://localhost:{self.port}"
         return self.url
 
     async def stop(self) -> None:

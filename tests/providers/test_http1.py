@@ -26,12 +26,15 @@ import orjson
 import pytest
 from aiohttp import web
 
+from claude_code_mux.errors import (
+    ConnectFailed,
+    RemoteProtocolError,
+    TransportError,
+    TransportTimeout,
+    UpstreamClosed,
+)
 from claude_code_mux.providers.http1 import (
     Http1Pool,
-    UpstreamDisconnected,
-    UpstreamError,
-    UpstreamProtocolError,
-    UpstreamTimeout,
 )
 from tests.mocks.anthropic import Fault, MockAnthropic
 
@@ -147,9 +150,9 @@ def test_supports_and_errors() -> None:
     assert Http1Pool.supports("http://x/v1") and Http1Pool.supports("HTTP://x")
     assert Http1Pool.supports("https://api.anthropic.com")
     assert not Http1Pool.supports("ftp://x") and not Http1Pool.supports("unix:///tmp/s")
-    assert issubclass(UpstreamTimeout, asyncio.TimeoutError) and issubclass(UpstreamTimeout, OSError)
-    for cls in (UpstreamTimeout, UpstreamDisconnected, UpstreamProtocolError):
-        assert issubclass(cls, UpstreamError) and issubclass(cls, OSError)
+    assert issubclass(TransportTimeout, asyncio.TimeoutError)
+    for cls in (TransportTimeout, UpstreamClosed, RemoteProtocolError, ConnectFailed):
+        assert issubclass(cls, TransportError)
 
 
 async def test_json_and_keepalive_reuse(server: Server, pool: Http1Pool) -> None:
@@ -202,7 +205,7 @@ async def test_connection_refused(pool: Http1Pool) -> None:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    with pytest.raises(OSError):
+    with pytest.raises(ConnectFailed, match=f"127.0.0.1:{port}"):
         await pool.request("GET", f"http://127.0.0.1:{port}/", headers={}, body=b"", **T)
 
 
@@ -233,24 +236,36 @@ async def raw_server(handler: Any) -> AsyncIterator[str]:
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
-async def test_stale_connection_retried_once() -> None:
-    """The server answers one request per connection, then closes on the next one without a byte."""
+async def test_post_that_reached_the_upstream_is_never_resent() -> None:
+    """The server answers one request per connection, then reads the next one and closes without a byte.
+
+    The second POST was written and read by the upstream (which may have run it): it fails, it is not re-sent.
+    """
     conns = 0
+    received = 0
 
     async def handler(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        nonlocal conns
+        nonlocal conns, received
         conns += 1
         await r.readuntil(b"\r\n\r\n")
+        received += 1
+        await r.readexactly(4)
         w.write(OK)
         await r.readuntil(b"\r\n\r\n")
+        received += 1
         w.close()
 
     async with raw_server(handler) as url:
         pool = Http1Pool()
-        for _ in range(3):
-            resp = await pool.request("GET", url + "/", headers={}, body=b"", **T)
-            assert await resp.read() == b"ok"
-        assert conns == 3 and pool.opened == 3
+        resp = await pool.request("POST", url + "/", headers={}, body=b"ping", **T)
+        assert await resp.read() == b"ok"
+        with pytest.raises(UpstreamClosed):
+            await pool.request("POST", url + "/", headers={}, body=b"ping", **T)
+        await asyncio.sleep(0.05)
+        assert received == 2 and conns == 1 and pool.opened == 1
+        # Found closed before writing: the next request takes a fresh connection without any failure.
+        resp = await pool.request("POST", url + "/", headers={}, body=b"ping", **T)
+        assert await resp.read() == b"ok" and pool.opened == 2
         pool.close()
 
 
@@ -269,7 +284,7 @@ async def test_close_delimited_interim_and_garbage() -> None:
         pool = Http1Pool()
         resp = await pool.request("GET", url + "/", headers={}, body=b"", **T)
         assert resp.status == 200 and await resp.read() == b"until-eof"
-        with pytest.raises(UpstreamProtocolError):
+        with pytest.raises(RemoteProtocolError):
             await pool.request("GET", url + "/", headers={}, body=b"", **T)
         assert pool.idle_count() == 0
         pool.close()
@@ -322,7 +337,7 @@ async def test_mock_large_body(pool: Http1Pool) -> None:
 async def test_mock_reset_before_headers(pool: Http1Pool) -> None:
     async with MockAnthropic() as mock:
         mock.add_fault(Fault(kind="reset"))
-        with pytest.raises(UpstreamDisconnected):
+        with pytest.raises(UpstreamClosed):
             await pool.request("POST", mock.url + "/v1/messages", headers=HDRS, body=msg_body(True), **T)
         assert pool.idle_count() == 0
 
@@ -331,7 +346,7 @@ async def test_mock_stall_times_out(pool: Http1Pool) -> None:
     async with MockAnthropic() as mock:
         mock.add_fault(Fault(kind="stall", seconds=10))
         t0 = time.monotonic()
-        with pytest.raises(UpstreamTimeout):
+        with pytest.raises(TransportTimeout):
             await pool.request(
                 "POST",
                 mock.url + "/v1/messages",
@@ -350,7 +365,7 @@ async def test_mock_drop_mid_stream(pool: Http1Pool) -> None:
         resp = await pool.request("POST", mock.url + "/v1/messages", headers=HDRS, body=msg_body(True), **T)
         assert resp.status == 200
         got = b""
-        with pytest.raises(UpstreamDisconnected):
+        with pytest.raises(UpstreamClosed):
             async for chunk in resp.iter_any():
                 got += chunk
         assert b"message_start" in got and b"message_stop" not in got
@@ -364,7 +379,7 @@ async def test_mock_stall_mid_read_timeout(pool: Http1Pool) -> None:
         resp = await pool.request(
             "POST", mock.url + "/v1/messages", headers=HDRS, body=msg_body(True), connect_timeout=5, read_timeout=0.3
         )
-        with pytest.raises(UpstreamTimeout):
+        with pytest.raises(TransportTimeout):
             async for _ in resp.iter_any():
                 pass
         await wait_for(lambda: mock.requests[0].disconnected)
@@ -380,7 +395,7 @@ async def test_read_timeout_is_per_wait(pool: Http1Pool) -> None:
         assert b"message_stop" in got and time.monotonic() - t0 > 1.0
         mock.add_fault(Fault(kind="stall", seconds=10))
         t0 = time.monotonic()
-        with pytest.raises(UpstreamTimeout):
+        with pytest.raises(TransportTimeout):
             await pool.request("POST", url, headers=HDRS, body=msg_body(True), connect_timeout=5, read_timeout=0.2)
         assert time.monotonic() - t0 < 0.45 and pool.opened == 1
 
@@ -515,7 +530,7 @@ async def test_https_with_a_local_tls_server() -> None:
         assert pool.opened == 1  # the TLS connection was kept alive and reused
         # An untrusted certificate is refused.
         strict = Http1Pool(ssl_context=ssl.create_default_context())
-        with pytest.raises(ssl.SSLError):
+        with pytest.raises(ConnectFailed, match="CERTIFICATE_VERIFY_FAILED"):
             await strict.request(
                 "POST",
                 f"https://localhost:{port}/v1/messages",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 
-import aiohttp
+import httpx
 import orjson
 
 from claude_code_mux.auth.code_input import CallbackInput, check_state, parse_callback, parse_code_input
@@ -112,6 +112,21 @@ def _headers(settings: OAuthSettings) -> dict[str, str]:
     return headers
 
 
+MAX_REPLY_BYTES = 1 << 20  # a token endpoint answer larger than this is cut off (and fails to parse)
+
+
+async def read_bounded(resp: httpx.Response, limit: int = MAX_REPLY_BYTES) -> bytes | None:
+    """The body of a streamed httpx response, or None when it is longer than ``limit``."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in resp.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 def _host(url: str) -> str:
     return urlsplit(url).netloc or url
 
@@ -179,7 +194,7 @@ def _error_from_reply(
 
 
 async def _token_request(
-    session: aiohttp.ClientSession,
+    session: httpx.AsyncClient,
     settings: OAuthSettings,
     body: Mapping[str, str],
     grant: Grant,
@@ -187,16 +202,20 @@ async def _token_request(
 ) -> dict[str, Any]:
     """POST ``body`` to the token endpoint, falling back to the next URL only on a 404."""
     urls = (settings.token_url, *settings.token_url_fallbacks)
-    timeout = aiohttp.ClientTimeout(total=settings.http_timeout_s)
     payload = orjson.dumps(dict(body))
     for i, url in enumerate(urls):
         try:
-            async with session.post(url, data=payload, headers=_headers(settings), timeout=timeout) as resp:
-                raw = await resp.read()
-                status = resp.status
+            async with asyncio.timeout(settings.http_timeout_s):
+                req = session.build_request("POST", url, content=payload, headers=_headers(settings))
+                resp = await session.send(req, stream=True)
+                try:
+                    raw = await read_bounded(resp) or b""
+                finally:
+                    await resp.aclose()
+                status = resp.status_code
                 retry_after = resp.headers.get("retry-after")
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else type(exc).__name__
+        except (TimeoutError, httpx.HTTPError, OSError) as exc:
+            reason = "timed out" if isinstance(exc, TimeoutError | httpx.TimeoutException) else type(exc).__name__
             raise TokenEndpointError(
                 f"could not reach the OAuth token endpoint at {_host(url)} ({reason}); check the network "
                 "and [oauth] token_url",
@@ -248,7 +267,7 @@ def _token_set(data: dict[str, Any], *, need_refresh: bool) -> TokenSet:
 
 
 async def exchange_code(
-    session: aiohttp.ClientSession,
+    session: httpx.AsyncClient,
     settings: OAuthSettings,
     *,
     code: str,
@@ -269,7 +288,7 @@ async def exchange_code(
     return _token_set(data, need_refresh=True)
 
 
-async def refresh_tokens(session: aiohttp.ClientSession, settings: OAuthSettings, refresh_token: str) -> TokenSet:
+async def refresh_tokens(session: httpx.AsyncClient, settings: OAuthSettings, refresh_token: str) -> TokenSet:
     """Trade a refresh token for new tokens. The old refresh token is dead afterwards (rotation)."""
     if not refresh_token:
         raise TokenEndpointError(
@@ -282,20 +301,22 @@ async def refresh_tokens(session: aiohttp.ClientSession, settings: OAuthSettings
     return _token_set(data, need_refresh=False)
 
 
-async def create_api_key(session: aiohttp.ClientSession, settings: OAuthSettings, access_token: str) -> str:
+async def create_api_key(session: httpx.AsyncClient, settings: OAuthSettings, access_token: str) -> str:
     """Create an API key with a console-mode login (needs the ``org:create_api_key`` scope)."""
     url = settings.create_api_key_url
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {access_token}"}
     if settings.token_user_agent:
         headers["User-Agent"] = settings.token_user_agent
     try:
-        async with session.post(
-            url, headers=headers, timeout=aiohttp.ClientTimeout(total=settings.http_timeout_s)
-        ) as resp:
-            raw = await resp.read()
-            status = resp.status
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else type(exc).__name__
+        async with asyncio.timeout(settings.http_timeout_s):
+            resp = await session.send(session.build_request("POST", url, headers=headers), stream=True)
+            try:
+                raw = await read_bounded(resp) or b""
+            finally:
+                await resp.aclose()
+            status = resp.status_code
+    except (TimeoutError, httpx.HTTPError, OSError) as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError | httpx.TimeoutException) else type(exc).__name__
         raise OAuthError(f"could not reach {_host(url)} to create an API key ({reason})") from None
     data = _parse_json(raw)
     if status == 200 and isinstance(data, dict) and isinstance(data.get("raw_key"), str) and data["raw_key"]:

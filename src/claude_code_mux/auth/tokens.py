@@ -18,7 +18,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, Protocol
 
-import aiohttp
+import httpx
 
 from claude_code_mux.auth.oauth import TokenEndpointError, TokenSet, refresh_tokens
 from claude_code_mux.auth.secret import Secret
@@ -29,7 +29,7 @@ from claude_code_mux.errors import AuthenticationFailed, UpstreamError
 log = logging.getLogger(__name__)
 
 #: Returns the shared client session to use; the manager never closes it.
-SessionFactory = Callable[[], aiohttp.ClientSession]
+SessionFactory = Callable[[], httpx.AsyncClient]
 
 
 class CredentialSync(Protocol):

@@ -1,11 +1,12 @@
-"""Build the server's TokenManager: the file store in the ccm home and one lazily opened HTTP session."""
+"""Build the server's TokenManager: the file store in the ccm home and one lazily opened HTTP client."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import aiohttp
+import httpx
 
+from claude_code_mux import __version__
 from claude_code_mux.auth.claude_credentials import ClaudeCodeSync
 from claude_code_mux.auth.settings import apply_env_overrides
 from claude_code_mux.auth.store import FileStore
@@ -15,20 +16,27 @@ from claude_code_mux.config.schema import Config
 TOKEN_FILE = "oauth_tokens.json"
 
 
+def oauth_client() -> httpx.AsyncClient:
+    """The client for OAuth token calls: our own User-Agent, the environment's proxies (and NO_PROXY)."""
+    return httpx.AsyncClient(
+        trust_env=True, follow_redirects=False, headers={"User-Agent": f"claude-code-mux/{__version__}"}
+    )
+
+
 class LazySession:
-    """An aiohttp session opened on first use (inside the running loop) and closed with the server."""
+    """An httpx client opened on first use (inside the running loop) and closed with the server."""
 
     def __init__(self) -> None:
-        self._session: aiohttp.ClientSession | None = None
+        self._session: httpx.AsyncClient | None = None
 
-    def __call__(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
+    def __call__(self) -> httpx.AsyncClient:
+        if self._session is None or self._session.is_closed:
+            self._session = oauth_client()
         return self._session
 
     async def close(self) -> None:
         if self._session is not None:
-            await self._session.close()
+            await self._session.aclose()
             self._session = None
 
 

@@ -17,8 +17,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-import aiohttp
-
 from claude_code_mux.auth.claude_credentials import (
     ClaudeCodeSync,
     default_credentials_path,
@@ -29,6 +27,7 @@ from claude_code_mux.auth.oauth import CallbackInput
 from claude_code_mux.auth.settings import read_oauth_settings
 from claude_code_mux.auth.store import TOKEN_FILE_NAME, FileStore, default_home, format_rfc3339
 from claude_code_mux.auth.tokens import TokenManager
+from claude_code_mux.auth.wiring import oauth_client
 from claude_code_mux.errors import CcmError, OAuthError
 
 T = TypeVar("T")
@@ -90,7 +89,7 @@ def _run(args: argparse.Namespace, body: Callable[[TokenManager], Awaitable[int]
     """Build settings, store and manager around ``body``; turn our errors into a message and exit code 1."""
 
     async def main() -> int:
-        async with aiohttp.ClientSession() as session:
+        async with oauth_client() as session:
             manager = TokenManager(_store(args), settings, lambda: session, sync=ClaudeCodeSync())
             return await body(manager)
 

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-import aiohttp
+import httpx
+import orjson
 
 from claude_code_mux.cli.common import fail
 from claude_code_mux.config.load import load_config
 from claude_code_mux.config.schema import Config
 from claude_code_mux.errors import CcmError, ConfigError
-from claude_code_mux.runtime import build_providers
+from claude_code_mux.providers.cold import cold_client
+from claude_code_mux.runtime import build_providers, build_proxies
 
 
 async def fetch_model_ids(cfg: Config, provider_name: str, home: Path) -> list[str]:
@@ -51,12 +54,16 @@ async def fetch_model_ids(cfg: Config, provider_name: str, home: Path) -> list[s
         url = p.base_url + "/v1/models?limit=1000"
     else:
         url = p.base_url + "/models"
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url, headers=headers) as resp:
-        body: Any = await resp.json(content_type=None)
-        if resp.status >= 400:
-            msg = body.get("error", {}).get("message") if isinstance(body, dict) else None
-            raise CcmError(f"{provider_name}: {url.split('?')[0]} answered {resp.status}: {msg or body}")
+    proxy = build_proxies(cfg, providers, os.environ).get(provider_name)
+    async with cold_client(proxy, read_s=30.0) as session, asyncio.timeout(30):
+        resp = await session.get(url, headers=headers)
+    try:
+        body: Any = orjson.loads(resp.content)
+    except orjson.JSONDecodeError:
+        body = resp.text[:300]
+    if resp.status_code >= 400:
+        msg = body.get("error", {}).get("message") if isinstance(body, dict) else None
+        raise CcmError(f"{provider_name}: {url.split('?')[0]} answered {resp.status_code}: {msg or body}")
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, list):
         raise CcmError(f"{provider_name}: unexpected model list shape")
@@ -71,7 +78,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
         return fail(exc)
     try:
         ids = asyncio.run(fetch_model_ids(cfg, args.provider, args.home))
-    except (TimeoutError, CcmError, aiohttp.ClientError, OSError) as exc:
+    except (TimeoutError, CcmError, httpx.HTTPError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     existing = {m.name for m in cfg.models}

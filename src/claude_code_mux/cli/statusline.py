@@ -172,7 +172,7 @@ def run(home: Path, config_path: Path | None) -> int:
 
 
 def fast_main(argv: list[str], environ: Mapping[str, str] | None = None) -> int | None:
-    """Bare ``ccm statusline``, run before the CLI (pydantic, aiohttp) is imported; None: not handled."""
+    """Bare ``ccm statusline``, run before the CLI (pydantic, httpx) is imported; None: not handled."""
     if argv:
         return None
     env = os.environ if environ is None else environ

@@ -6,6 +6,7 @@ ignored. Secrets are :class:`pydantic.SecretStr` so they never appear in a ``rep
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any, Literal
 
@@ -63,8 +64,8 @@ class ServerConfig(_Strict):
     rate_limit_rps: float = Field(0.0, ge=0)
     rate_limit_burst: int = Field(0, ge=0)
     max_streams_per_client: int = Field(0, ge=0)
-    # Upstream HTTP client for the Anthropic passthrough: "fast" (our lean HTTP/1.1 keep-alive pool) or
-    # "aiohttp" (aiohttp's client).
+    # Deprecated and ignored: the lean HTTP/1.1 client is the only upstream transport. Still accepted (with a
+    # logged warning) so old configs load.
     upstream_client: Literal["fast", "aiohttp"] = "fast"
     # HTTP front for clients: "fast" (POST /v1/messages served straight off the socket, the rest by aiohttp)
     # or "aiohttp" (aiohttp serves everything). Read at start; a reload does not switch it.
@@ -77,6 +78,15 @@ class ServerConfig(_Strict):
     @classmethod
     def _lower(cls, v: Any) -> Any:
         return v.lower() if isinstance(v, str) else v
+
+    @field_validator("upstream_client")
+    @classmethod
+    def _deprecated_client(cls, v: str) -> str:
+        logging.getLogger(__name__).warning(
+            "server.upstream_client is deprecated and ignored (the lean HTTP/1.1 client serves every provider); "
+            "remove it from the config"
+        )
+        return v
 
 
 class PromptRule(_Strict):
@@ -153,6 +163,18 @@ class ProviderConfig(_Strict):
     # vertex-ai keys of the original schema, accepted for compatibility.
     project_id: str | None = None
     location: str | None = None
+    # Outbound proxy: "http://[user:pass@]host:port", or "none" for direct; unset means HTTPS_PROXY /
+    # HTTP_PROXY / NO_PROXY from the environment. A secret: it may carry the proxy's credentials.
+    proxy: SecretStr | None = None
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            raw = v.get_secret_value().strip()
+            if raw.lower() != "none" and not re.match(r"^http://[^/\s@]+(@[^/\s@]+)?/?$", raw, re.IGNORECASE):
+                raise ValueError('proxy must be "none" or "http://[user:pass@]host:port"')
+        return v
 
     @field_validator("auth_type", mode="before")
     @classmethod

@@ -1,14 +1,17 @@
-"""Anthropic Messages dialect: lossless passthrough of the client's bytes, headers and SSE stream."""
+"""Anthropic Messages dialect: lossless passthrough of the client's bytes, headers and SSE stream.
+
+It POSTs through the provider's :class:`~claude_code_mux.providers.transport.Transport` and catches only
+``TransportError``; every failure leaves as an ``UpstreamFailure`` for the dispatcher.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
+from typing import Protocol
 
-import aiohttp
 import orjson
 
-from claude_code_mux.errors import error_body, error_type_for_status
+from claude_code_mux.errors import TransportError, error_body, error_type_for_status
 from claude_code_mux.providers.base import (
     HOP_BY_HOP,
     RETRYABLE_STATUSES,
@@ -18,11 +21,14 @@ from claude_code_mux.providers.base import (
     UpstreamReply,
 )
 from claude_code_mux.providers.credentials import TokenSource, auth_headers
-from claude_code_mux.providers.http1 import Http1Pool
-from claude_code_mux.providers.upstream import Upstream, iter_any, post, readany
+from claude_code_mux.providers.reading import (
+    first_event_end,
+    read_error_body,
+    read_first_event,
+    transport_failure,
+)
+from claude_code_mux.providers.transport import Timeouts, Transport, UpstreamResponse
 from claude_code_mux.wire.sse import SSEDecoder
-
-# An upstream response from either HTTP client (the lean HTTP/1.1 pool, or aiohttp's as a fallback).
 
 # Client headers that are ours or credentials (credentials are set per provider).
 _NOT_FORWARDED = HOP_BY_HOP | {"x-api-key", "authorization", "x-provider", "cookie"}
@@ -50,26 +56,18 @@ def forward_headers(client: Mapping[str, str], provider: Provider) -> dict[str, 
     return out
 
 
-def response_headers(resp: Upstream) -> dict[str, str]:
+class _HasHeaders(Protocol):
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+def response_headers(resp: _HasHeaders) -> dict[str, str]:
     return {k: v for k, v in resp.headers.items() if k.lower() not in _NOT_RETURNED}
-
-
-def _first_event_end(buf: bytes) -> int:
-    """Index just past the first complete SSE event in ``buf``, or -1."""
-    if b"\r" not in buf:  # the usual case: LF line ends only
-        i = buf.find(b"\n\n")
-        return -1 if i == -1 else i + 2
-    best = -1
-    for sep in (b"\n\n", b"\r\n\r\n", b"\r\r"):
-        i = buf.find(sep)
-        if i != -1 and (best == -1 or i + len(sep) < best):
-            best = i + len(sep)
-    return best
 
 
 def rewrite_start_model(first: bytes, model: str) -> bytes:
     """Echo the client's model in ``message_start`` (only the first event is touched)."""
-    end = _first_event_end(first)
+    end = first_event_end(first)
     if end == -1 or not first.startswith(b"event: message_start"):
         return first
     events = SSEDecoder().feed(first[:end])
@@ -100,18 +98,16 @@ class AnthropicDialect:
 
     def __init__(
         self,
-        sessions: Mapping[str, aiohttp.ClientSession],
+        transports: Mapping[str, Transport],
         *,
+        timeouts: Timeouts,
         tokens: TokenSource | None,
         oauth_beta: str,
-        timeout: aiohttp.ClientTimeout,
-        pools: Mapping[str, Http1Pool] | None = None,
     ) -> None:
-        self._sessions = sessions
-        self._pools = pools or {}
+        self._transports = transports
+        self._timeouts = timeouts
         self._tokens = tokens
         self._oauth_beta = oauth_beta
-        self._timeout = timeout
 
     async def send(self, ctx: RequestContext, provider: Provider, model: str) -> UpstreamReply:
         return await self._post(ctx, provider, model, ctx.path, stream_ok=True)
@@ -155,14 +151,20 @@ class AnthropicDialect:
         url = provider.base_url + path
         if ctx.query and path == ctx.path:
             url += "?" + ctx.query
+        transport = self._transports.get(provider.name)
+        if transport is None:
+            raise UpstreamFailure(f"{provider.name}: no transport for this provider")
         try:
-            resp = await post(self._pools, self._sessions, provider.name, url, headers, data, self._timeout)
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise UpstreamFailure(f"{provider.name}: {_describe(exc)}") from None
+            resp = await transport.post(url, headers, data, self._timeouts)
+        except TransportError as exc:
+            raise transport_failure(provider.name, exc) from None
         try:
             if resp.status >= 400:
-                body = await resp.read()
-                resp.release()
+                body = await read_error_body(resp)
+                if body is None:
+                    body = error_body(
+                        error_type_for_status(resp.status), f"{provider.name}: HTTP {resp.status} (error body too long)"
+                    )
                 return UpstreamFailure(
                     f"{provider.name}: HTTP {resp.status}",
                     status=resp.status,
@@ -173,7 +175,7 @@ class AnthropicDialect:
             hdrs = response_headers(resp)
             ctype = resp.headers.get("content-type", "")
             if stream_ok and ctype.startswith("text/event-stream"):
-                first = await _read_first_event(resp)
+                first = await read_first_event(resp, provider.name)
                 failure = _error_event(first, provider.name)
                 if failure is not None:
                     resp.close()
@@ -182,7 +184,7 @@ class AnthropicDialect:
                     status=resp.status,
                     headers=hdrs,
                     first=rewrite_start_model(first, ctx.client_model),
-                    chunks=_iterate(resp),
+                    chunks=_iterate(resp, provider.name),
                     close=resp.close,
                     guard=True,
                 )
@@ -191,24 +193,12 @@ class AnthropicDialect:
             if path == "/v1/messages":
                 body = echo_model(body, ctx.client_model)
             return UpstreamReply(status=resp.status, headers=hdrs, body=body)
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        except TransportError as exc:
             resp.close()
-            raise UpstreamFailure(f"{provider.name}: {_describe(exc)}") from None
+            raise transport_failure(provider.name, exc) from None
         except BaseException:
             resp.close()
             raise
-
-
-async def _read_first_event(resp: Upstream) -> bytes:
-    buf = b""
-    while _first_event_end(buf) == -1:
-        chunk = await readany(resp)
-        if not chunk:
-            if not buf:
-                raise UpstreamFailure("upstream closed the stream before the first event")
-            break
-        buf += chunk
-    return buf
 
 
 def _error_event(first: bytes, name: str) -> UpstreamFailure | None:
@@ -233,22 +223,15 @@ def _error_event(first: bytes, name: str) -> UpstreamFailure | None:
     )
 
 
-async def _iterate(resp: Upstream) -> AsyncIterator[bytes]:
+async def _iterate(resp: UpstreamResponse, name: str) -> AsyncIterator[bytes]:
+    """The rest of the stream; a transport failure mid-stream comes out as an UpstreamFailure."""
     try:
-        async for chunk in iter_any(resp):
+        while chunk := await resp.readany():
             yield chunk
+    except TransportError as exc:
+        raise transport_failure(name, exc) from None
     finally:
         resp.close()
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
-        return "timed out waiting for the upstream"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"cannot connect ({exc.os_error.strerror or exc.os_error})"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "upstream closed the connection"
-    return f"{type(exc).__name__}: {exc}"
 
 
 def status_type(status: int) -> str:

@@ -1,4 +1,7 @@
-"""What every dialect shares: the provider value, the request context, replies and failures."""
+"""What every dialect shares: the provider value, the request context, replies and failures.
+
+``UpstreamFailure`` lives in :mod:`claude_code_mux.errors` and is re-exported here for the dialects.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,20 @@ import orjson
 from pydantic import SecretStr
 
 from claude_code_mux.config.presets import Preset
+from claude_code_mux.errors import UpstreamFailure
 from claude_code_mux.routing.hygiene import clean_foreign_thinking
 from claude_code_mux.routing.probe import Probe
+
+__all__ = [
+    "HOP_BY_HOP",
+    "RETRYABLE_STATUSES",
+    "Dialect",
+    "Provider",
+    "RequestContext",
+    "UpstreamFailure",
+    "UpstreamReply",
+    "replace_model",
+]
 
 # Statuses on which we move to the next candidate (before the first byte reached the client).
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529})
@@ -161,38 +176,6 @@ class UpstreamReply:
     @property
     def is_stream(self) -> bool:
         return self.chunks is not None
-
-
-class UpstreamFailure(Exception):
-    """An attempt failed. ``retryable`` decides whether the dispatcher moves to the next candidate."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        body: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        retryable: bool = True,
-        error_type: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.body = body
-        self.headers = {k.lower(): v for k, v in (headers or {}).items()}
-        self.retryable = retryable
-        self.error_type = error_type
-
-    @property
-    def retry_after(self) -> float | None:
-        val = self.headers.get("retry-after")
-        if val is None:
-            return None
-        try:
-            return max(float(val), 0.0)
-        except ValueError:
-            return None
 
 
 class Dialect(Protocol):

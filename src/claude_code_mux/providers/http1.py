@@ -3,7 +3,14 @@
 aiohttp's client costs a lot of CPU per request (ClientSession._request, ClientRequest, the connector,
 StreamReader).  A proxy needs far less: write one request, parse one response, hand the body bytes on as they
 arrive, keep the connection for the next request.  ``http://`` and ``https://`` (TLS verified against the system
-store) are supported; the wire side is :mod:`claude_code_mux.providers.http1_conn`.
+store) are supported, directly or through an http proxy (:mod:`claude_code_mux.providers.proxy`); the wire side is
+:mod:`claude_code_mux.providers.http1_conn`.
+
+What it guarantees: every failure is a :class:`claude_code_mux.errors.TransportError`; a connection that
+received bytes after a complete response is never pooled; response heads are bounded (line, count, size); a
+``Content-Encoding`` the upstream sends although we asked for ``identity`` is decoded (and the header dropped);
+a POST is sent a second time only when the first send provably never left (the reused connection was found
+closed when writing), never after it was written.
 
 Usage::
 
@@ -23,31 +30,20 @@ import ssl
 from collections.abc import AsyncIterator
 from types import TracebackType
 
-from claude_code_mux.providers.http1_conn import (
-    Connection,
-    Target,
-    UpstreamDisconnected,
-    UpstreamError,
-    UpstreamProtocolError,
-    UpstreamTimeout,
-    request_head,
-    target,
-)
+from claude_code_mux.errors import ConnectFailed, RemoteProtocolError, TransportTimeout, UpstreamClosed
+from claude_code_mux.providers.decode import Decoder, decoder_for
+from claude_code_mux.providers.http1_conn import Connection, Target, request_head, target
+from claude_code_mux.providers.proxy import Proxy, open_tunnel
 
-__all__ = [
-    "Http1Pool",
-    "Http1Response",
-    "UpstreamDisconnected",
-    "UpstreamError",
-    "UpstreamProtocolError",
-    "UpstreamTimeout",
-]
+__all__ = ["MAX_BODY_BYTES", "Http1Pool", "Http1Response"]
+
+MAX_BODY_BYTES = 64 * 1024 * 1024  # read() refuses a (decoded) body larger than this
 
 
 class Http1Response:
     """A response whose body is read from the connection as it arrives."""
 
-    __slots__ = ("_conn", "_eof", "_key", "_pool", "_timeout", "headers", "reason", "status")
+    __slots__ = ("_conn", "_decoder", "_eof", "_key", "_pool", "_timeout", "headers", "reason", "status")
 
     def __init__(self, pool: Http1Pool, key: tuple[str, str, int], conn: Connection, read_timeout: float) -> None:
         self._pool = pool
@@ -58,6 +54,13 @@ class Http1Response:
         self.status: int = conn.status
         self.reason: str = conn.reason.decode("latin-1")
         self.headers: dict[str, str] = conn.headers  # lower-cased names, repeats joined with ", "
+        # We ask for identity; an upstream that encodes anyway is decoded here, so the headers stay true.
+        self._decoder: Decoder | None = None
+        encoding = self.headers.get("content-encoding", "").strip().lower()
+        if encoding and encoding != "identity":
+            self._decoder = decoder_for(encoding, pool.max_body_bytes)  # RemoteProtocolError if unknown
+            del self.headers["content-encoding"]
+            self.headers.pop("content-length", None)
 
     @property
     def content_type(self) -> str:
@@ -69,16 +72,27 @@ class Http1Response:
 
     async def readany(self) -> bytes:
         """The body bytes available now (waiting for some if none), b"" at the end of the body."""
+        dec = self._decoder
+        if dec is None:
+            return await self._readany_raw()
+        while True:
+            raw = await self._readany_raw()
+            out = dec.feed(raw) if raw else dec.flush()
+            if out or not raw:
+                return out
+
+    async def _readany_raw(self) -> bytes:
         conn = self._conn
         if conn is None:
             if self._eof:
                 return b""
-            raise UpstreamDisconnected("response already closed")
+            raise UpstreamClosed("response already closed")
         while True:
             if conn.chunks:
                 return conn.take()
             if conn.exc is not None:
                 self._conn = None
+                self._pool.in_use -= 1
                 conn.abort()
                 raise conn.exc
             if conn.done:
@@ -87,10 +101,16 @@ class Http1Response:
                 return b""
             await conn.wait(self._timeout)
 
-    async def read(self) -> bytes:
-        """The whole (rest of the) body."""
+    async def read(self, limit: int | None = None) -> bytes:
+        """The whole (rest of the) body; over ``limit`` (the pool's body limit by default) the attempt fails."""
+        cap = self._pool.max_body_bytes if limit is None else limit
         parts: list[bytes] = []
+        size = 0
         while data := await self.readany():
+            size += len(data)
+            if size > cap:
+                self.close()
+                raise RemoteProtocolError(f"upstream body over {cap} bytes")
             parts.append(data)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
@@ -103,7 +123,8 @@ class Http1Response:
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        if conn.done and conn.keep_alive and conn.exc is None and not conn.closed:
+        self._pool.in_use -= 1
+        if conn.done and conn.keep_alive and conn.exc is None and not conn.closed and not conn.stray:
             self._pool._put(self._key, conn)
         else:
             conn.abort()
@@ -112,6 +133,7 @@ class Http1Response:
         """Abort the connection; it is never reused."""
         conn, self._conn = self._conn, None
         if conn is not None:
+            self._pool.in_use -= 1
             conn.abort()
 
     async def __aenter__(self) -> Http1Response:
@@ -135,11 +157,16 @@ class Http1Pool:
         max_idle_per_host: int = 64,
         keepalive_expiry: float = 15.0,
         ssl_context: ssl.SSLContext | None = None,
+        proxy: Proxy | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self._ssl_context = ssl_context  # the system's trust store by default, made on first https use
         self.max_idle_per_host = max_idle_per_host
         self.keepalive_expiry = keepalive_expiry
+        self.proxy = proxy
+        self.max_body_bytes = max_body_bytes
         self.opened = 0  # connections made so far (for tests and metrics)
+        self.in_use = 0  # responses handed out and not yet released or closed
         self._idle: dict[tuple[str, str, int], list[Connection]] = {}
         self._closed = False
 
@@ -189,16 +216,33 @@ class Http1Pool:
 
     async def _connect(self, t: Target, connect_timeout: float) -> Connection:
         loop = asyncio.get_running_loop()
+        proxy = self.proxy
+        via = f" through proxy {proxy.display}" if proxy is not None else ""
         try:
             async with asyncio.timeout(connect_timeout):
-                if t.key[0] == "https":
+                if proxy is not None and t.key[0] == "https":
+                    raw = await open_tunnel(proxy, t.host, t.port)
+                    conn = Connection(loop)
+                    tls = await loop.start_tls(raw, conn, self._ssl(), server_hostname=t.host)
+                    if tls is None:  # pragma: no cover - only when the loop cannot do TLS
+                        raise ConnectFailed("TLS could not be started over the proxy tunnel")
+                    conn.connection_made(tls)
+                elif proxy is not None:
+                    _, conn = await loop.create_connection(lambda: Connection(loop), proxy.host, proxy.port)
+                elif t.key[0] == "https":
                     _, conn = await loop.create_connection(
                         lambda: Connection(loop), t.host, t.port, ssl=self._ssl(), server_hostname=t.host
                     )
                 else:
                     _, conn = await loop.create_connection(lambda: Connection(loop), t.host, t.port)
-        except TimeoutError as e:
-            raise UpstreamTimeout(f"connect to {t.host}:{t.port} timed out after {connect_timeout:g}s") from e
+        except TimeoutError:
+            raise TransportTimeout(f"connect to {t.host}:{t.port}{via} timed out after {connect_timeout:g}s") from None
+        except (ConnectFailed, UpstreamClosed):
+            raise
+        except ssl.SSLError as e:
+            raise ConnectFailed(f"TLS to {t.host}:{t.port}{via} failed: {e.reason or e}") from None
+        except OSError as e:
+            raise ConnectFailed(f"cannot connect to {t.host}:{t.port}{via}: {e.strerror or e}") from None
         self.opened += 1
         return conn
 
@@ -214,29 +258,45 @@ class Http1Pool:
     ) -> Http1Response:
         """Send one request and wait for the response headers; the body is read from the response.
 
-        An idle connection is reused when alive; if it turns out closed before any response byte arrives,
-        the request is sent once more on a fresh connection.
+        An idle connection is reused when alive. The request is sent a second time (on a fresh connection)
+        only when the reused one was found closed by the time it was written, so not one byte of the request
+        left; once written, a close before the response is the caller's failure (the upstream may have run it).
         """
         if self._closed:
             raise RuntimeError("Http1Pool is closed")
         t = target(url)
-        payload = request_head(method, t, headers, len(body)) + body
+        forward = self.proxy is not None and t.key[0] == "http"
+        auth = (self.proxy.authorization or "-") if forward and self.proxy is not None else ""
+        payload = request_head(method, t, headers, len(body), proxy_auth=auth) + body
         conn = self._acquire(t.key, asyncio.get_running_loop().time())
-        if conn is not None:
-            try:
-                return await self._send(conn, t, method, payload, read_timeout)
-            except UpstreamDisconnected:
-                if conn.received:
-                    raise
-                # stale keep-alive connection closed by the server: nothing arrived, so retry once
+        if conn is not None and self._write(conn, method, payload):
+            return await self._response(conn, t, read_timeout)
         conn = await self._connect(t, connect_timeout)
-        return await self._send(conn, t, method, payload, read_timeout)
+        if not self._write(conn, method, payload):
+            raise UpstreamClosed(f"upstream {t.host}:{t.port} closed the new connection before the request")
+        return await self._response(conn, t, read_timeout)
 
-    async def _send(
-        self, conn: Connection, t: Target, method: str, payload: bytes, read_timeout: float
-    ) -> Http1Response:
+    @staticmethod
+    def _write(conn: Connection, method: str, payload: bytes) -> bool:
+        """Write the request; False when the connection was closed before (or while) the first byte went out."""
+        tr = conn.transport
+        if conn.closed or tr is None or tr.is_closing():
+            conn.abort()
+            return False
         conn.start(method)
-        assert conn.transport is not None
-        conn.transport.write(payload)
+        tr.write(payload)
+        # A send that failed at once (reset already received) closes the transport before anything was sent.
+        if tr.is_closing() and not conn.received:
+            conn.abort()
+            return False
+        return True
+
+    async def _response(self, conn: Connection, t: Target, read_timeout: float) -> Http1Response:
         await conn.wait_headers(read_timeout)  # aborts the connection on any failure
-        return Http1Response(self, t.key, conn, read_timeout)
+        try:
+            resp = Http1Response(self, t.key, conn, read_timeout)
+        except BaseException:
+            conn.abort()
+            raise
+        self.in_use += 1
+        return resp

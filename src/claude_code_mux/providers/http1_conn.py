@@ -16,24 +16,14 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from claude_code_mux.errors import RemoteProtocolError, TransportError, TransportTimeout, UpstreamClosed
+
 HIGH_WATER: Final = 1 << 20  # pause reading from the socket above this many buffered body bytes
-_SKIP_HEADERS: Final = frozenset({"host", "content-length", "transfer-encoding"})
-
-
-class UpstreamError(OSError):
-    """Base of the errors raised by this client (connection refused etc. come as plain OSError)."""
-
-
-class UpstreamTimeout(UpstreamError, TimeoutError):
-    """No connection within connect_timeout, or no response bytes within read_timeout."""
-
-
-class UpstreamDisconnected(UpstreamError, ConnectionError):
-    """The upstream closed the connection before the response (headers or body) was complete."""
-
-
-class UpstreamProtocolError(UpstreamError):
-    """The upstream sent something that is not a valid HTTP/1.x response."""
+# Response head limits (aiohttp's are the model): one header line, the number of headers, the whole head.
+MAX_LINE_BYTES: Final = 8190
+MAX_HEADERS: Final = 128
+MAX_HEAD_BYTES: Final = 64 * 1024
+_SKIP_HEADERS: Final = frozenset({"host", "content-length", "transfer-encoding", "accept-encoding"})
 
 
 class Target(NamedTuple):
@@ -42,6 +32,7 @@ class Target(NamedTuple):
     port: int
     host_header: str
     path: str
+    origin: str  # scheme://host[:port], for the absolute-form request line through an http proxy
 
 
 @lru_cache(maxsize=256)
@@ -53,11 +44,22 @@ def target(url: str) -> Target:
     port = parts.port or (443 if scheme == "https" else 80)
     netloc = parts.netloc.rpartition("@")[2]
     path = (parts.path or "/") + ("?" + parts.query if parts.query else "")
-    return Target((scheme, parts.hostname, port), parts.hostname, port, netloc, path)
+    return Target((scheme, parts.hostname, port), parts.hostname, port, netloc, path, f"{scheme}://{netloc}")
 
 
-def request_head(method: str, t: Target, headers: dict[str, str], length: int) -> bytes:
-    lines = [f"{method} {t.path} HTTP/1.1\r\nHost: {t.host_header}\r\nContent-Length: {length}\r\n"]
+def request_head(method: str, t: Target, headers: dict[str, str], length: int, *, proxy_auth: str = "") -> bytes:
+    """The request head. ``Accept-Encoding: identity`` is always sent: we relay bodies, we do not re-encode them.
+
+    ``proxy_auth`` set (even to "-" for none) means the request goes to an http proxy: absolute-form target,
+    and ``Proxy-Authorization`` unless it is "-".
+    """
+    path = t.origin + t.path if proxy_auth else t.path
+    lines = [
+        f"{method} {path} HTTP/1.1\r\nHost: {t.host_header}\r\nContent-Length: {length}\r\n"
+        "Accept-Encoding: identity\r\n"
+    ]
+    if proxy_auth and proxy_auth != "-":
+        lines.append(f"Proxy-Authorization: {proxy_auth}\r\n")
     for k, v in headers.items():
         if k.lower() in _SKIP_HEADERS:
             continue
@@ -66,6 +68,19 @@ def request_head(method: str, t: Target, headers: dict[str, str], length: int) -
         lines.append(f"{k}: {v}\r\n")
     lines.append("\r\n")
     return "".join(lines).encode("latin-1")
+
+
+def join_headers(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Lower-cased names; repeated headers joined with ", " in one pass (linear, not by repeated concatenation)."""
+    out: dict[str, str] = {}
+    repeated: dict[str, list[str]] = {}
+    for k, v in pairs:
+        if k in out:
+            repeated.setdefault(k, [out[k]]).append(v)
+        out[k] = v
+    for k, vs in repeated.items():
+        out[k] = ", ".join(vs)
+    return out
 
 
 class Connection(asyncio.Protocol):
@@ -97,10 +112,15 @@ class Connection(asyncio.Protocol):
         self.status = 0
         self.reason = b""
         self.headers: dict[str, str] = {}
+        self.raw_headers: list[tuple[str, str]] = []
+        self.head_size = 0  # bytes received while the head was incomplete
+        self.head_bytes = 0  # header names and values so far
+        self.stray = False  # bytes arrived after the complete response: never pool this connection
         self.chunks: list[bytes] = []
         self.size = 0
         self.paused = False
-        self.exc: UpstreamError | None = None
+        self.exc: TransportError | None = None
+        self.limit_error = ""
         self.waiter: asyncio.Future[None] | None = None
 
     def start(self, method: str) -> None:
@@ -132,50 +152,80 @@ class Connection(asyncio.Protocol):
                 self.done = True
             else:
                 where = "mid-body" if self.headers_done else "before the response headers"
-                err = UpstreamDisconnected(f"upstream closed the connection {where}")
+                err = UpstreamClosed(f"upstream closed the connection {where}")
                 err.__cause__ = exc
                 self.exc = err
         self._wake()
 
     def data_received(self, data: bytes) -> None:
-        if not self.active:  # unsolicited bytes on an idle connection: never reuse it
-            self.abort()
+        if not self.active or self.done:  # unsolicited bytes (idle, or after a complete response)
+            self._drop_stray()
             return
         self.received = True
         try:
             self.parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as e:
-            if self.done:  # junk after a complete response: keep the response, drop the connection
-                self.keep_alive = False
+            if self.stray or self.done:  # junk after a complete response: keep the response, drop the connection
+                self._drop_stray()
                 return
-            err = UpstreamProtocolError(f"invalid HTTP response from upstream: {e}")
-            err.__cause__ = e
-            self.exc = err
-            self.abort()
-            self._wake()
+            self._fail(RemoteProtocolError(self.limit_error or f"invalid HTTP response from upstream: {e}"))
+            return
+        if self.stray:
+            self._drop_stray()
+        elif not self.headers_done:
+            self.head_size += len(data)  # all of it is head: the head has not ended yet
+            if self.head_size > MAX_HEAD_BYTES:
+                self._fail(RemoteProtocolError(f"upstream response head over {MAX_HEAD_BYTES} bytes"))
+
+    def _fail(self, err: TransportError) -> None:
+        self.exc = err
+        self.abort()
+        self._wake()
+
+    def _drop_stray(self) -> None:
+        """A second response, or any byte after the first one ended: the response stands, the connection goes."""
+        self.stray = True
+        self.keep_alive = False
+        if not self.closed:
+            self.closed = True
+            if self.transport is not None:
+                self.transport.abort()
 
     def on_message_begin(self) -> None:
-        if self.done:  # a second response to one request
+        if self.done:  # a second response to one request: stop taking anything from it
+            self.stray = True
             self.keep_alive = False
 
     def on_status(self, status: bytes) -> None:
-        self.reason += status
+        if not self.stray:
+            self.reason += status
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self.headers_done:  # chunked trailers
+        if self.headers_done or self.stray:  # chunked trailers, or a stray response
             return
-        key = name.decode("latin-1").lower()
-        val = value.decode("latin-1")
-        old = self.headers.get(key)
-        self.headers[key] = val if old is None else old + ", " + val
+        if len(name) + len(value) > MAX_LINE_BYTES:
+            self.limit_error = f"upstream header line over {MAX_LINE_BYTES} bytes"
+            raise ValueError(self.limit_error)
+        if len(self.raw_headers) >= MAX_HEADERS:
+            self.limit_error = f"upstream response has more than {MAX_HEADERS} headers"
+            raise ValueError(self.limit_error)
+        self.head_bytes += len(name) + len(value) + 4
+        if self.head_bytes > MAX_HEAD_BYTES:
+            self.limit_error = f"upstream response head over {MAX_HEAD_BYTES} bytes"
+            raise ValueError(self.limit_error)
+        self.raw_headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
+        if self.stray:
+            return
         status = self.parser.get_status_code()
         if 100 <= status < 200:  # interim response (we never send Expect): wait for the real one
             self.informational = True
-            self.headers = {}
+            self.raw_headers = []
             self.reason = b""
             return
+        self.headers = join_headers(self.raw_headers)
+        self.raw_headers = []
         self.status = status
         self.keep_alive = self.parser.should_keep_alive()
         h = self.headers
@@ -191,7 +241,7 @@ class Connection(asyncio.Protocol):
         self._wake()
 
     def on_body(self, body: bytes) -> None:
-        if self.done:
+        if self.done or self.stray:
             return
         self.chunks.append(body)
         self.size += len(body)
@@ -205,6 +255,8 @@ class Connection(asyncio.Protocol):
                 w.set_result(None)
 
     def on_message_complete(self) -> None:
+        if self.stray:
+            return
         if self.informational:
             self.informational = False
             return
@@ -244,7 +296,7 @@ class Connection(asyncio.Protocol):
         if w is None or w.done():
             return  # nobody waiting: the next wait() arms a new timer
         if self.loop.time() >= self.deadline - 0.001:  # timers may fire up to a clock tick early
-            w.set_exception(UpstreamTimeout(f"no data from upstream within {self.limit_s:g}s"))
+            w.set_exception(TransportTimeout(f"no data from upstream within {self.limit_s:g}s"))
         else:
             self.timer_at = self.deadline
             self.timer = self.loop.call_at(self.deadline, self._on_timer)

@@ -1,4 +1,8 @@
-"""OpenAI Chat Completions dialect: translate the request, the answer and the stream (sans-IO translators)."""
+"""OpenAI Chat Completions dialect: translate the request, the answer and the stream (sans-IO translators).
+
+It POSTs through the provider's :class:`~claude_code_mux.providers.transport.Transport` and catches only
+``TransportError``; every failure leaves as an ``UpstreamFailure`` for the dispatcher.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,9 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Mapping
 
-import aiohttp
 import orjson
 
-from claude_code_mux.errors import error_body, error_type_for_status
+from claude_code_mux.errors import TransportError, error_body, error_type_for_status
 from claude_code_mux.providers.anthropic import response_headers
 from claude_code_mux.providers.base import (
     RETRYABLE_STATUSES,
@@ -20,8 +23,8 @@ from claude_code_mux.providers.base import (
     UpstreamReply,
 )
 from claude_code_mux.providers.credentials import TokenSource, auth_headers
-from claude_code_mux.providers.http1 import Http1Pool
-from claude_code_mux.providers.upstream import Upstream, iter_any, post, readany
+from claude_code_mux.providers.reading import MAX_FIRST_EVENT_BYTES, read_error_body, transport_failure
+from claude_code_mux.providers.transport import Timeouts, Transport, UpstreamResponse
 from claude_code_mux.routing.estimate import estimate_tokens
 from claude_code_mux.translate.openai_request import to_openai_request
 from claude_code_mux.translate.openai_response import from_openai_response, openai_error_to_anthropic
@@ -48,16 +51,14 @@ class OpenAIChatDialect:
 
     def __init__(
         self,
-        sessions: Mapping[str, aiohttp.ClientSession],
+        transports: Mapping[str, Transport],
         *,
+        timeouts: Timeouts,
         tokens: TokenSource | None,
-        timeout: aiohttp.ClientTimeout,
-        pools: Mapping[str, Http1Pool] | None = None,
     ) -> None:
-        self._sessions = sessions
-        self._pools = pools or {}
+        self._transports = transports
+        self._timeouts = timeouts
         self._tokens = tokens
-        self._timeout = timeout
 
     async def count_tokens(self, ctx: RequestContext, provider: Provider, model: str) -> UpstreamReply:
         n = estimate_tokens(ctx.working_body())
@@ -83,17 +84,17 @@ class OpenAIChatDialect:
             await auth_headers(provider, ctx.headers, router_key=ctx.router_key, tokens=self._tokens, oauth_beta="")
         )
         url = provider.base_url + "/chat/completions"
+        transport = self._transports.get(provider.name)
+        if transport is None:
+            raise UpstreamFailure(f"{provider.name}: no transport for this provider")
         try:
-            resp = await post(
-                self._pools, self._sessions, provider.name, url, headers, orjson.dumps(body), self._timeout
-            )
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise UpstreamFailure(f"{provider.name}: {type(exc).__name__}: {exc}") from None
+            resp = await transport.post(url, headers, orjson.dumps(body), self._timeouts)
+        except TransportError as exc:
+            raise transport_failure(provider.name, exc) from None
         try:
             if resp.status >= 400:
-                raw = await resp.read()
-                resp.release()
-                raise _failure(provider, resp.status, raw, resp.headers)
+                raw = await read_error_body(resp)
+                raise _failure(provider, resp.status, b"error body too long" if raw is None else raw, resp.headers)
             out_headers = {k: v for k, v in response_headers(resp).items() if k.lower() in _KEEP}
             ctype = resp.headers.get("content-type", "")
             if ctx.stream:
@@ -114,9 +115,9 @@ class OpenAIChatDialect:
             msg = from_openai_response(data, model=ctx.client_model, tool_names=names)
             out_headers["content-type"] = "application/json"
             return UpstreamReply(status=200, headers=out_headers, body=orjson.dumps(msg), usage=msg.get("usage", {}))
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        except TransportError as exc:
             resp.close()
-            raise UpstreamFailure(f"{provider.name}: {type(exc).__name__}: {exc}") from None
+            raise transport_failure(provider.name, exc) from None
         except BaseException:
             resp.close()
             raise
@@ -149,15 +150,21 @@ class OpenAIChatDialect:
         self,
         ctx: RequestContext,
         provider: Provider,
-        resp: Upstream,
+        resp: UpstreamResponse,
         headers: dict[str, str],
         names: dict[str, str] | None,
     ) -> UpstreamReply:
         tr = OpenAIStreamTranslator(model=ctx.client_model, message_id="msg_" + uuid.uuid4().hex[:24], tool_names=names)
         first = b""
+        seen = 0
         # Read until the translator produced output: an error payload before that triggers failover.
         while not first:
-            chunk = await readany(resp)
+            chunk = await resp.readany()
+            seen += len(chunk)
+            if seen > MAX_FIRST_EVENT_BYTES:
+                raise UpstreamFailure(
+                    f"{provider.name}: no output in the first {MAX_FIRST_EVENT_BYTES} bytes", status=502
+                )
             if not chunk:
                 first = tr.close()
                 if tr.error is not None and not tr.started:
@@ -182,14 +189,16 @@ class OpenAIChatDialect:
         headers["content-type"] = "text/event-stream; charset=utf-8"
         headers["cache-control"] = "no-cache"
         reply = UpstreamReply(status=200, headers=headers, first=first, close=resp.close)
-        reply.chunks = _translate(resp, tr, reply)
+        reply.chunks = _translate(resp, tr, reply, provider.name)
         return reply
 
 
-async def _translate(resp: Upstream, tr: OpenAIStreamTranslator, reply: UpstreamReply) -> AsyncIterator[bytes]:
+async def _translate(
+    resp: UpstreamResponse, tr: OpenAIStreamTranslator, reply: UpstreamReply, name: str
+) -> AsyncIterator[bytes]:
     try:
         if not tr.finished:
-            async for chunk in iter_any(resp):
+            async for chunk in resp.iter_any():
                 out = tr.feed(chunk)
                 if out:
                     yield out
@@ -201,17 +210,19 @@ async def _translate(resp: Upstream, tr: OpenAIStreamTranslator, reply: Upstream
         reply.usage = dict(tr.usage)
         if tr.finished:
             await _drain_end(resp)
+    except TransportError as exc:
+        raise transport_failure(name, exc) from None
     finally:
         resp.close()  # a no-op when the drained connection already went back to its pool
 
 
-async def _drain_end(resp: Upstream, limit_s: float = 0.5) -> None:
+async def _drain_end(resp: UpstreamResponse, limit_s: float = 0.5) -> None:
     """Read what follows the end of the answer (``[DONE]``, the chunked terminator) so the connection is reused.
 
     The translator stops at ``finish_reason`` / ``[DONE]``; without this the connection was dropped and every
     request paid a new TCP (and TLS) handshake. A server that keeps sending after the end is cut off.
     """
-    with contextlib.suppress(TimeoutError, OSError, aiohttp.ClientError):
+    with contextlib.suppress(TimeoutError, TransportError):
         async with asyncio.timeout(limit_s):
-            while await readany(resp):
+            while await resp.readany():
                 pass

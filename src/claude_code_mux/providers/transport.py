@@ -12,24 +12,14 @@ catches exactly one exception family.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from claude_code_mux.errors import (
-    ConnectFailed,
-    RemoteProtocolError,
-    TransportError,
-    TransportTimeout,
-    UpstreamClosed,
-)
-from claude_code_mux.providers.http1 import (
-    Http1Pool,
-    Http1Response,
-    UpstreamDisconnected,
-    UpstreamProtocolError,
-    UpstreamTimeout,
-)
+from claude_code_mux.errors import TransportError
+from claude_code_mux.providers.http1 import Http1Pool
+from claude_code_mux.providers.proxy import Proxy
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +41,8 @@ class UpstreamResponse(Protocol):
         """Lower-cased names; repeated headers joined with ", "."""
         ...
 
-    async def read(self) -> bytes:
-        """The whole (decoded) body; bounded by the transport's body limit."""
+    async def read(self, limit: int | None = None) -> bytes:
+        """The whole (decoded) body; over ``limit`` (the transport's body limit by default) it raises."""
         ...
 
     async def readany(self) -> bytes:
@@ -83,14 +73,20 @@ class Transport(Protocol):
 
 
 class Http1Transport:
-    """The lean HTTP/1.1 pool behind the :class:`Transport` protocol (exceptions mapped onto the error tree)."""
+    """The lean HTTP/1.1 pool behind the :class:`Transport` protocol.
 
-    def __init__(self, pool: Http1Pool | None = None) -> None:
-        self.pool = pool or Http1Pool()
+    The pool raises only ``TransportError``s for the network and the upstream's answer; what is left to map
+    here is our own misuse (a closed pool, a header that cannot be sent).
+    """
+
+    def __init__(
+        self, pool: Http1Pool | None = None, *, proxy: Proxy | None = None, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
+        self.pool = pool or Http1Pool(proxy=proxy, ssl_context=ssl_context)
 
     async def post(self, url: str, headers: Mapping[str, str], body: bytes, timeouts: Timeouts) -> UpstreamResponse:
         try:
-            resp = await self.pool.request(
+            return await self.pool.request(
                 "POST",
                 url,
                 headers=dict(headers),
@@ -98,67 +94,8 @@ class Http1Transport:
                 connect_timeout=timeouts.connect_s,
                 read_timeout=timeouts.read_s,
             )
-        except UpstreamTimeout as exc:
-            raise TransportTimeout(str(exc) or "timed out") from None
-        except UpstreamDisconnected as exc:
-            raise UpstreamClosed(str(exc) or "connection closed") from None
-        except UpstreamProtocolError as exc:
-            raise RemoteProtocolError(str(exc)) from None
-        except TimeoutError as exc:
-            raise TransportTimeout(str(exc) or "timed out") from None
-        except OSError as exc:
-            raise ConnectFailed(f"{type(exc).__name__}: {exc.strerror or exc}") from None
-        return _Mapped(resp)
+        except (RuntimeError, ValueError) as exc:
+            raise TransportError(f"cannot send: {exc}") from None
 
     def close(self) -> None:
         self.pool.close()
-
-
-class _Mapped:
-    """An :class:`Http1Response` whose read errors come out as ``TransportError``s."""
-
-    __slots__ = ("_resp",)
-
-    def __init__(self, resp: Http1Response) -> None:
-        self._resp = resp
-
-    @property
-    def status(self) -> int:
-        return self._resp.status
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        return self._resp.headers
-
-    async def read(self) -> bytes:
-        try:
-            return await self._resp.read()
-        except (OSError, TimeoutError) as exc:
-            raise _mapped(exc) from None
-
-    async def readany(self) -> bytes:
-        try:
-            return await self._resp.readany()
-        except (OSError, TimeoutError) as exc:
-            raise _mapped(exc) from None
-
-    async def iter_any(self) -> AsyncIterator[bytes]:
-        while True:
-            chunk = await self.readany()
-            if not chunk:
-                return
-            yield chunk
-
-    def release(self) -> None:
-        self._resp.release()
-
-    def close(self) -> None:
-        self._resp.close()
-
-
-def _mapped(exc: BaseException) -> TransportError:
-    if isinstance(exc, TimeoutError):
-        return TransportTimeout(str(exc) or "timed out")
-    if isinstance(exc, UpstreamProtocolError):
-        return RemoteProtocolError(str(exc))
-    return UpstreamClosed(str(exc) or type(exc).__name__)
