@@ -1,4 +1,8 @@
-"""``ccm usage [--since 2h|1d|DATE] [--by model|provider|session|route]``: a usage table from usage.db."""
+"""``ccm usage [--since 7d|2h|DATE] [--by model|provider|session|route|key|project]``: usage and cost from usage.db.
+
+Costs come from the rows (priced when they were recorded). Rows whose model had no price have a NULL cost and
+are counted as "no price", never as $0.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,17 @@ import sys
 import time
 from datetime import datetime
 
+from claude_code_mux.cli.table import render
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_COLUMNS = {"model": "model", "provider": "provider", "session": "session_id", "route": "route"}
+_COLUMNS = {
+    "model": "model",
+    "provider": "provider",
+    "session": "session_id",
+    "route": "route",
+    "key": "key_name",
+    "project": "project",
+}
 
 
 def parse_since(text: str, now: float | None = None) -> float:
@@ -25,11 +38,20 @@ def parse_since(text: str, now: float | None = None) -> float:
         raise argparse.ArgumentTypeError(f"--since: use e.g. 2h, 1d, 30m or an ISO date, not {text!r}") from None
 
 
+def _cost(total: float | None, unpriced: int) -> str:
+    """``0.1234``; ``no price`` when no row had one; ``0.1234 +2 no price`` when some had none."""
+    if total is None:
+        return "no price" if unpriced else "0.0000"
+    return f"{total:.4f}" + (f" +{unpriced} no price" if unpriced else "")
+
+
 def cmd_usage(args: argparse.Namespace) -> int:
     path = args.home / "usage.db"
     if not path.exists():
         print(f"no usage recorded yet ({path} does not exist)")
         return 0
+    from claude_code_mux.observe.usage_db import connect
+
     since = args.since or 0.0
     col = _COLUMNS[args.by]
     if col == "route":
@@ -38,11 +60,12 @@ def cmd_usage(args: argparse.Namespace) -> int:
         key = f"coalesce({col}, '-')"
     sql = (
         f"SELECT {key} AS k, count(*), sum(status >= 400), sum(input_tokens), sum(output_tokens), "
-        "sum(cache_read_tokens), sum(cache_write_tokens), avg(latency_ms), sum(cost_usd) "
-        "FROM usage WHERE ts >= ? GROUP BY k ORDER BY sum(cost_usd) DESC, count(*) DESC"
+        "sum(cache_read_tokens), sum(cache_write_tokens), avg(latency_ms), sum(cost_usd), "
+        "sum(cost_usd IS NULL AND provider IS NOT NULL) "
+        "FROM usage WHERE ts >= ? GROUP BY k ORDER BY coalesce(sum(cost_usd), 0) DESC, count(*) DESC"
     )
     try:
-        with contextlib.closing(sqlite3.connect(str(path))) as conn:
+        with contextlib.closing(connect(path)) as conn:  # connect() also adds columns an old file lacks
             rows = conn.execute(sql, (since,)).fetchall()
     except sqlite3.Error as exc:
         print(f"error: cannot read {path}: {exc}", file=sys.stderr)
@@ -68,22 +91,22 @@ def cmd_usage(args: argparse.Namespace) -> int:
             str(r[5] or 0),
             str(r[6] or 0),
             f"{r[7] or 0:.0f}",
-            f"{r[8] or 0:.4f}",
+            _cost(r[8], r[9] or 0),
         )
         for r in rows
     ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
-    for n, row in enumerate(table):
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
-    if not rows:
+    print(render(table[0], table[1:]))
+    if rows:
+        priced = sum(r[8] or 0.0 for r in rows)
+        unpriced = sum(r[9] or 0 for r in rows)
+        print(f"\ntotal: ${priced:.4f}" + (f" + {unpriced} request(s) with no price" if unpriced else ""))
+    else:
         print("(no requests in this period)")
     return 0
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("usage", parents=[common], help="token usage and cost from usage.db")
-    p.add_argument("--since", type=parse_since, default=None, help="e.g. 2h, 1d, 30m or an ISO date")
+    p.add_argument("--since", type=parse_since, default=None, help="e.g. 7d, 2h, 30m or an ISO date")
     p.add_argument("--by", choices=sorted(_COLUMNS), default="model")
     p.set_defaults(func=cmd_usage)

@@ -15,6 +15,12 @@ def _merge(into: dict[str, int], usage: Any) -> None:
             v = usage.get(k)
             if isinstance(v, int) and not isinstance(v, bool):
                 into[k] = v
+        # The 1-hour-TTL part of the cache writes (billed higher), flattened for the price arithmetic.
+        split = usage.get("cache_creation")
+        if isinstance(split, dict):
+            v = split.get("ephemeral_1h_input_tokens")
+            if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+                into["cache_creation_1h_input_tokens"] = v
 
 
 def _event_data(buf: bytes, name: bytes) -> Any:
