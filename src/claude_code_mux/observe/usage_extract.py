@@ -6,21 +6,11 @@ from typing import Any
 
 import orjson
 
-_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+from claude_code_mux.wire.usage import merge_usage
 
 
 def _merge(into: dict[str, int], usage: Any) -> None:
-    if isinstance(usage, dict):
-        for k in _FIELDS:
-            v = usage.get(k)
-            if isinstance(v, int) and not isinstance(v, bool):
-                into[k] = v
-        # The 1-hour-TTL part of the cache writes (billed higher), flattened for the price arithmetic.
-        split = usage.get("cache_creation")
-        if isinstance(split, dict):
-            v = split.get("ephemeral_1h_input_tokens")
-            if isinstance(v, int) and not isinstance(v, bool) and v > 0:
-                into["cache_creation_1h_input_tokens"] = v
+    merge_usage(into, usage)
 
 
 def _event_data(buf: bytes, name: bytes) -> Any:
