@@ -124,7 +124,7 @@ def test_cost_of(model: str, usage: dict[str, int], usd: float) -> None:
 
 def test_cost_ignores_garbage_counts() -> None:
     price = Price(Tier(1.0, 1.0))
-    assert cost_of(price, {"input_tokens": -5, "output_tokens": True, "cache_read_input_tokens": "9"}) == 0.0  # type: ignore[dict-item]
+    assert cost_of(price, {"input_tokens": -5, "output_tokens": True, "cache_read_input_tokens": "9"}) == 0.0
 
 
 def test_estimate_bounds_output_by_max_tokens() -> None:
