@@ -129,6 +129,10 @@ class BudgetEngine:
     def __post_init__(self) -> None:
         self._rules = tuple(Rule.of(b) for b in self.budgets)
 
+    def with_budgets(self, budgets: Sequence[BudgetConfig]) -> BudgetEngine:
+        """The engine for a reloaded config: new rules, the same ledger, reservations and warnings."""
+        return dataclasses.replace(self, budgets=budgets, _reserved=self._reserved, _warned=self._warned)
+
     def rules_for(self, identity: Identity | None) -> list[Rule]:
         rules = list(self._rules)
         if identity is not None and identity.kind == "key" and identity.budget is not None:
