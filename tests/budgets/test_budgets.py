@@ -216,6 +216,41 @@ async def test_spend_in_usage_db_survives_a_restart(tmp_path: Path) -> None:
     assert status[0]["spent_usd"] == pytest.approx(0.055) and status[0]["warn"] is True
 
 
+async def test_two_workers_on_one_usage_db_see_each_others_spend(tmp_path: Path) -> None:
+    """``ccm start --workers 2``: each worker settles its own requests; the usage writer puts them in usage.db;
+    the other worker sees them at its next re-read, and nobody counts a request twice."""
+    clock = Clock("2026-12-03T10:00:00")
+    db = tmp_path / "usage.db"
+    connect(db).close()
+    budget = BudgetConfig(scope="project:myrepo", limit_usd=1.0, period="day")
+    a = BudgetEngine([budget], SqliteLedger(db, clock=clock, refresh_s=30), clock=clock)
+    b = BudgetEngine([budget], SqliteLedger(db, clock=clock, refresh_s=30), clock=clock)
+
+    async def served_by(e: BudgetEngine, cost: float) -> None:
+        await e.settle(await e.check(None, REPO, "m", 0.0), cost)
+        conn = connect(db)  # what the usage writer of that worker does a second later
+        conn.execute(
+            f"INSERT INTO usage ({COLUMNS}) VALUES ({','.join('?' * 17)})",
+            _usage_row(clock.t, "myrepo", None, "s1", cost),
+        )
+        conn.commit()
+        conn.close()
+
+    await served_by(a, 0.4)
+    await served_by(b, 0.3)
+    assert (await a.status(None, REPO))[0]["spent_usd"] == pytest.approx(0.4)  # b's not seen yet
+    clock.t += 31  # past the refresh: a re-reads (its own 0.4 is in the file now: not counted twice)
+    assert (await a.status(None, REPO))[0]["spent_usd"] == pytest.approx(0.7)
+    assert (await b.status(None, REPO))[0]["spent_usd"] == pytest.approx(0.7)
+    await served_by(a, 0.2)  # settled just now: kept locally until the file surely has it
+    clock.t += 1
+    assert (await a.status(None, REPO))[0]["spent_usd"] == pytest.approx(0.9)
+    clock.t += 30  # re-read: 0.2 is in the file, the local copy is dropped
+    assert (await a.status(None, REPO))[0]["spent_usd"] == pytest.approx(0.9)
+    with pytest.raises(RateLimited):
+        await b.check(None, REPO, "m", 0.2)
+
+
 async def test_concurrent_first_checks_read_usage_db_once(tmp_path: Path) -> None:
     connect(tmp_path / "usage.db").close()
     ledger = SqliteLedger(tmp_path / "usage.db")

@@ -51,7 +51,7 @@ class AccessGate:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.keys = KeyRing(KeyStore(home / FILENAME), clock=clock)
-        self.engine = BudgetEngine(cfg.budgets, ledger or SqliteLedger(home / USAGE_DB), clock=clock)
+        self.engine = BudgetEngine(cfg.budgets, ledger or SqliteLedger(home / USAGE_DB, clock=clock), clock=clock)
         self.prices: PriceBook = book(cfg.prices)
         self._cfg = cfg
         self._watch: asyncio.Task[None] | None = None

@@ -2,9 +2,10 @@
 
 :class:`SpendLedger` is the seam: ``spent(scope, since)`` and ``add(scope, since, usd)``. :class:`SqliteLedger`
 reads the usage store (``usage.db``, whose rows carry ``key_name``, ``project``, ``session_id`` and
-``cost_usd``) once per scope and period, then keeps adding what this process settles, so a restart resumes from
-the recorded spend without double counting. A shared ledger for several routers (Redis: ``INCRBYFLOAT`` on
-``ccm:budget:<scope>:<period start>``; PostgreSQL: the usage table) implements the same two methods.
+``cost_usd``) per scope and period, re-read every 30 s, plus what this process settled since, so a restart
+or a second worker on the same home sees the recorded spend. A shared ledger for several routers (Redis:
+``INCRBYFLOAT`` on ``ccm:budget:<scope>:<period start>``; PostgreSQL: the usage table) implements the same two
+methods.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -58,31 +61,54 @@ def read_spent(path: Path, scope: Scope, since: float) -> float:
 
 
 class SqliteLedger:
-    """Recorded spend from ``usage.db`` plus what this process has settled since it read it."""
+    """Recorded spend from ``usage.db`` plus what this process has settled since it last read it.
 
-    def __init__(self, path: Path) -> None:
+    The file is re-read every ``refresh_s`` so that other processes on the same home (``ccm start --workers N``,
+    a restarted router) are seen. What this process settled more than ``flush_margin_s`` before a read is
+    in the file by then (the usage writer flushes every second) and is dropped from the local part; newer
+    amounts are kept, so spend is never under-counted and at worst briefly over-counted.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        refresh_s: float = 30.0,
+        flush_margin_s: float = 5.0,
+    ) -> None:
         self.path = path
-        self._base: dict[tuple[Scope, float], float] = {}
-        self._added: dict[tuple[Scope, float], float] = {}
+        self.clock = clock
+        self.refresh_s = refresh_s
+        self.flush_margin_s = flush_margin_s
+        self._base: dict[tuple[Scope, float], tuple[float, float]] = {}  # -> (spent in the file, read at)
+        self._added: dict[tuple[Scope, float], list[tuple[float, float]]] = {}  # -> [(settled at, usd)]
         self._locks: dict[tuple[Scope, float], asyncio.Lock] = {}
+
+    def _fresh(self, k: tuple[Scope, float]) -> bool:
+        got = self._base.get(k)
+        return got is not None and self.clock() - got[1] < self.refresh_s
 
     async def spent(self, scope: Scope, since: float) -> float:
         k = (scope, since)
-        if k not in self._base:
+        if not self._fresh(k):
             lock = self._locks.setdefault(k, asyncio.Lock())
             async with lock:  # one read per scope and period, however many requests arrive together
-                if k not in self._base:
-                    self._base[k] = await asyncio.to_thread(read_spent, self.path, scope, since)
+                if not self._fresh(k):
+                    read_at = self.clock()
+                    value = await asyncio.to_thread(read_spent, self.path, scope, since)
+                    self._base[k] = (value, read_at)
+                    cutoff = read_at - self.flush_margin_s
+                    self._added[k] = [(t, usd) for t, usd in self._added.get(k, []) if t >= cutoff]
             self._locks.pop(k, None)
             self._forget_old(since)
-        return self._base[k] + self._added.get(k, 0.0)
+        return self._base[k][0] + sum(usd for _, usd in self._added.get(k, []))
 
     async def add(self, scope: Scope, since: float, usd: float) -> None:
-        k = (scope, since)
-        self._added[k] = self._added.get(k, 0.0) + usd
+        self._added.setdefault((scope, since), []).append((self.clock(), usd))
 
     def _forget_old(self, newest: float) -> None:
-        """Bound memory: drop periods of the same scope kind that are over (a new day made yesterday moot)."""
+        """Bound memory: drop periods that are over (a new day made yesterday's totals moot)."""
         if len(self._base) <= 10_000:
             return
         for k in [k for k in self._base if k[1] < newest and k[1] != 0.0]:
