@@ -217,3 +217,23 @@ def test_identity_and_records_hold_no_secret(tmp_path: Path) -> None:
     ident = KeyRing(store)
     ident.load()
     assert key not in repr(ident.snapshot)
+
+
+def test_admin_functions_show_a_key_once(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from claude_code_mux.access.admin import KeyCreate, create_key, list_keys, revoke_key, rotate_key
+
+    store = KeyStore(tmp_path / "keys.db")
+    made = create_key(store, KeyCreate(name="ci", budget="5/day", models=["haiku"], rps=1, expires="7d"))
+    assert made["key"].startswith("ccm-") and made["budget_usd"] == 5.0 and made["models"] == ["haiku"]
+    listed = list_keys(store)
+    assert [k["name"] for k in listed] == ["ci"] and "key" not in listed[0]
+    new = rotate_key(store, "ci")
+    assert new["key"] != made["key"] and new["models"] == ["haiku"]
+    assert revoke_key(store, "ci")["state"] == "revoked"
+    assert list_keys(store) == [] and len(list_keys(store, include_inactive=True)) == 2
+    with pytest.raises(KeyStoreError, match="--budget"):
+        create_key(store, KeyCreate(name="x", budget="much"))
+    with pytest.raises(ValidationError):
+        KeyCreate.model_validate({"name": "x", "admin": True})

@@ -13,7 +13,8 @@ from pathlib import Path
 import anthropic
 import pytest
 
-from claude_code_mux.observe.usage_db import COLUMNS, connect
+from claude_code_mux.cli.usage import _BY
+from claude_code_mux.observe.usage_db import COLUMNS, GROUP_BY, connect, summarize
 from tests.harness import anthropic_provider, model_block, run_router
 from tests.mocks.anthropic import MockAnthropic
 
@@ -125,5 +126,24 @@ def test_ccm_usage_by_key_project_session_since(tmp_path: Path) -> None:
     assert table("session")["s2"].endswith("0.1250 +1 no price")
     assert "s3" not in table("session")
     assert table("model")["local-model"].endswith("no price")
+    conn = connect(tmp_path / "usage.db")
+    rows_by_key = {r.group: r for r in summarize(conn, "key", now - 7 * 86400)}
+    conn.close()
+    assert rows_by_key["bob"].to_dict() == {
+        "group": "bob",
+        "requests": 2,
+        "errors": 0,
+        "input_tokens": 200,
+        "output_tokens": 20,
+        "cache_read_tokens": 0,
+        "cache_write_tokens": 0,
+        "avg_ms": 50.0,
+        "cost_usd": 0.125,
+        "unpriced": 1,
+    }
     total = _ccm(tmp_path, "usage", "--by", "key", "--since", "7d").stdout
     assert "total: $0.8750 + 1 request(s) with no price" in total
+
+
+def test_cli_offers_every_grouping() -> None:
+    assert set(_BY) == set(GROUP_BY)

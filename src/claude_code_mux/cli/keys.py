@@ -12,6 +12,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
+from claude_code_mux.access.admin import key_json
 from claude_code_mux.access.keystore import FILENAME, KeyRecord, KeyStore, parse_budget, parse_duration
 from claude_code_mux.cli.table import render
 from claude_code_mux.errors import KeyStoreError
@@ -83,22 +84,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not args.all:
         recs = [r for r in recs if r.state(now) == "active"]
     if args.json:
-        out = [
-            {
-                "id": r.id,
-                "name": r.name,
-                "hint": r.hint,
-                "state": r.state(now),
-                "created": r.created,
-                "expires": r.expires,
-                "revoked": r.revoked,
-                "models": list(r.models),
-                "rps": r.rps,
-                "budget_usd": r.budget_usd,
-                "budget_period": r.budget_period,
-            }
-            for r in recs
-        ]
+        out = [key_json(r, now) for r in recs]
         print(json.dumps(out, indent=1))
         return 0
     if not recs:

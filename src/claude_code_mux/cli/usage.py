@@ -17,14 +17,7 @@ from datetime import datetime
 from claude_code_mux.cli.table import render
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_COLUMNS = {
-    "model": "model",
-    "provider": "provider",
-    "session": "session_id",
-    "route": "route",
-    "key": "key_name",
-    "project": "project",
-}
+_BY = ("model", "provider", "session", "route", "key", "project")  # observe.usage_db.GROUP_BY
 
 
 def parse_since(text: str, now: float | None = None) -> float:
@@ -50,55 +43,33 @@ def cmd_usage(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"no usage recorded yet ({path} does not exist)")
         return 0
-    from claude_code_mux.observe.usage_db import connect
+    from claude_code_mux.observe.usage_db import connect, summarize
 
-    since = args.since or 0.0
-    col = _COLUMNS[args.by]
-    if col == "route":
-        key = "substr(route, 1, instr(route || ':', ':') - 1)"
-    else:
-        key = f"coalesce({col}, '-')"
-    sql = (
-        f"SELECT {key} AS k, count(*), sum(status >= 400), sum(input_tokens), sum(output_tokens), "
-        "sum(cache_read_tokens), sum(cache_write_tokens), avg(latency_ms), sum(cost_usd), "
-        "sum(cost_usd IS NULL AND provider IS NOT NULL) "
-        "FROM usage WHERE ts >= ? GROUP BY k ORDER BY coalesce(sum(cost_usd), 0) DESC, count(*) DESC"
-    )
     try:
         with contextlib.closing(connect(path)) as conn:  # connect() also adds columns an old file lacks
-            rows = conn.execute(sql, (since,)).fetchall()
+            rows = summarize(conn, args.by, args.since or 0.0)
     except sqlite3.Error as exc:
         print(f"error: cannot read {path}: {exc}", file=sys.stderr)
         return 1
-    head = (
-        args.by,
-        "requests",
-        "errors",
-        "input",
-        "output",
-        "cache_read",
-        "cache_write",
-        "avg_ms",
-        "cost_usd",
-    )
-    table = [head] + [
+    head = (args.by, "requests", "errors", "input", "output", "cache_read", "cache_write", "avg_ms", "cost_usd")
+    body = [
         (
-            str(r[0]),
-            str(r[1]),
-            str(r[2] or 0),
-            str(r[3] or 0),
-            str(r[4] or 0),
-            str(r[5] or 0),
-            str(r[6] or 0),
-            f"{r[7] or 0:.0f}",
-            _cost(r[8], r[9] or 0),
+            r.group,
+            str(r.requests),
+            str(r.errors),
+            str(r.input_tokens),
+            str(r.output_tokens),
+            str(r.cache_read_tokens),
+            str(r.cache_write_tokens),
+            f"{r.avg_ms:.0f}",
+            _cost(r.cost_usd, r.unpriced),
         )
         for r in rows
     ]
-    print(render(table[0], table[1:]))
+    print(render(head, body))
     if rows:
-        priced = sum(r[8] or 0.0 for r in rows)
-        unpriced = sum(r[9] or 0 for r in rows)
+        priced = sum(r.cost_usd or 0.0 for r in rows)
+        unpriced = sum(r.unpriced for r in rows)
         print(f"\ntotal: ${priced:.4f}" + (f" + {unpriced} request(s) with no price" if unpriced else ""))
     else:
         print("(no requests in this period)")
@@ -108,5 +79,5 @@ def cmd_usage(args: argparse.Namespace) -> int:
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("usage", parents=[common], help="token usage and cost from usage.db")
     p.add_argument("--since", type=parse_since, default=None, help="e.g. 7d, 2h, 30m or an ISO date")
-    p.add_argument("--by", choices=sorted(_COLUMNS), default="model")
+    p.add_argument("--by", choices=sorted(_BY), default="model")
     p.set_defaults(func=cmd_usage)

@@ -1,10 +1,12 @@
 """The usage store's SQLite schema (``HOME/usage.db``): the table, the columns added since, and opening a file
-of any age. Shared by the writer (:mod:`.usage`), ``ccm usage`` and the budget ledger; imports nothing heavy.
+of any age, and the per-group summary behind ``ccm usage`` (and an admin usage endpoint). Shared by the writer
+(:mod:`.usage`), ``ccm usage`` and the budget ledger; imports nothing heavy.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 
 SCHEMA = """
@@ -55,3 +57,60 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.executescript(SCHEMA)
     migrate(conn)
     return conn
+
+
+# ``--by`` name -> usage column (route: its rule, the part before ":")
+GROUP_BY = {
+    "model": "model",
+    "provider": "provider",
+    "session": "session_id",
+    "route": "route",
+    "key": "key_name",
+    "project": "project",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SpendRow:
+    """One group of ``summarize``: requests, errors, tokens, latency and cost (None: no row had a price)."""
+
+    group: str
+    requests: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    avg_ms: float
+    cost_usd: float | None
+    unpriced: int  # requests whose model had no price
+
+    def to_dict(self) -> dict[str, object]:
+        return {f: getattr(self, f) for f in self.__slots__}
+
+
+def summarize(conn: sqlite3.Connection, by: str, since: float) -> list[SpendRow]:
+    """Usage since epoch ``since`` grouped by ``by`` (a :data:`GROUP_BY` name), the costliest first."""
+    col = GROUP_BY[by]
+    key = "substr(route, 1, instr(route || ':', ':') - 1)" if col == "route" else f"coalesce({col}, '-')"
+    sql = (
+        f"SELECT {key} AS k, count(*), sum(status >= 400), sum(input_tokens), sum(output_tokens), "
+        "sum(cache_read_tokens), sum(cache_write_tokens), avg(latency_ms), sum(cost_usd), "
+        "sum(cost_usd IS NULL AND provider IS NOT NULL) "
+        "FROM usage WHERE ts >= ? GROUP BY k ORDER BY coalesce(sum(cost_usd), 0) DESC, count(*) DESC"
+    )
+    return [
+        SpendRow(
+            str(r[0]),
+            int(r[1]),
+            int(r[2] or 0),
+            int(r[3] or 0),
+            int(r[4] or 0),
+            int(r[5] or 0),
+            int(r[6] or 0),
+            float(r[7] or 0.0),
+            None if r[8] is None else float(r[8]),
+            int(r[9] or 0),
+        )
+        for r in conn.execute(sql, (since,))
+    ]
