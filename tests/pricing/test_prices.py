@@ -161,3 +161,29 @@ def test_ccm_prices_lists_the_table_with_overrides(tmp_path: Path) -> None:
     miss = _ccm(tmp_path, "prices", "claude-sonnet-4-5-20250929", "no-such-model")
     assert miss.returncode == 1
     assert "no-such-model: no price" in miss.stdout and "claude-sonnet-4-5-20250929: 3 in / 15 out" in miss.stdout
+
+
+def test_statusline_session_cost_falls_back_to_the_shipped_prices() -> None:
+    from claude_code_mux.cli.statusline import session_cost
+
+    totals = {
+        "by_model": {
+            "claude-sonnet-4-5-20250929": {
+                "input_tokens": 1000,
+                "output_tokens": 100,
+                "cache_read_input_tokens": 10_000,
+            },
+            "my-local-model": {"input_tokens": 5000, "output_tokens": 500},
+        }
+    }
+    assert session_cost({"totals": totals}, {}) == pytest.approx((1000 * 3 + 100 * 15 + 10_000 * 0.3) / 1e6)
+    # a config price still wins
+    cfg = {"claude-sonnet-4-5-20250929": {"input": 1.0}}
+    assert session_cost({"totals": totals}, cfg) == pytest.approx(1000 / 1e6)
+    assert session_cost({"totals": {"by_model": {"my-local-model": {"input_tokens": 1}}}}, {}) is None
+
+
+def test_the_price_table_loads_without_pydantic() -> None:
+    code = "import sys, claude_code_mux.pricing.table as t; t.shipped(); print('pydantic' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr

@@ -12,9 +12,10 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from claude_code_mux.config.schema import PriceConfig
+if TYPE_CHECKING:  # not at run time: `ccm statusline` prices with this module and must not load pydantic
+    from claude_code_mux.config.schema import PriceConfig
 
 _DATE = re.compile(r"-(\d{8}|\d{4}-\d{2}-\d{2})$")
 _BEDROCK_REGION = re.compile(r"^(us|eu|apac|au|jp|global)\.")
