@@ -134,6 +134,19 @@ async def test_block_wins_over_downgrade_and_releases_reservations(tmp_path: Pat
     assert e._reserved == {}  # the project budget's hold was released with the refusal
 
 
+async def test_two_budgets_on_one_scope_charge_the_cost_once(tmp_path: Path) -> None:
+    clock = Clock("2026-12-03T10:00:00")
+    e = engine(
+        tmp_path,
+        clock,
+        BudgetConfig(scope="project:myrepo", limit_usd=1.0, period="day", warn_at=0.5),
+        BudgetConfig(scope="project:myrepo", limit_usd=0.5, period="day", action="downgrade", downgrade_to="fast"),
+    )
+    await e.settle(await e.check(None, REPO, "m", 0.0), 0.3)
+    status = await e.status(None, REPO)
+    assert [s["spent_usd"] for s in status] == [pytest.approx(0.3), pytest.approx(0.3)]
+
+
 async def test_requests_in_flight_reserve_their_estimate(tmp_path: Path) -> None:
     clock = Clock("2026-12-03T10:00:00")
     e = engine(tmp_path, clock, BudgetConfig(scope="project:myrepo", limit_usd=0.05))

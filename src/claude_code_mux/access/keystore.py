@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from claude_code_mux.errors import KeyStoreError
 
@@ -97,19 +98,23 @@ def parse_budget(text: str) -> tuple[float, str]:
     return float(m.group(1)), m.group(2)
 
 
-def _row(r: tuple[object, ...]) -> KeyRecord:
-    models = json.loads(str(r[7])) if r[7] else []
+def _opt(v: Any) -> float | None:
+    return None if v is None else float(v)
+
+
+def _row(r: tuple[Any, ...]) -> KeyRecord:
+    models = json.loads(r[7]) if r[7] else []
     return KeyRecord(
         id=str(r[0]),
         name=str(r[1]),
         hash=str(r[2]),
         hint=str(r[3]),
-        created=float(r[4]),  # type: ignore[arg-type]
-        expires=None if r[5] is None else float(r[5]),  # type: ignore[arg-type]
-        revoked=None if r[6] is None else float(r[6]),  # type: ignore[arg-type]
+        created=float(r[4]),
+        expires=_opt(r[5]),
+        revoked=_opt(r[6]),
         models=tuple(str(m) for m in models),
-        rps=None if r[8] is None else float(r[8]),  # type: ignore[arg-type]
-        budget_usd=None if r[9] is None else float(r[9]),  # type: ignore[arg-type]
+        rps=_opt(r[8]),
+        budget_usd=_opt(r[9]),
         budget_period=None if r[10] is None else str(r[10]),
     )
 
@@ -137,9 +142,6 @@ class KeyStore:
                 yield conn
         finally:
             conn.close()
-
-    def exists(self) -> bool:
-        return self.path.exists()
 
     def all(self) -> list[KeyRecord]:
         if not self.path.exists():

@@ -116,7 +116,7 @@ class Ticket:
 
 @dataclass
 class BudgetEngine:
-    """Budgets for one runtime (rebuilt with it on reload; the ledger may be kept across reloads)."""
+    """Budgets for one router process; a reload swaps in :meth:`with_budgets`, keeping ledger and reservations."""
 
     budgets: Sequence[BudgetConfig]
     ledger: SpendLedger
@@ -171,12 +171,16 @@ class BudgetEngine:
         """Charge the real cost (None: the model has no price, nothing is charged) and drop the reservation."""
         self._release(list(ticket.holds))
         cost = cost_usd or 0.0
+        charged: set[tuple[Scope, float]] = set()
         for h in ticket.holds:
-            if cost > 0:
+            if cost > 0 and (h.scope, h.since) not in charged:  # two budgets on one scope and period: once
+                charged.add((h.scope, h.since))
                 await self.ledger.add(h.scope, h.since, cost)
             spent = await self.ledger.spent(h.scope, h.since)
-            mark = (f"{h.rule.kind}:{h.rule.value}", h.scope, h.since)
+            mark = (f"{h.rule.kind}:{h.rule.value}:{h.rule.limit_usd}", h.scope, h.since)
             if spent >= h.rule.warn_at * h.rule.limit_usd and mark not in self._warned:
+                if len(self._warned) > 10_000:  # session:* makes one per session: forget, at worst warn again
+                    self._warned.clear()
                 self._warned.add(mark)
                 self.logger.warning(
                     "%s: $%.4f spent (%.0f%%), %s",
