@@ -156,6 +156,10 @@ class ConfigError(CcmError):
         return text
 
 
+class KeyStoreError(CcmError):
+    """A virtual-key operation that cannot be done (unknown name, duplicate, bad argument); the message says why."""
+
+
 class OAuthError(CcmError):
     """A failure in the OAuth login, exchange or refresh flow; the message is safe to show."""
 

@@ -51,7 +51,7 @@ import struct
 import sys
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -475,8 +475,11 @@ class MockAnthropic:
         thinking: bool = False,
         delay_ms: float = 0,
         models: Sequence[str] | None = None,
+        usage: Mapping[str, Any] | None = None,
     ) -> None:
         self.name = name
+        # Fixed usage for every reply (cache fields included), instead of the body-size estimate.
+        self.usage = dict(usage) if usage is not None else None
         self.chunks = max(1, chunks)
         self.require_key = require_key
         self.text = text if text is not None else f"Hello from {name}."
@@ -798,6 +801,8 @@ class MockAnthropic:
         model = body["model"]
         in_tokens = max(1, len(rec.body) // 4)
         out_tokens = _output_tokens(blocks)
+        if self.usage is not None:
+            out_tokens = int(self.usage.get("output_tokens", out_tokens))
         msg_id = _new_id("msg_01")
         if not body.get("stream"):
             full = {
@@ -808,7 +813,7 @@ class MockAnthropic:
                 "content": blocks,
                 "stop_reason": stop,
                 "stop_sequence": stop_seq,
-                "usage": _usage(in_tokens, out_tokens),
+                "usage": self._usage_of(in_tokens, out_tokens),
             }
             return await self._reply_json(request, rec, full, fault)
 
@@ -820,7 +825,7 @@ class MockAnthropic:
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": _usage(in_tokens, 1),
+            "usage": self._usage_of(in_tokens, 1),
         }
         events = _stream_events(start, blocks, stop, stop_seq, out_tokens, self.chunks)
         kind = fault.kind if fault else None
@@ -867,6 +872,11 @@ class MockAnthropic:
         except ConnectionError as e:
             raise _ClientGone from e
         return resp
+
+    def _usage_of(self, in_tokens: int, out_tokens: int) -> dict[str, Any]:
+        if self.usage is None:
+            return _usage(in_tokens, out_tokens)
+        return {**self.usage, "output_tokens": out_tokens}
 
     # ---- control endpoints -------------------------------------------------------------------
 

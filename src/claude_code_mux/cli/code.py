@@ -3,7 +3,8 @@
 Every argument after ``code`` goes to ``claude`` untouched (``ccm code -p hi``, ``ccm code -c``, even
 ``--help``); ccm's own ``--home`` / ``--config`` go before ``code``. The environment is the one described in
 :mod:`claude_code_mux.cli.env`, plus ``CCM_HOME`` (and ``CCM_CONFIG`` for an explicit config) so that
-``ccm statusline`` inside the session reads the same router.
+``ccm statusline`` inside the session reads the same router, and ``x-ccm-project: <git root name>`` in
+``ANTHROPIC_CUSTOM_HEADERS`` for project budgets (:mod:`claude_code_mux.cli.project`).
 
 Lifecycle: the sessions of ``ccm code`` are registered in ``HOME/code_sessions`` (JSON, under a file lock) by
 PID. The first session starts the router in the background when none answers and records that it did; the
@@ -35,7 +36,7 @@ from typing import Any
 from filelock import FileLock
 
 from claude_code_mux.cli import env as env_cmd
-from claude_code_mux.cli import statusline
+from claude_code_mux.cli import project, statusline
 from claude_code_mux.cli.common import fail, load_or_default
 from claude_code_mux.cli.server import health_ok, pid_port, read_pid, spawn_detached, stop_router
 from claude_code_mux.config.schema import Config
@@ -209,6 +210,11 @@ def cmd_code(args: argparse.Namespace) -> int:
             )
         child_env = env.apply(os.environ)
         child_env["CCM_HOME"] = str(home)
+        headers = project.with_project(
+            child_env.get("ANTHROPIC_CUSTOM_HEADERS"), project.project_name(Path.cwd(), os.environ)
+        )
+        if headers:
+            child_env["ANTHROPIC_CUSTOM_HEADERS"] = headers
         if path is not None and path != home / "config.toml":
             child_env["CCM_CONFIG"] = str(path)
         return _run([claude, *args.claude_args], child_env)

@@ -18,6 +18,8 @@ _GROUPS = (
     "claude_code_mux.cli.models",
     "claude_code_mux.cli.code",
     "claude_code_mux.cli.usage",
+    "claude_code_mux.cli.prices",
+    "claude_code_mux.cli.keys",
     "claude_code_mux.cli.bench",
 )
 

@@ -7,7 +7,8 @@ Claude Code runs the command on every update and pipes a JSON object on stdin (`
     ccm default → openrouter/z-ai/glm-4.6 · last 45.2k in / 456 out · session ~$0.0123
 
 Fallbacks: ``ccm: not running`` (no live router PID) and ``ccm: no requests yet``. The cost is estimated
-from the ``[prices."model"]`` table (USD per million tokens), read with ``tomllib`` from the config file.
+from the ``[prices."model"]`` table (USD per million tokens), read with ``tomllib`` from the config file, else
+from the price table that ships with the package.
 
 The command must never fail or stall Claude Code's UI: stdin is read with a deadline, every error becomes a
 short line and exit 0, and this module imports only the standard library (and ``last_request``), so
@@ -111,10 +112,24 @@ def session_cost(rec: Mapping[str, Any], prices: Mapping[str, Mapping[str, float
             continue
         price = next((prices[m] for m in (model, t.get("client_model")) if isinstance(m, str) and m in prices), None)
         if price is None:
+            shipped_cost = _shipped_cost(model, t)
+            if shipped_cost is not None:
+                priced = True
+                cost += shipped_cost * 1_000_000
             continue
         priced = True
         cost += sum(_n(t.get(u)) * price.get(p, 0.0) for u, p in zip(_USAGE_KEYS, _PRICE_KEYS, strict=True))
     return cost / 1_000_000 if priced else None
+
+
+def _shipped_cost(model: str, usage: Mapping[str, Any]) -> float | None:
+    """USD for ``usage`` of ``model`` at the price that ships with the package, or None (no price)."""
+    from claude_code_mux.pricing.cost import cost_of  # imports no pydantic: cheap enough for every refresh
+    from claude_code_mux.pricing.table import shipped
+
+    counts = {k: _n(usage.get(k)) for k in _USAGE_KEYS}
+    price = shipped().find(model) if any(counts.values()) else None
+    return None if price is None else cost_of(price, counts)
 
 
 def _tokens(n: int) -> str:

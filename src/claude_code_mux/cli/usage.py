@@ -1,4 +1,8 @@
-"""``ccm usage [--since 2h|1d|DATE] [--by model|provider|session|route]``: a usage table from usage.db."""
+"""``ccm usage [--since 7d|2h|DATE] [--by model|provider|session|route|key|project]``: usage and cost from usage.db.
+
+Costs come from the rows (priced when they were recorded). Rows whose model had no price have a NULL cost and
+are counted as "no price", never as $0.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,10 @@ import sys
 import time
 from datetime import datetime
 
+from claude_code_mux.cli.table import render
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_COLUMNS = {"model": "model", "provider": "provider", "session": "session_id", "route": "route"}
+_BY = ("model", "provider", "session", "route", "key", "project")  # observe.usage_db.GROUP_BY
 
 
 def parse_since(text: str, now: float | None = None) -> float:
@@ -25,65 +31,53 @@ def parse_since(text: str, now: float | None = None) -> float:
         raise argparse.ArgumentTypeError(f"--since: use e.g. 2h, 1d, 30m or an ISO date, not {text!r}") from None
 
 
+def _cost(total: float | None, unpriced: int) -> str:
+    """``0.1234``; ``no price`` when no row had one; ``0.1234 +2 no price`` when some had none."""
+    if total is None:
+        return "no price" if unpriced else "0.0000"
+    return f"{total:.4f}" + (f" +{unpriced} no price" if unpriced else "")
+
+
 def cmd_usage(args: argparse.Namespace) -> int:
     path = args.home / "usage.db"
     if not path.exists():
         print(f"no usage recorded yet ({path} does not exist)")
         return 0
-    since = args.since or 0.0
-    col = _COLUMNS[args.by]
-    if col == "route":
-        key = "substr(route, 1, instr(route || ':', ':') - 1)"
-    else:
-        key = f"coalesce({col}, '-')"
-    sql = (
-        f"SELECT {key} AS k, count(*), sum(status >= 400), sum(input_tokens), sum(output_tokens), "
-        "sum(cache_read_tokens), sum(cache_write_tokens), avg(latency_ms), sum(cost_usd) "
-        "FROM usage WHERE ts >= ? GROUP BY k ORDER BY sum(cost_usd) DESC, count(*) DESC"
-    )
+    from claude_code_mux.observe.usage_db import connect, summarize
+
     try:
-        with contextlib.closing(sqlite3.connect(str(path))) as conn:
-            rows = conn.execute(sql, (since,)).fetchall()
+        with contextlib.closing(connect(path)) as conn:  # connect() also adds columns an old file lacks
+            rows = summarize(conn, args.by, args.since or 0.0)
     except sqlite3.Error as exc:
         print(f"error: cannot read {path}: {exc}", file=sys.stderr)
         return 1
-    head = (
-        args.by,
-        "requests",
-        "errors",
-        "input",
-        "output",
-        "cache_read",
-        "cache_write",
-        "avg_ms",
-        "cost_usd",
-    )
-    table = [head] + [
+    head = (args.by, "requests", "errors", "input", "output", "cache_read", "cache_write", "avg_ms", "cost_usd")
+    body = [
         (
-            str(r[0]),
-            str(r[1]),
-            str(r[2] or 0),
-            str(r[3] or 0),
-            str(r[4] or 0),
-            str(r[5] or 0),
-            str(r[6] or 0),
-            f"{r[7] or 0:.0f}",
-            f"{r[8] or 0:.4f}",
+            r.group,
+            str(r.requests),
+            str(r.errors),
+            str(r.input_tokens),
+            str(r.output_tokens),
+            str(r.cache_read_tokens),
+            str(r.cache_write_tokens),
+            f"{r.avg_ms:.0f}",
+            _cost(r.cost_usd, r.unpriced),
         )
         for r in rows
     ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
-    for n, row in enumerate(table):
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
-    if not rows:
+    print(render(head, body))
+    if rows:
+        priced = sum(r.cost_usd or 0.0 for r in rows)
+        unpriced = sum(r.unpriced for r in rows)
+        print(f"\ntotal: ${priced:.4f}" + (f" + {unpriced} request(s) with no price" if unpriced else ""))
+    else:
         print("(no requests in this period)")
     return 0
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("usage", parents=[common], help="token usage and cost from usage.db")
-    p.add_argument("--since", type=parse_since, default=None, help="e.g. 2h, 1d, 30m or an ISO date")
-    p.add_argument("--by", choices=sorted(_COLUMNS), default="model")
+    p.add_argument("--since", type=parse_since, default=None, help="e.g. 7d, 2h, 30m or an ISO date")
+    p.add_argument("--by", choices=sorted(_BY), default="model")
     p.set_defaults(func=cmd_usage)

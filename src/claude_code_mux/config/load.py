@@ -194,6 +194,18 @@ def _check_semantics(cfg: schema.Config, *, text: str, path: str) -> None:
             )
     names = {m.name for m in cfg.models}
     patterns = [pat for p in cfg.providers if p.enabled for pat in p.models]
+    for i, b in enumerate(cfg.budgets):
+        target = b.downgrade_to
+        if not target or target in names or "," in target:
+            continue
+        if not any(fnmatch.fnmatchcase(target, pat) for pat in patterns):
+            raise ConfigError(
+                f"downgrade_to = {target!r} names no [[models]] entry and no provider model",
+                path=path,
+                line=locate(text, ("budgets", i, "downgrade_to")),
+                key=f"budgets[{i}].downgrade_to",
+                fix="name a cheaper [[models]] entry" + (f" (known: {', '.join(sorted(names))})" if names else ""),
+            )
     for key in ("default", "background", "think", "websearch", "image", "long_context"):
         target = getattr(cfg.router, key)
         if (

@@ -213,6 +213,42 @@ class PriceConfig(_Strict):
     output: float = 0.0
     cache_read: float = 0.0
     cache_write: float = 0.0
+    # 1-hour-TTL cache writes (Anthropic bills them at 2x input); cache_write when unset.
+    cache_write_1h: float | None = None
+
+
+_BUDGET_SCOPE = re.compile(r"^(key|project|session):(\S+)$")
+
+
+class BudgetConfig(_Strict):
+    """``[[budgets]]``: a spend limit on a key, a project or a session (see ``budgets/``)."""
+
+    scope: str
+    limit_usd: float = Field(gt=0)
+    period: Literal["day", "week", "month", "total"] = "month"
+    action: Literal["block", "downgrade"] = "block"
+    downgrade_to: str | None = None
+    warn_at: float = Field(0.8, gt=0, le=1)
+
+    @field_validator("scope")
+    @classmethod
+    def _scope(cls, v: str) -> str:
+        m = _BUDGET_SCOPE.match(v.strip())
+        if m is None:
+            raise ValueError(
+                f"scope {v!r} is not one of key:NAME, project:NAME, session:ID, session:* "
+                '(fix: e.g. scope = "project:myrepo")'
+            )
+        return v.strip()
+
+    @model_validator(mode="after")
+    def _downgrade(self) -> BudgetConfig:
+        if self.action == "downgrade" and not self.downgrade_to:
+            raise ValueError(
+                f'budget {self.scope!r}: action = "downgrade" needs downgrade_to '
+                '(fix: add downgrade_to = "<a cheaper [[models]] name>", or use action = "block")'
+            )
+        return self
 
 
 class Config(_Strict):
@@ -222,6 +258,7 @@ class Config(_Strict):
     models: tuple[ModelConfig, ...] = ()
     oauth: OAuthSettings = OAuthSettings()
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
+    budgets: tuple[BudgetConfig, ...] = ()
 
     @model_validator(mode="after")
     def _references(self) -> Config:

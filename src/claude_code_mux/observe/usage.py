@@ -1,7 +1,9 @@
 """Usage records in SQLite (``~/.claude-code-mux/usage.db``), written off the hot path in batches.
 
 Each finished request becomes one row: time, session, route, provider, model, status, tokens (cache reads and
-writes included), latency and an estimated cost from the ``[prices."model"]`` table of the config.
+writes included), latency, the client key's name, the project, and the cost from :mod:`claude_code_mux.pricing`
+(the shipped table under ``[prices."model"]`` overrides). A model without a price stores a NULL cost ("no price"),
+never 0. Older ``usage.db`` files gain the new columns on open (:func:`.usage_db.migrate`).
 """
 
 from __future__ import annotations
@@ -17,48 +19,20 @@ from typing import Any
 from aiohttp import web
 
 from claude_code_mux.config.schema import PriceConfig
+from claude_code_mux.observe.usage_db import COLUMNS, connect
+from claude_code_mux.pricing import book, record_cost
 from claude_code_mux.server.state import HOLDER, RuntimeHolder
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS usage (
-  ts REAL NOT NULL,
-  request_id TEXT,
-  session_id TEXT,
-  route TEXT,
-  provider TEXT,
-  model TEXT,
-  client_model TEXT,
-  status INTEGER,
-  input_tokens INTEGER DEFAULT 0,
-  output_tokens INTEGER DEFAULT 0,
-  cache_read_tokens INTEGER DEFAULT 0,
-  cache_write_tokens INTEGER DEFAULT 0,
-  latency_ms REAL,
-  ttfb_ms REAL,
-  cost_usd REAL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS usage_ts ON usage(ts);
-"""
 
-
-def estimate_cost(prices: Mapping[str, PriceConfig], usage: Mapping[str, int], *models: str | None) -> float:
-    """USD for ``usage`` at the first of ``models`` that has a price (per million tokens)."""
-    price = next((prices[m] for m in models if m and m in prices), None)
-    if price is None:
-        return 0.0
-    return (
-        usage.get("input_tokens", 0) * price.input
-        + usage.get("output_tokens", 0) * price.output
-        + usage.get("cache_read_input_tokens", 0) * price.cache_read
-        + usage.get("cache_creation_input_tokens", 0) * price.cache_write
-    ) / 1_000_000
-
-
-def connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), timeout=10)
-    conn.executescript(SCHEMA)
-    return conn
+def estimate_cost(
+    prices: Mapping[str, PriceConfig],
+    usage: Mapping[str, int],
+    model: str | None,
+    client_model: str | None = None,
+    provider_type: str | None = None,
+) -> float | None:
+    """USD for ``usage`` of upstream ``model`` (config prices first, then the shipped table); None: no price."""
+    return record_cost(book(prices), usage, model, client_model, provider_type)
 
 
 class UsageWriter:
@@ -78,8 +52,11 @@ class UsageWriter:
         if rec.get("provider") is None and not rec.get("usage"):
             return
         usage = rec.get("usage") or {}
-        prices = self._holder.current.config.prices
-        cost = estimate_cost(prices, usage, rec.get("model"), rec.get("client_model"))
+        cfg = self._holder.current.config
+        provider = cfg.provider(rec["provider"]) if rec.get("provider") else None
+        cost = estimate_cost(
+            cfg.prices, usage, rec.get("model"), rec.get("client_model"), provider.provider_type if provider else None
+        )
         rec["cost_usd"] = cost
         self._rows.append(
             (
@@ -98,6 +75,8 @@ class UsageWriter:
                 rec.get("total_ms"),
                 rec.get("ttfb_ms"),
                 cost,
+                rec.get("key_name"),
+                rec.get("project"),
             )
         )
         if self._task is None or self._task.done():
@@ -122,7 +101,7 @@ class UsageWriter:
         if self._conn is None:
             self._conn = connect(self.path)
         with self._conn:
-            self._conn.executemany("INSERT INTO usage VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            self._conn.executemany(f"INSERT INTO usage ({COLUMNS}) VALUES ({','.join('?' * 17)})", rows)
 
     def close(self) -> None:
         def _close() -> None:

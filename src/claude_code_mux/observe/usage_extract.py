@@ -6,15 +6,11 @@ from typing import Any
 
 import orjson
 
-_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+from claude_code_mux.wire.usage import merge_usage
 
 
 def _merge(into: dict[str, int], usage: Any) -> None:
-    if isinstance(usage, dict):
-        for k in _FIELDS:
-            v = usage.get(k)
-            if isinstance(v, int) and not isinstance(v, bool):
-                into[k] = v
+    merge_usage(into, usage)
 
 
 def _event_data(buf: bytes, name: bytes) -> Any:

@@ -12,11 +12,12 @@ import re
 
 import orjson
 
+from claude_code_mux.wire.usage import merge_usage
+
 # A run of plain events (deltas, pings): event line, one data line holding one JSON object. Such a run is
 # released as it is, in one C-level match; anything else (message_*/error events, comments, multi-line data,
 # odd spacing) goes through the per-event check below, which decides exactly the same for these frames.
 _PLAIN_RUN = re.compile(rb"(?:event: (?!message_|error)[^\n]*\ndata: \{[^\n]*\}\n\n)+")
-_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 
 
 class StreamGuard:
@@ -91,11 +92,7 @@ class StreamGuard:
         return True
 
     def _usage(self, usage: object) -> None:
-        if isinstance(usage, dict):
-            for k in _FIELDS:
-                v = usage.get(k)
-                if isinstance(v, int):
-                    self.usage[k] = v
+        merge_usage(self.usage, usage)
 
     def close(self) -> str | None:
         """At end of body: why the stream is incomplete, or None when it ended properly."""

@@ -1,0 +1,116 @@
+"""The usage store's SQLite schema (``HOME/usage.db``): the table, the columns added since, and opening a file
+of any age, and the per-group summary behind ``ccm usage`` (and an admin usage endpoint). Shared by the writer
+(:mod:`.usage`), ``ccm usage`` and the budget ledger; imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS usage (
+  ts REAL NOT NULL,
+  request_id TEXT,
+  session_id TEXT,
+  route TEXT,
+  provider TEXT,
+  model TEXT,
+  client_model TEXT,
+  status INTEGER,
+  input_tokens INTEGER DEFAULT 0,
+  output_tokens INTEGER DEFAULT 0,
+  cache_read_tokens INTEGER DEFAULT 0,
+  cache_write_tokens INTEGER DEFAULT 0,
+  latency_ms REAL,
+  ttfb_ms REAL,
+  cost_usd REAL DEFAULT 0,
+  key_name TEXT,
+  project TEXT
+);
+CREATE INDEX IF NOT EXISTS usage_ts ON usage(ts);
+"""
+# Columns added after the first release: (name, SQL type). Old files gain them on open.
+ADDED_COLUMNS = (("key_name", "TEXT"), ("project", "TEXT"))
+COLUMNS = (
+    "ts, request_id, session_id, route, provider, model, client_model, status, input_tokens, output_tokens, "
+    "cache_read_tokens, cache_write_tokens, latency_ms, ttfb_ms, cost_usd, key_name, project"
+)
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Add the columns a file written by an older version lacks (NULL in its old rows)."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(usage)")}
+    for name, sql_type in ADDED_COLUMNS:
+        if name not in have:
+            conn.execute(f"ALTER TABLE usage ADD COLUMN {name} {sql_type}")
+    # Budgets read spend per scope and period: keep that an index range scan.
+    for col in ("key_name", "project", "session_id"):
+        conn.execute(f"CREATE INDEX IF NOT EXISTS usage_{col} ON usage({col}, ts)")
+    conn.commit()
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=10)
+    conn.executescript(SCHEMA)
+    migrate(conn)
+    return conn
+
+
+# ``--by`` name -> usage column (route: its rule, the part before ":")
+GROUP_BY = {
+    "model": "model",
+    "provider": "provider",
+    "session": "session_id",
+    "route": "route",
+    "key": "key_name",
+    "project": "project",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SpendRow:
+    """One group of ``summarize``: requests, errors, tokens, latency and cost (None: no row had a price)."""
+
+    group: str
+    requests: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    avg_ms: float
+    cost_usd: float | None
+    unpriced: int  # requests whose model had no price
+
+    def to_dict(self) -> dict[str, object]:
+        return {f: getattr(self, f) for f in self.__slots__}
+
+
+def summarize(conn: sqlite3.Connection, by: str, since: float) -> list[SpendRow]:
+    """Usage since epoch ``since`` grouped by ``by`` (a :data:`GROUP_BY` name), the costliest first."""
+    col = GROUP_BY[by]
+    key = "substr(route, 1, instr(route || ':', ':') - 1)" if col == "route" else f"coalesce({col}, '-')"
+    sql = (
+        f"SELECT {key} AS k, count(*), sum(status >= 400), sum(input_tokens), sum(output_tokens), "
+        "sum(cache_read_tokens), sum(cache_write_tokens), avg(latency_ms), sum(cost_usd), "
+        "sum(cost_usd IS NULL AND provider IS NOT NULL) "
+        "FROM usage WHERE ts >= ? GROUP BY k ORDER BY coalesce(sum(cost_usd), 0) DESC, count(*) DESC"
+    )
+    return [
+        SpendRow(
+            str(r[0]),
+            int(r[1]),
+            int(r[2] or 0),
+            int(r[3] or 0),
+            int(r[4] or 0),
+            int(r[5] or 0),
+            int(r[6] or 0),
+            float(r[7] or 0.0),
+            None if r[8] is None else float(r[8]),
+            int(r[9] or 0),
+        )
+        for r in conn.execute(sql, (since,))
+    ]

@@ -1,0 +1,57 @@
+"""The cost of a usage at a price, and the up-front estimate a budget checks before a request is sent.
+
+Usage dicts use the Anthropic field names (``input_tokens``, ``output_tokens``, ``cache_read_input_tokens``,
+``cache_creation_input_tokens``) plus ``cache_creation_1h_input_tokens`` (the part of the cache writes with a
+1-hour TTL, from ``usage.cache_creation.ephemeral_1h_input_tokens``). The arithmetic is Claude Code's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from claude_code_mux.pricing.table import Price, PriceBook
+
+# A budget cannot know the output before the answer; it reserves this many output tokens (or max_tokens when
+# smaller). Claude Code asks for max_tokens of 32000+ but a turn writes far fewer; reserving all of it would
+# block every request under a small budget.
+OUTPUT_ESTIMATE_TOKENS = 1024
+
+
+def _n(usage: Mapping[str, object], key: str) -> int:
+    v = usage.get(key, 0)
+    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
+
+
+def cost_of(price: Price, usage: Mapping[str, object]) -> float:
+    """USD for ``usage`` at ``price``; the long-context tier applies when the whole prompt exceeds its threshold."""
+    inp = _n(usage, "input_tokens")
+    out = _n(usage, "output_tokens")
+    read = _n(usage, "cache_read_input_tokens")
+    write = _n(usage, "cache_creation_input_tokens")
+    write_1h = min(_n(usage, "cache_creation_1h_input_tokens"), write)
+    t = price.tier(inp + read + write)
+    w1h = t.cache_write if t.cache_write_1h is None else t.cache_write_1h
+    return (
+        inp * t.input + out * t.output + read * t.cache_read + (write - write_1h) * t.cache_write + write_1h * w1h
+    ) / 1_000_000
+
+
+def estimate(price: Price, input_tokens: int, max_tokens: int | None) -> float:
+    """A pre-flight guess: every input token at the input price plus a bounded output."""
+    out = OUTPUT_ESTIMATE_TOKENS if max_tokens is None else max(0, min(max_tokens, OUTPUT_ESTIMATE_TOKENS))
+    return cost_of(price, {"input_tokens": max(0, input_tokens), "output_tokens": out})
+
+
+def record_cost(
+    prices: PriceBook,
+    usage: Mapping[str, object],
+    model: str | None,
+    client_model: str | None = None,
+    provider_type: str | None = None,
+) -> float | None:
+    """The cost of one request, or None when its model has no price (stored as NULL, shown as "no price").
+    A request that used no tokens cost nothing, priced or not."""
+    if not any(_n(usage, k) for k in usage):
+        return 0.0
+    price = prices.lookup_record(model, client_model, provider_type)
+    return None if price is None else cost_of(price, usage)
