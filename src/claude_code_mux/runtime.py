@@ -19,6 +19,9 @@ from claude_code_mux.providers.anthropic import AnthropicDialect
 from claude_code_mux.providers.base import Dialect, Provider
 from claude_code_mux.providers.credentials import TokenSource
 from claude_code_mux.providers.http1 import Http1Pool
+from claude_code_mux.providers.openai_responses import OpenAIResponsesDialect
+from claude_code_mux.providers.transport import Http1Transport, Transport
+from claude_code_mux.providers.transport import Timeouts as TransportTimeouts
 from claude_code_mux.routing.health import Health
 
 
@@ -100,6 +103,17 @@ class Runtime:
             pass
         else:
             dialects["openai"] = OpenAIChatDialect(sessions, tokens=tokens, timeout=timeout, pools=pools)
+        # -- openai-responses: built on the transport seam, one Http1Transport per provider (for now; the
+        #    runtime's transport building is being reworked, and this block moves with it). --
+        responses_transports: dict[str, Transport] = {
+            name: Http1Transport() for name, p in providers.items() if p.dialect == "openai-responses"
+        }
+        dialects["openai-responses"] = OpenAIResponsesDialect(
+            responses_transports,
+            timeouts=TransportTimeouts(connect_s=t.connect_timeout_ms / 1000, read_s=t.read_ms / 1000),
+            tokens=tokens,
+        )
+        # -- end openai-responses --
         rt = cls(
             config=config,
             config_path=config_path,
@@ -110,6 +124,7 @@ class Runtime:
             tokens=tokens,
         )
         rt.pools = pools
+        rt.extras["transports"] = responses_transports
         return rt
 
     async def close(self, grace_s: float = 0.0) -> None:
@@ -119,6 +134,8 @@ class Runtime:
             await s.close()
         for pool in self.pools.values():
             pool.close()
+        for transport in self.extras.get("transports", {}).values():
+            transport.close()
 
     def router_key(self) -> str | None:
         k = self.config.server.api_key

@@ -19,16 +19,13 @@ from typing import Any, TextIO, TypeVar
 
 import aiohttp
 
-from claude_code_mux.auth.claude_credentials import (
-    ClaudeCodeSync,
-    default_credentials_path,
-    import_claude_code,
-)
+from claude_code_mux.auth.claude_credentials import default_credentials_path, import_claude_code
 from claude_code_mux.auth.login import CALLBACK_TIMEOUT_S, DEFAULT_PROVIDER_ID, CallbackServer, PendingLogins
 from claude_code_mux.auth.oauth import CallbackInput
 from claude_code_mux.auth.settings import read_oauth_settings
 from claude_code_mux.auth.store import TOKEN_FILE_NAME, FileStore, default_home, format_rfc3339
 from claude_code_mux.auth.tokens import TokenManager
+from claude_code_mux.auth.wiring import make_manager
 from claude_code_mux.errors import CcmError, OAuthError
 
 T = TypeVar("T")
@@ -91,7 +88,7 @@ def _run(args: argparse.Namespace, body: Callable[[TokenManager], Awaitable[int]
 
     async def main() -> int:
         async with aiohttp.ClientSession() as session:
-            manager = TokenManager(_store(args), settings, lambda: session, sync=ClaudeCodeSync())
+            manager = make_manager(_store(args), settings, lambda: session)
             return await body(manager)
 
     try:
