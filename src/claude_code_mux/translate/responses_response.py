@@ -9,8 +9,9 @@
   (unparseable text is kept as ``{"_raw": text}``); shortened tool names are mapped back.
 - stop reason: ``tool_use`` when a call is present; ``incomplete`` for ``max_output_tokens`` ->
   ``max_tokens``, for ``content_filter`` -> ``refusal``; otherwise ``end_turn``.
-- usage: ``input_tokens`` minus ``input_tokens_details.cached_tokens`` -> ``input_tokens``, the cached part
-  -> ``cache_read_input_tokens``; ``output_tokens`` as is (it includes reasoning tokens).
+- usage: ``input_tokens_details.cached_tokens`` -> ``cache_read_input_tokens``, ``cache_write_tokens`` ->
+  ``cache_creation_input_tokens``, the rest of ``input_tokens`` -> ``input_tokens`` (Anthropic counts the three
+  apart); ``output_tokens`` as is (it includes reasoning tokens).
 - ``status: "failed"`` / error bodies -> (Anthropic error type, message).
 """
 
@@ -57,10 +58,12 @@ def usage_from_responses(usage: Any) -> Usage:
         usage = {}
     total_in = _count(usage.get("input_tokens"))
     details = usage.get("input_tokens_details")
-    cached = min(_count(details.get("cached_tokens")) if isinstance(details, dict) else 0, total_in)
+    details = details if isinstance(details, dict) else {}
+    cached = min(_count(details.get("cached_tokens")), total_in)
+    written = min(_count(details.get("cache_write_tokens")), total_in - cached)
     return {
-        "input_tokens": total_in - cached,
-        "cache_creation_input_tokens": 0,
+        "input_tokens": total_in - cached - written,
+        "cache_creation_input_tokens": written,
         "cache_read_input_tokens": cached,
         "output_tokens": _count(usage.get("output_tokens")),
     }
