@@ -180,6 +180,10 @@ def validate_responses_request(body: Any, *, chatgpt: bool = False) -> tuple[str
     v = body.get("max_output_tokens")
     if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 16):
         return "error", "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16."
+    for key, hi in (("temperature", 2.0), ("top_p", 1.0)):
+        t = body.get(key)
+        if t is not None and (not isinstance(t, int | float) or isinstance(t, bool) or not 0 <= t <= hi):
+            return "error", f"Invalid '{key}': decimal out of range. Expected a value between 0 and {hi:g}."
     reasoning = body.get("reasoning")
     if reasoning is not None and (
         not isinstance(reasoning, dict) or reasoning.get("effort") not in (None, "minimal", "low", "medium", "high")

@@ -15,7 +15,7 @@ What maps where:
 - ``tools`` -> function tools (``strict: false``, schema keywords the API rejects removed; server tools
   skipped); names over 64 characters are shortened like the chat dialect's ``tool_name_64`` (the answer maps
   them back); ``tool_choice`` auto/any/tool/none; ``disable_parallel_tool_use`` -> ``parallel_tool_calls``.
-- ``max_tokens`` -> ``max_output_tokens``; temperature, top_p; ``thinking`` budget or
+- ``max_tokens`` -> ``max_output_tokens`` (at least 16, the API's minimum); temperature, top_p; ``thinking`` budget or
   ``output_config.effort`` -> ``reasoning.effort`` with ``summary: "auto"`` (only when the client asked for
   thinking or an effort, since non-reasoning models reject ``reasoning``); ``output_config.format``
   json_schema -> ``text.format``; ``metadata.user_id`` -> ``prompt_cache_key`` (hashed when long).
@@ -48,6 +48,7 @@ from claude_code_mux.wire.openai_responses import (
 )
 
 NO_RESULT = "[no result: the tool call was not answered]"
+MIN_OUTPUT_TOKENS = 16
 _DROP_SCHEMA_KEYS = frozenset({"$schema", "$id"})
 _EFFORTS = {"low": "low", "medium": "medium", "high": "high", "max": "high", "minimal": "minimal"}
 
@@ -73,7 +74,8 @@ def to_responses_request(body: dict[str, Any], *, model: str, stream: bool | Non
             out["parallel_tool_calls"] = False
     max_tokens = body.get("max_tokens")
     if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and max_tokens > 0:
-        out["max_output_tokens"] = max_tokens
+        # The API's minimum is 16; Claude Code probes with max_tokens 1.
+        out["max_output_tokens"] = max(max_tokens, MIN_OUTPUT_TOKENS)
     for key in ("temperature", "top_p"):
         value = body.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
