@@ -133,3 +133,25 @@ def test_garbage_after_completion_is_ignored_and_malformed_json_fails() -> None:
     assert tr.error is None and fold_anthropic_events(out)["content"] == [{"type": "text", "text": "ok"}]
     out, tr = translate([sse(ev[:4]) + b"data: {broken\n\n"])
     assert tr.error is not None and tr.error[0] == "api_error"
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_anthropic_sdk_accumulates_every_golden_stream(name: str) -> None:
+    import anthropic
+
+    from tests.translate.test_sdk import sdk_final_message
+
+    out, tr = translate([(GOLDEN / f"{name}.sse").read_bytes()])
+    if tr.error is not None and not tr.started:
+        assert out == b""
+        return
+    if tr.error is not None:
+        with pytest.raises(anthropic.APIStatusError):
+            sdk_final_message(out)
+        return
+    msg = sdk_final_message(out)
+    keys = {"id", "content", "stop_reason", "usage", "model"}
+    folded = fold_anthropic_events(out)
+    assert msg.model_dump(exclude_none=True, include=keys) == {
+        k: v for k, v in folded.items() if k in keys and v is not None
+    }
