@@ -217,3 +217,22 @@ def test_authorize_url_has_the_documented_parameters() -> None:
         "state=s1",
     ):
         assert part in url
+
+
+def test_env_override_moves_only_the_chatgpt_endpoints() -> None:
+    from claude_code_mux.auth.settings import apply_env_overrides
+
+    moved = apply_env_overrides(OAuthSettings(), {"CCM_CHATGPT_OAUTH_BASE_URL": "http://127.0.0.1:9"})
+    assert moved.chatgpt.authorize_url == "http://127.0.0.1:9/oauth/authorize"
+    assert moved.chatgpt.token_url == "http://127.0.0.1:9/oauth/token"
+    assert moved.chatgpt.redirect_uri == "http://localhost:1455/auth/callback"
+    assert moved.token_url == OAuthSettings().token_url
+
+
+def test_status_table_names_chatgpt_and_codex_logins() -> None:
+    from claude_code_mux.cli.auth import format_status_table
+
+    row = {"expires_at": "2030-01-01T00:00:00Z", "expires_in_s": 60, "is_expired": False, "needs_refresh": False}
+    rows = [{**row, "provider_id": "chatgpt", "source": "chatgpt"}, {**row, "provider_id": "cx", "source": "codex:/p"}]
+    lines = format_status_table(rows).splitlines()
+    assert lines[1].split()[-1] == "chatgpt" and lines[2].split()[-1] == "codex"
