@@ -32,7 +32,8 @@ reasoning item with ``summary_parts`` summary parts before the answer; also when
 ``reasoning``), ``cached_tokens`` / ``cache_write_tokens`` (reported in ``input_tokens_details``).
 Faults (:class:`Fault`, path default ``/responses``): ``status``, ``reset``, ``stall``, ``error_event``
 (``response.failed`` before any output), ``error_mid`` (an ``error`` event after some output), ``drop``,
-``truncate`` (no ``response.completed``), ``malformed``, ``stall_mid``.
+``truncate`` (no ``response.completed``), ``malformed``, ``stall_mid``. Models in ``no_reasoning_models``
+reject ``reasoning`` with a 400, as non-reasoning models do.
 """
 
 from __future__ import annotations
@@ -268,6 +269,7 @@ class MockResponses(MockOpenAI):
         delay_ms: float = 0,
         chatgpt: bool = False,
         token_ok: Callable[[str, str | None], bool] | None = None,
+        no_reasoning_models: Sequence[str] = (),
         models: Sequence[str] = ("gpt-5-mock", "gpt-5-codex-mock"),
     ) -> None:
         super().__init__(
@@ -284,6 +286,7 @@ class MockResponses(MockOpenAI):
         self.cache_write_tokens = cache_write_tokens
         self.chatgpt = chatgpt
         self.token_ok = token_ok
+        self.no_reasoning_models = set(no_reasoning_models)
 
     def add_fault(self, fault: Fault | str | dict[str, Any], **fields_: Any) -> Fault:
         if not isinstance(fault, Fault):
@@ -326,6 +329,12 @@ class MockResponses(MockOpenAI):
         if rec.json is None:
             return self._error(rec, 400, "We could not parse the JSON body of your request.")
         problem = validate_responses_request(rec.json, chatgpt=self.chatgpt)
+        if (
+            problem is None
+            and isinstance(rec.json.get("reasoning"), dict)
+            and rec.json["model"] in self.no_reasoning_models
+        ):
+            problem = ("error", "Unsupported parameter: 'reasoning.effort' is not supported with this model.")
         if problem is not None:
             kind, message = problem
             return self._detail(rec, 400, message) if kind == "detail" else self._error(rec, 400, message)

@@ -201,3 +201,25 @@ async def test_upstream_status_errors_become_anthropic_errors(tmp_path: Path) ->
             )
             assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
             assert "temperature" in r.json()["error"]["message"]
+
+
+async def test_a_model_without_reasoning_is_asked_again_without_it_and_remembered(tmp_path: Path) -> None:
+    async with MockResponses(name="rs", no_reasoning_models=["gpt-5-mock"]) as rs:
+        async with run_router(config(rs.url + "/v1"), tmp_path) as router, httpx.AsyncClient() as http:
+            for _ in range(2):
+                r = await http.post(
+                    router.url + "/v1/messages",
+                    json={
+                        "model": "main",
+                        "max_tokens": 100,
+                        "thinking": {"type": "enabled", "budget_tokens": 2000},
+                        "messages": [{"role": "user", "content": "Reply with exactly: NR"}],
+                    },
+                )
+                assert r.status_code == 200, r.text
+                assert r.json()["content"] == [{"type": "text", "text": "NR"}]
+        assert [("reasoning" in q.json, q.status) for q in rs.responses_requests()] == [
+            (True, 400),
+            (False, 200),
+            (False, 200),
+        ]

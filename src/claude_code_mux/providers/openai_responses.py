@@ -5,6 +5,9 @@ The translation is sans-IO (:mod:`~claude_code_mux.translate.responses_request`,
 ``stream_only`` (the ChatGPT backend) is always asked for a stream; a non-streaming client request is then
 answered by folding the translated stream into one message. That backend also gets the account id header
 from the token's claims and no sampling or output-limit parameters (it rejects them).
+
+Claude Code asks for thinking on most requests; a model without reasoning support answers 400 to
+``reasoning``, so such a 400 is retried once without it and the (provider, model) is remembered.
 """
 
 from __future__ import annotations
@@ -94,6 +97,8 @@ class OpenAIResponsesDialect:
         self._transports = transports
         self._timeouts = timeouts
         self._tokens = tokens
+        # (provider, model) pairs that rejected ``reasoning`` (non-reasoning models): it is left out for them.
+        self._no_reasoning: set[tuple[str, str]] = set()
 
     async def count_tokens(self, ctx: RequestContext, provider: Provider, model: str) -> UpstreamReply:
         n = estimate_tokens(ctx.working_body())
@@ -110,6 +115,8 @@ class OpenAIResponsesDialect:
         cap = provider.max_output_tokens
         if cap is not None and isinstance(body.get("max_output_tokens"), int) and body["max_output_tokens"] > cap:
             body["max_output_tokens"] = cap
+        if (provider.name, model) in self._no_reasoning:
+            body.pop("reasoning", None)
         if stream_only:
             for key in _STREAM_ONLY_DROP:
                 body.pop(key, None)
@@ -148,11 +155,20 @@ class OpenAIResponsesDialect:
         if resp.status == 401 and provider.auth_type == "oauth" and self._tokens is not None:
             # One forced refresh and one retry, never a loop.
             rejected = headers["authorization"][7:]
-            await self._discard(resp)
+            raw = await self._read(provider, resp)
             fresh = await self._tokens.force_refresh(provider.oauth_provider or provider.name, rejected)
-            if fresh != rejected:
-                self._set_token(provider, headers, fresh)
+            if fresh == rejected:
+                raise _failure(provider, 401, raw, resp.headers)
+            self._set_token(provider, headers, fresh)
             resp = await self._post(provider, headers, data)
+        if resp.status == 400 and "reasoning" in body:
+            raw = await self._read(provider, resp)
+            if b"reasoning" not in raw:
+                raise _failure(provider, 400, raw, resp.headers)
+            # A model without reasoning support: remember it and ask once more without (a 400 did not run).
+            self._no_reasoning.add((provider.name, model))
+            del body["reasoning"]
+            resp = await self._post(provider, headers, orjson.dumps(body))
         try:
             if resp.status >= 400:
                 raw = await resp.read()
@@ -189,12 +205,15 @@ class OpenAIResponsesDialect:
             raise UpstreamFailure(f"{provider.name}: {type(exc).__name__}: {exc}") from None
 
     @staticmethod
-    async def _discard(resp: UpstreamResponse) -> None:
+    async def _read(provider: Provider, resp: UpstreamResponse) -> bytes:
+        """The (error) body of ``resp``, which is then released."""
         try:
-            await resp.read()
-            resp.release()
-        except TransportError:
+            raw = await resp.read()
+        except TransportError as exc:
             resp.close()
+            raise UpstreamFailure(f"{provider.name}: {type(exc).__name__}: {exc}") from None
+        resp.release()
+        return raw
 
     def _message(self, ctx: RequestContext, provider: Provider, raw: bytes, names: dict[str, str]) -> dict[str, Any]:
         try:
