@@ -6,6 +6,9 @@ and across processes (``store.locked()``, with the record re-read inside the loc
 already refreshed, its token is used as is). An ``invalid_grant`` is first checked against a re-read of the
 store, since a writer outside our lock may have rotated the token; only then is the login declared dead, and
 a dead refresh token is never sent again.
+
+One manager serves every login flavour: ``refresher_for`` picks the refresh grant per record (ChatGPT logins,
+``source`` ``chatgpt`` / ``codex:<path>``, refresh at OpenAI's form-encoded endpoint; see ``auth/chatgpt.py``).
 """
 
 from __future__ import annotations

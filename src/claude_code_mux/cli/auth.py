@@ -3,7 +3,8 @@
 ``login`` opens the browser when it can and catches the redirect on a loopback callback server (first free
 port in the ``[oauth] callback_ports`` range, 180 s); the code can always be pasted instead, and
 ``--no-browser`` uses the hosted page that shows ``code#state``. ``--import-claude-code`` takes Claude Code's
-own login; rotated tokens are then written back to its file after every refresh.
+own login; rotated tokens are then written back to its file after every refresh. Login ids ``chatgpt`` and
+``chatgpt-*`` (and ``--import-codex``) run the ChatGPT login instead (:mod:`claude_code_mux.cli.chatgpt_login`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
     login = sub.add_parser(
         "login",
         parents=[common],
-        help="log in to a Claude Pro/Max subscription (OAuth)",
+        help="log in to a Claude Pro/Max subscription, or ChatGPT with `ccm login chatgpt` (OAuth)",
         description="Log in with OAuth 2.0 + PKCE and store the tokens in <home>/oauth_tokens.json.",
     )
     login.add_argument("provider_id", nargs="?", default=DEFAULT_PROVIDER_ID, metavar="PROVIDER_ID")
