@@ -26,6 +26,7 @@ from claude_code_mux.providers.base import Dialect, Provider
 from claude_code_mux.providers.cold import cold_client
 from claude_code_mux.providers.credentials import TokenSource
 from claude_code_mux.providers.openai_chat import OpenAIChatDialect
+from claude_code_mux.providers.openai_responses import OpenAIResponsesDialect
 from claude_code_mux.providers.proxy import Proxy, proxy_env, proxy_for
 from claude_code_mux.providers.transport import Http1Transport, Timeouts, Transport
 from claude_code_mux.routing.health import Health
@@ -150,6 +151,7 @@ class Runtime:
         dialects: dict[str, Dialect] = {
             "anthropic": AnthropicDialect(transports, timeouts=timeouts, tokens=tokens, oauth_beta=config.oauth.beta),
             "openai": OpenAIChatDialect(transports, timeouts=timeouts, tokens=tokens),
+            "openai-responses": OpenAIResponsesDialect(transports, timeouts=timeouts, tokens=tokens),
         }
         return cls(
             config=config,

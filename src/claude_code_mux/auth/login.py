@@ -163,26 +163,32 @@ def _page(title: str, message: str, status: int) -> web.Response:
 class CallbackServer:
     """A one-shot ``GET /callback`` listener on ``127.0.0.1`` for the loopback redirect."""
 
-    def __init__(self, runner: web.AppRunner, port: int) -> None:
+    def __init__(self, runner: web.AppRunner, port: int, path: str = "/callback") -> None:
         self._runner = runner
         self.port = port
+        self.path = path
         self.expected_state: str | None = None
         self.result: asyncio.Future[CallbackInput] = asyncio.get_running_loop().create_future()
 
     @property
     def redirect_uri(self) -> str:
-        return f"http://localhost:{self.port}/callback"
+        return f"http://localhost:{self.port}{self.path}"
 
     @classmethod
-    async def start(cls, ports: tuple[int, int] = (8765, 8795), *, host: str = "127.0.0.1") -> CallbackServer | None:
-        """Listen on the first free port in ``ports`` (inclusive); ``None`` if every port is taken."""
+    async def start(
+        cls, ports: tuple[int, int] = (8765, 8795), *, host: str = "127.0.0.1", path: str = "/callback"
+    ) -> CallbackServer | None:
+        """Listen on the first free port in ``ports`` (inclusive); ``None`` if every port is taken.
+
+        ``path`` is the callback path (the ChatGPT login's registered redirect uses ``/auth/callback``).
+        """
         app = web.Application()
         holder: list[CallbackServer] = []
 
         async def handle(request: web.Request) -> web.Response:
             return holder[0]._handle(request)
 
-        app.router.add_get("/callback", handle)
+        app.router.add_get(path, handle)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)  # no access log: URLs carry codes
         await runner.setup()
         for port in range(ports[0], ports[1] + 1):
@@ -190,7 +196,7 @@ class CallbackServer:
                 await web.TCPSite(runner, host, port).start()
             except OSError:
                 continue
-            server = cls(runner, port)
+            server = cls(runner, port, path)
             holder.append(server)
             if host == "127.0.0.1":  # "localhost" may resolve to ::1 first; listen there too when possible
                 with contextlib.suppress(OSError):

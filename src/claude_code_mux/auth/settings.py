@@ -18,6 +18,7 @@ from claude_code_mux.config.oauth_schema import OAuthSettings
 from claude_code_mux.errors import ConfigError
 
 BASE_URL_ENV = "CCM_OAUTH_BASE_URL"
+CHATGPT_BASE_URL_ENV = "CCM_CHATGPT_OAUTH_BASE_URL"
 _URL_FIELDS = (
     "authorize_url_max",
     "authorize_url_console",
@@ -43,11 +44,29 @@ def rebase(settings: OAuthSettings, base_url: str) -> OAuthSettings:
     return settings.model_copy(update=update)
 
 
+def rebase_chatgpt(settings: OAuthSettings, base_url: str) -> OAuthSettings:
+    """The ChatGPT login's authorize and token endpoints moved to ``base_url``, paths kept."""
+    base = urlsplit(base_url.rstrip("/"))
+    if not base.scheme or not base.netloc:
+        raise ConfigError(f"{CHATGPT_BASE_URL_ENV} must be an absolute URL like http://127.0.0.1:8080")
+
+    def move(url: str) -> str:
+        parts = urlsplit(url)
+        return urlunsplit((base.scheme, base.netloc, base.path + parts.path, parts.query, parts.fragment))
+
+    chatgpt = settings.chatgpt.model_copy(
+        update={"authorize_url": move(settings.chatgpt.authorize_url), "token_url": move(settings.chatgpt.token_url)}
+    )
+    return settings.model_copy(update={"chatgpt": chatgpt})
+
+
 def apply_env_overrides(settings: OAuthSettings, environ: Mapping[str, str] | None = None) -> OAuthSettings:
-    """Apply ``CCM_OAUTH_BASE_URL`` when set."""
+    """Apply ``CCM_OAUTH_BASE_URL`` and ``CCM_CHATGPT_OAUTH_BASE_URL`` when set."""
     env = os.environ if environ is None else environ
     base = env.get(BASE_URL_ENV, "").strip()
-    return rebase(settings, base) if base else settings
+    settings = rebase(settings, base) if base else settings
+    chatgpt_base = env.get(CHATGPT_BASE_URL_ENV, "").strip()
+    return rebase_chatgpt(settings, chatgpt_base) if chatgpt_base else settings
 
 
 def read_oauth_settings(config_path: Path | None, environ: Mapping[str, str] | None = None) -> OAuthSettings:

@@ -6,6 +6,9 @@ and across processes (``store.locked()``, with the record re-read inside the loc
 already refreshed, its token is used as is). An ``invalid_grant`` is first checked against a re-read of the
 store, since a writer outside our lock may have rotated the token; only then is the login declared dead, and
 a dead refresh token is never sent again.
+
+One manager serves every login flavour: ``refresher_for`` picks the refresh grant per record (ChatGPT logins,
+``source`` ``chatgpt`` / ``codex:<path>``, refresh at OpenAI's form-encoded endpoint; see ``auth/chatgpt.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, Protocol
 
@@ -30,6 +33,11 @@ log = logging.getLogger(__name__)
 
 #: Returns the shared client session to use; the manager never closes it.
 SessionFactory = Callable[[], httpx.AsyncClient]
+
+#: One login flavour's refresh grant: (session, settings, refresh token) -> new tokens.
+Refresher = Callable[[httpx.AsyncClient, OAuthSettings, str], Awaitable[TokenSet]]
+#: Picks the refresh function for a record (ChatGPT logins refresh elsewhere); gets the default one.
+RefresherFor = Callable[[TokenRecord, Refresher], Refresher]
 
 
 class CredentialSync(Protocol):
@@ -63,6 +71,7 @@ class TokenManager:
         sync: CredentialSync | None = None,
         recheck_s: float = 5.0,
         failure_backoff_s: float = 10.0,
+        refresher_for: RefresherFor | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -71,6 +80,7 @@ class TokenManager:
         self._sync = sync
         self._recheck_s = recheck_s
         self._failure_backoff_s = failure_backoff_s
+        self._refresher_for = refresher_for
         #: Calls made to the token endpoint's refresh grant (for tests and metrics).
         self.refresh_count = 0
         self._cache: dict[str, tuple[TokenRecord, float]] = {}
@@ -228,7 +238,10 @@ class TokenManager:
         provider_id = record.provider_id
         self.refresh_count += 1
         try:
-            tokens = await refresh_tokens(self.session_factory(), self.settings, record.refresh_token.reveal())
+            refresh: Refresher = refresh_tokens
+            if self._refresher_for is not None:
+                refresh = self._refresher_for(record, refresh_tokens)
+            tokens = await refresh(self.session_factory(), self.settings, record.refresh_token.reveal())
         except TokenEndpointError as exc:
             if exc.invalid_grant:
                 return await self._recover(record, exc)

@@ -7,10 +7,13 @@ from pathlib import Path
 import httpx
 
 from claude_code_mux import __version__
+from claude_code_mux.auth import chatgpt
 from claude_code_mux.auth.claude_credentials import ClaudeCodeSync
+from claude_code_mux.auth.codex_credentials import CodexSync, SyncChain
 from claude_code_mux.auth.settings import apply_env_overrides
-from claude_code_mux.auth.store import FileStore
-from claude_code_mux.auth.tokens import TokenManager
+from claude_code_mux.auth.store import FileStore, TokenStore
+from claude_code_mux.auth.tokens import SessionFactory, TokenManager
+from claude_code_mux.config.oauth_schema import OAuthSettings
 from claude_code_mux.config.schema import Config
 
 TOKEN_FILE = "oauth_tokens.json"
@@ -40,8 +43,19 @@ class LazySession:
             self._session = None
 
 
+def make_manager(store: TokenStore, settings: OAuthSettings, session_factory: SessionFactory) -> TokenManager:
+    """A TokenManager for every login flavour: Claude (with Claude Code's file) and ChatGPT (with Codex's)."""
+    return TokenManager(
+        store,
+        settings,
+        session_factory,
+        sync=SyncChain([ClaudeCodeSync(), CodexSync()]),
+        refresher_for=chatgpt.refresher_for,
+    )
+
+
 def token_manager_for(cfg: Config, home: Path) -> tuple[TokenManager, LazySession]:
     settings = apply_env_overrides(cfg.oauth)
     http = LazySession()
-    manager = TokenManager(FileStore(Path(home) / TOKEN_FILE), settings, http, sync=ClaudeCodeSync())
+    manager = make_manager(FileStore(Path(home) / TOKEN_FILE), settings, http)
     return manager, http

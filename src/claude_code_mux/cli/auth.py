@@ -3,7 +3,8 @@
 ``login`` opens the browser when it can and catches the redirect on a loopback callback server (first free
 port in the ``[oauth] callback_ports`` range, 180 s); the code can always be pasted instead, and
 ``--no-browser`` uses the hosted page that shows ``code#state``. ``--import-claude-code`` takes Claude Code's
-own login; rotated tokens are then written back to its file after every refresh.
+own login; rotated tokens are then written back to its file after every refresh. Login ids ``chatgpt`` and
+``chatgpt-*`` (and ``--import-codex``) run the ChatGPT login instead (:mod:`claude_code_mux.cli.chatgpt_login`).
 """
 
 from __future__ import annotations
@@ -17,17 +18,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from claude_code_mux.auth.claude_credentials import (
-    ClaudeCodeSync,
-    default_credentials_path,
-    import_claude_code,
-)
+from claude_code_mux.auth.chatgpt import is_chatgpt_id
+from claude_code_mux.auth.claude_credentials import default_credentials_path, import_claude_code
 from claude_code_mux.auth.login import CALLBACK_TIMEOUT_S, DEFAULT_PROVIDER_ID, CallbackServer, PendingLogins
 from claude_code_mux.auth.oauth import CallbackInput
 from claude_code_mux.auth.settings import read_oauth_settings
 from claude_code_mux.auth.store import TOKEN_FILE_NAME, FileStore, default_home, format_rfc3339
 from claude_code_mux.auth.tokens import TokenManager
-from claude_code_mux.auth.wiring import oauth_client
+from claude_code_mux.auth.wiring import make_manager, oauth_client
 from claude_code_mux.errors import CcmError, OAuthError
 
 T = TypeVar("T")
@@ -39,7 +37,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
     login = sub.add_parser(
         "login",
         parents=[common],
-        help="log in to a Claude Pro/Max subscription (OAuth)",
+        help="log in to a Claude Pro/Max subscription, or ChatGPT with `ccm login chatgpt` (OAuth)",
         description="Log in with OAuth 2.0 + PKCE and store the tokens in <home>/oauth_tokens.json.",
     )
     login.add_argument("provider_id", nargs="?", default=DEFAULT_PROVIDER_ID, metavar="PROVIDER_ID")
@@ -59,6 +57,14 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
         default=None,
         metavar="PATH",
         help="import Claude Code's login (default ~/.claude/.credentials.json) instead of logging in",
+    )
+    login.add_argument(
+        "--import-codex",
+        nargs="?",
+        const=_IMPORT_DEFAULT,
+        default=None,
+        metavar="PATH",
+        help="import the Codex CLI's ChatGPT login (default ~/.codex/auth.json) instead of logging in",
     )
     login.set_defaults(func=cmd_login)
 
@@ -90,7 +96,7 @@ def _run(args: argparse.Namespace, body: Callable[[TokenManager], Awaitable[int]
 
     async def main() -> int:
         async with oauth_client() as session:
-            manager = TokenManager(_store(args), settings, lambda: session, sync=ClaudeCodeSync())
+            manager = make_manager(_store(args), settings, lambda: session)
             return await body(manager)
 
     try:
@@ -227,6 +233,10 @@ def cmd_login(args: argparse.Namespace) -> int:
 
     raw = args.import_claude_code
     path = default_credentials_path() if raw == _IMPORT_DEFAULT else Path(raw or ".").expanduser()
+    codex = getattr(args, "import_codex", None)
+    if codex is not None or is_chatgpt_id(args.provider_id):
+        codex_path = None if codex in (None, _IMPORT_DEFAULT) else Path(codex).expanduser()
+        return _run(args, lambda manager: _chatgpt(manager, args, codex is not None, codex_path))
 
     async def body(manager: TokenManager) -> int:
         if raw is not None:
@@ -234,6 +244,17 @@ def cmd_login(args: argparse.Namespace) -> int:
         return await _interactive_login(manager, args, sys.stdin, sys.stdout)
 
     return _run(args, body)
+
+
+async def _chatgpt(manager: TokenManager, args: argparse.Namespace, codex: bool, path: Path | None) -> int:
+    """``ccm login chatgpt[-NAME]`` and ``--import-codex``: see :mod:`claude_code_mux.cli.chatgpt_login`."""
+    from claude_code_mux.cli.chatgpt_login import chatgpt_login, codex_import
+
+    if codex:
+        if args.provider_id == DEFAULT_PROVIDER_ID:
+            args.provider_id = "chatgpt"
+        return await codex_import(manager, args, path, sys.stdout)
+    return await chatgpt_login(manager, args, sys.stdin, sys.stdout)
 
 
 # -- logout and tokens --
@@ -315,7 +336,9 @@ def format_status_table(rows: list[dict[str, Any]]) -> str:
     lines = [header]
     for row in rows:
         status = "expired" if row["is_expired"] else "refresh due" if row["needs_refresh"] else "valid"
-        source = "claude-code" if str(row.get("source") or "").startswith("claude-code:") else "ccm"
+        origin = str(row.get("source") or "")
+        source = "claude-code" if origin.startswith("claude-code:") else "ccm"
+        source = {"chatgpt": "chatgpt", "codex": "codex"}.get(origin.split(":", 1)[0], source)
         if row.get("has_api_key"):
             source += " +api-key"
         lines.append((row["provider_id"], row["expires_at"], _human(row["expires_in_s"]), status, source))

@@ -10,6 +10,27 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class ChatGPTOAuthSettings(BaseModel):
+    """``[oauth.chatgpt]``: the ChatGPT (Codex) subscription login: OpenAI's auth server and the public Codex client."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The public Codex CLI client (no secret exists); its only registered redirect is the loopback one below.
+    client_id: str = "app_EMoamEEZ73f0CkXaXp7hrann"
+    authorize_url: str = "https://auth.openai.com/oauth/authorize"
+    token_url: str = "https://auth.openai.com/oauth/token"
+    redirect_uri: str = "http://localhost:1455/auth/callback"
+    scopes: str = "openid profile email offline_access"
+    # Extra authorize parameters the flow documents (``originator`` names the client: us).
+    authorize_params: dict[str, str] = Field(
+        default_factory=lambda: {
+            "id_token_add_organizations": "true",
+            "codex_cli_simplified_flow": "true",
+            "originator": "claude-code-mux",
+        }
+    )
+
+
 class OAuthSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -38,3 +59,5 @@ class OAuthSettings(BaseModel):
     refresh_skew_s: float = Field(default=300.0, ge=0)
     # Inclusive port range tried, in order, for the CLI's loopback callback server.
     callback_ports: tuple[int, int] = (8765, 8795)
+    # The ChatGPT (Codex) subscription login.
+    chatgpt: ChatGPTOAuthSettings = Field(default_factory=ChatGPTOAuthSettings)

@@ -9,15 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Dialect = Literal["anthropic", "openai"]
+Dialect = Literal["anthropic", "openai", "openai-responses"]
 
 
 @dataclass(frozen=True, slots=True)
 class Preset:
     dialect: Dialect
     base_url: str
-    # "x-api-key" (Anthropic style) or "bearer" (OpenAI style) for auth_type = "apikey".
-    auth_header: Literal["x-api-key", "bearer"]
+    # "x-api-key" (Anthropic style), "bearer" (OpenAI style) or "api-key" (Azure) for auth_type = "apikey".
+    auth_header: Literal["x-api-key", "bearer", "api-key"]
     headers: dict[str, str] = field(default_factory=dict)
     quirks: tuple[str, ...] = ()
     # OpenAI dialect: which field carries the output limit.
@@ -31,10 +31,14 @@ class Preset:
     # sends OpenAI's ``response_format``; "none" drops it (the model answers in plain text), for vendors whose
     # support differs per model.
     json_output: Literal["json_schema", "none"] = "none"
+    # Responses dialect: the upstream answers only streams (the ChatGPT Codex backend); non-streaming client
+    # requests are answered by folding the stream. Also sends the account id header and no sampling limits.
+    stream_only: bool = False
 
 
 _A: Dialect = "anthropic"
 _O: Dialect = "openai"
+_R: Dialect = "openai-responses"
 
 PRESETS: dict[str, Preset] = {
     # Anthropic Messages API and vendors that speak it. base_url excludes the /v1 suffix.
@@ -84,6 +88,20 @@ PRESETS: dict[str, Preset] = {
     "lmstudio": Preset(_O, "http://localhost:1234/v1", "bearer", needs_key=False),
     "vllm": Preset(_O, "http://localhost:8000/v1", "bearer", needs_key=False),
     "openai-compatible": Preset(_O, "http://localhost:8000/v1", "bearer", needs_key=False),
+    # OpenAI Responses API (POST {base_url}/responses). base_url includes /v1.
+    "openai-responses": Preset(_R, "https://api.openai.com/v1", "bearer"),
+    "openai-responses-compatible": Preset(_R, "http://localhost:8000/v1", "bearer", needs_key=False),
+    # Azure OpenAI: base_url is the resource's /openai/v1 (or /openai?api-version=... for dated versions);
+    # the model is the deployment name.
+    "azure-openai": Preset(_R, "https://YOUR-RESOURCE.openai.azure.com/openai/v1", "api-key"),
+    # ChatGPT Plus/Pro subscription (auth_type = "oauth", `ccm login chatgpt`): the Codex backend.
+    "chatgpt": Preset(
+        _R,
+        "https://chatgpt.com/backend-api/codex",
+        "bearer",
+        headers={"OpenAI-Beta": "responses=experimental", "originator": "claude-code-mux"},
+        stream_only=True,
+    ),
 }
 
 

@@ -158,8 +158,9 @@ class ProviderConfig(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     # Cap on max_tokens sent to this provider (OpenAI dialect); the preset's when unset.
     max_output_tokens: int | None = Field(default=None, gt=0)
-    # Dialect override for a custom endpoint ("anthropic" or "openai"); normally the preset decides.
-    dialect: Literal["anthropic", "openai"] | None = None
+    # Dialect override for a custom endpoint ("anthropic", "openai" or "openai-responses"); normally the preset
+    # decides.
+    dialect: Literal["anthropic", "openai", "openai-responses"] | None = None
     # vertex-ai keys of the original schema, accepted for compatibility.
     project_id: str | None = None
     location: str | None = None

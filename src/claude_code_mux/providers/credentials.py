@@ -70,4 +70,6 @@ async def auth_headers(
     key = provider.api_key.get_secret_value()
     if provider.preset.auth_header == "x-api-key":
         return {"x-api-key": key}
+    if provider.preset.auth_header == "api-key":  # Azure OpenAI
+        return {"api-key": key}
     return {"authorization": f"Bearer {key}"}

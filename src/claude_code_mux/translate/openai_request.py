@@ -28,20 +28,21 @@ What maps where:
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
 from claude_code_mux.config.presets import Preset
 from claude_code_mux.translate.quirks import REASONING_KEY, apply_quirks
 from claude_code_mux.translate.response_format import response_format
+from claude_code_mux.wire.openai import ChatCompletionRequest
 
 _BILLING_PREFIX = "x-anthropic-billing-header:"
 _NO_RESULT = "[no result: the tool call was not answered]"
 ERROR_PREFIX = "[tool error] "
 
 
-def to_openai_request(body: dict[str, Any], *, model: str, preset: Preset | None = None) -> dict[str, Any]:
+def to_openai_request(body: dict[str, Any], *, model: str, preset: Preset | None = None) -> ChatCompletionRequest:
     """Translate an Anthropic Messages request for an OpenAI-dialect upstream serving ``model``."""
     out: dict[str, Any] = {"model": model, "messages": _messages(body)}
     tools = _tools(body.get("tools"))
@@ -76,7 +77,7 @@ def to_openai_request(body: dict[str, Any], *, model: str, preset: Preset | None
     if preset is not None and preset.quirks:
         out = apply_quirks(preset.quirks, out, body)
     out["messages"] = [{k: v for k, v in m.items() if not k.startswith("_")} for m in out["messages"]]
-    return out
+    return cast(ChatCompletionRequest, out)
 
 
 def _is_int(value: Any) -> bool:

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from claude_code_mux.errors import error_type_for_status
+from claude_code_mux.wire.openai import ChatCompletion
 
 FINISH_TO_STOP: Mapping[str, str] = {
     "stop": "end_turn",
@@ -125,7 +126,7 @@ def message_id_for(upstream_id: Any) -> str:
 
 
 def from_openai_response(
-    resp: dict[str, Any], *, model: str, tool_names: Mapping[str, str] | None = None
+    resp: ChatCompletion, *, model: str, tool_names: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     """Translate a non-streamed chat.completion into an Anthropic message for ``model``.
 
