@@ -100,6 +100,15 @@ class Runtime:
             pass
         else:
             dialects["openai"] = OpenAIChatDialect(sessions, tokens=tokens, timeout=timeout, pools=pools)
+        # ---- Gemini dialect (AI Studio key, Vertex AI, Gemini CLI login): providers/gemini_wiring.py ----
+        from claude_code_mux.providers.gemini_wiring import build_gemini
+        from claude_code_mux.providers.transport import Timeouts as TransportTimeouts
+
+        gemini, gemini_pools, gemini_closers = build_gemini(
+            config, providers, tokens, TransportTimeouts(t.connect_timeout_ms / 1000, t.read_ms / 1000)
+        )
+        dialects["gemini"] = gemini
+        # ---- end of the Gemini block ----
         rt = cls(
             config=config,
             config_path=config_path,
@@ -110,6 +119,8 @@ class Runtime:
             tokens=tokens,
         )
         rt.pools = pools
+        rt.pools.update({f"gemini:{name}": pool for name, pool in gemini_pools.items()})
+        rt.extras["closers"] = gemini_closers
         return rt
 
     async def close(self, grace_s: float = 0.0) -> None:
@@ -119,6 +130,8 @@ class Runtime:
             await s.close()
         for pool in self.pools.values():
             pool.close()
+        for closer in self.extras.get("closers", ()):
+            await closer()
 
     def router_key(self) -> str | None:
         k = self.config.server.api_key

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Dialect = Literal["anthropic", "openai"]
+Dialect = Literal["anthropic", "openai", "gemini"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +17,7 @@ class Preset:
     dialect: Dialect
     base_url: str
     # "x-api-key" (Anthropic style) or "bearer" (OpenAI style) for auth_type = "apikey".
-    auth_header: Literal["x-api-key", "bearer"]
+    auth_header: Literal["x-api-key", "bearer", "x-goog-api-key"]
     headers: dict[str, str] = field(default_factory=dict)
     quirks: tuple[str, ...] = ()
     # OpenAI dialect: which field carries the output limit.
@@ -35,6 +35,7 @@ class Preset:
 
 _A: Dialect = "anthropic"
 _O: Dialect = "openai"
+_G: Dialect = "gemini"
 
 PRESETS: dict[str, Preset] = {
     # Anthropic Messages API and vendors that speak it. base_url excludes the /v1 suffix.
@@ -74,7 +75,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "mistral": Preset(_O, "https://api.mistral.ai/v1", "bearer", quirks=("mistral_tool_ids",)),
     "xai": Preset(_O, "https://api.x.ai/v1", "bearer"),
-    "gemini": Preset(
+    "gemini-openai": Preset(
         _O,
         "https://generativelanguage.googleapis.com/v1beta/openai",
         "bearer",
@@ -84,6 +85,13 @@ PRESETS: dict[str, Preset] = {
     "lmstudio": Preset(_O, "http://localhost:1234/v1", "bearer", needs_key=False),
     "vllm": Preset(_O, "http://localhost:8000/v1", "bearer", needs_key=False),
     "openai-compatible": Preset(_O, "http://localhost:8000/v1", "bearer", needs_key=False),
+    # Gemini generateContent (providers/gemini.py). base_url includes the version path.
+    "gemini": Preset(_G, "https://generativelanguage.googleapis.com/v1beta", "x-goog-api-key"),
+    "gemini-compatible": Preset(_G, "https://generativelanguage.googleapis.com/v1beta", "x-goog-api-key"),
+    # Vertex AI: the URL comes from `project` and `location`; google-auth supplies the token.
+    "vertex-ai": Preset(_G, "", "bearer", needs_key=False),
+    # The Gemini CLI (Code Assist) login: `ccm login gemini`.
+    "gemini-cli": Preset(_G, "https://cloudcode-pa.googleapis.com", "bearer", needs_key=False),
 }
 
 

@@ -148,11 +148,17 @@ class ProviderConfig(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     # Cap on max_tokens sent to this provider (OpenAI dialect); the preset's when unset.
     max_output_tokens: int | None = Field(default=None, gt=0)
-    # Dialect override for a custom endpoint ("anthropic" or "openai"); normally the preset decides.
-    dialect: Literal["anthropic", "openai"] | None = None
+    # Dialect override for a custom endpoint ("anthropic", "openai" or "gemini"); normally the preset decides.
+    dialect: Literal["anthropic", "openai", "gemini"] | None = None
     # vertex-ai keys of the original schema, accepted for compatibility.
     project_id: str | None = None
     location: str | None = None
+    # Gemini dialect: the Google Cloud project (Vertex AI; Code Assist when the account needs one), a
+    # google-auth credentials JSON file for Vertex AI (Application Default Credentials when unset), and
+    # safetySettings as category -> threshold (e.g. HARM_CATEGORY_HARASSMENT = "BLOCK_ONLY_HIGH").
+    project: str | None = None
+    credentials_file: str | None = None
+    safety_settings: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("auth_type", mode="before")
     @classmethod

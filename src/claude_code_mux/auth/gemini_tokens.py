@@ -1,0 +1,114 @@
+"""Access tokens and the Code Assist project of a Gemini CLI login kept in the shared token store.
+
+The login lives in the same :class:`~claude_code_mux.auth.store.TokenStore` as every other OAuth login
+(``source = "gemini-cli"``, the Code Assist project in ``project_id``). Refreshes go to Google's token endpoint,
+single-flight in the process and under the store's cross-process lock, with the record re-read inside it. Google
+does not rotate refresh tokens, so a refresh never endangers the login. A missing project is discovered
+(``loadCodeAssist`` / ``onboardUser``) once and stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import aiohttp
+
+from claude_code_mux.auth.gemini_cli import GeminiCliSettings, discover_project, refresh_tokens
+from claude_code_mux.auth.oauth import TokenEndpointError
+from claude_code_mux.auth.store import TokenRecord, TokenStore
+from claude_code_mux.errors import AuthenticationFailed, OAuthError, UpstreamError
+
+REFRESH_SKEW_S = 300.0
+
+
+class GeminiCliTokens:
+    """One login's bearer token and project. ``repr`` shows no secret."""
+
+    def __init__(
+        self,
+        store: TokenStore,
+        provider_id: str,
+        settings: GeminiCliSettings,
+        *,
+        project: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.provider_id = provider_id
+        self.settings = settings
+        self._project = project
+        self._clock = clock
+        self._record: TokenRecord | None = None
+        self._lock = asyncio.Lock()
+        self._session: aiohttp.ClientSession | None = None
+        self.refresh_count = 0
+
+    def __repr__(self) -> str:
+        return f"GeminiCliTokens(provider_id={self.provider_id!r})"
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def _usable(self, record: TokenRecord | None, rejected: str | None) -> bool:
+        if record is None or not record.access_token or record.needs_refresh(self._clock(), REFRESH_SKEW_S):
+            return False
+        return rejected is None or not record.access_token.matches(rejected)
+
+    async def credentials(self, rejected: str | None = None) -> tuple[str, str]:
+        """(access token, Code Assist project); ``rejected``: the token a 401 just refused."""
+        record = self._record
+        if not (self._usable(record, rejected) and (self._project or (record and record.project_id))):
+            record = await self._refresh(rejected)
+        assert record is not None
+        project = self._project or record.project_id
+        assert project is not None
+        return record.access_token.reveal(), project
+
+    async def _refresh(self, rejected: str | None) -> TokenRecord:
+        async with self._lock:
+            if self._usable(self._record, rejected) and (self._project or self._record.project_id):  # type: ignore[union-attr]
+                assert self._record is not None
+                return self._record
+            async with self.store.locked():
+                record = await self.store.get(self.provider_id)
+                if record is None:
+                    raise AuthenticationFailed(
+                        f"no Gemini login for '{self.provider_id}'; run: ccm login {self.provider_id}"
+                    )
+                changed = False
+                if not self._usable(record, rejected):
+                    record = await self._refresh_token(record)
+                    changed = True
+                if not self._project and not record.project_id:
+                    try:
+                        project = await discover_project(self._http(), self.settings, record.access_token.reveal())
+                    except OAuthError as exc:
+                        raise UpstreamError(f"Code Assist project discovery failed: {exc}") from None
+                    record = replace(record, project_id=project)
+                    changed = True
+                if changed:
+                    await self.store.put(record)
+            self._record = record
+            return record
+
+    async def _refresh_token(self, record: TokenRecord) -> TokenRecord:
+        self.refresh_count += 1
+        try:
+            tokens = await refresh_tokens(self._http(), self.settings, record.refresh_token.reveal())
+        except TokenEndpointError as exc:
+            if exc.invalid_grant:
+                raise AuthenticationFailed(
+                    f"the Gemini login '{self.provider_id}' has expired or was revoked; "
+                    f"run: ccm login {self.provider_id}"
+                ) from None
+            raise UpstreamError(f"could not refresh the Gemini login '{self.provider_id}': {exc.message}") from None
+        return record.refreshed(tokens, self._clock())
