@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from claude_code_mux.auth.secret import Secret
@@ -24,20 +26,54 @@ SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 REFRESH_SKEW_S = 300.0
 
 
+def _from_info(info: dict[str, Any]) -> tuple[Any, str | None]:
+    """Credentials of the one type the file declares, with that type's own loader."""
+    kind = info.get("type")
+    project = info.get("project_id") if isinstance(info.get("project_id"), str) else None
+    if kind == "service_account":
+        from google.oauth2 import service_account
+
+        sa = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            info, scopes=list(SCOPES)
+        )
+        return sa, project
+    if kind == "authorized_user":
+        from google.oauth2 import credentials
+
+        user = credentials.Credentials.from_authorized_user_info(info, scopes=list(SCOPES))  # type: ignore[no-untyped-call]
+        return user, info.get("quota_project_id")
+    if kind == "external_account":  # workload identity federation
+        if info.get("credential_source", {}).get("environment_id", "").startswith("aws"):
+            from google.auth import aws
+
+            return aws.Credentials.from_info(info, scopes=list(SCOPES)), project  # type: ignore[no-untyped-call]
+        if "executable" in info.get("credential_source", {}):
+            from google.auth import pluggable
+
+            return pluggable.Credentials.from_info(info, scopes=list(SCOPES)), project  # type: ignore[no-untyped-call]
+        from google.auth import identity_pool
+
+        return identity_pool.Credentials.from_info(info, scopes=list(SCOPES)), project  # type: ignore[no-untyped-call]
+    raise AuthenticationFailed(
+        f"unsupported Google credentials type {str(kind)[:40]!r} (service_account, authorized_user or external_account)"
+    )
+
+
 def _load(credentials_file: str | None) -> tuple[Any, str | None]:
     """(credentials, project id or None) from a file or ADC; raises ``AuthenticationFailed``."""
     import google.auth
     import google.auth.exceptions
 
     try:
-        loaded: tuple[Any, str | None]
         if credentials_file:
-            loaded = google.auth.load_credentials_from_file(  # type: ignore[no-untyped-call]
-                credentials_file, scopes=list(SCOPES)
-            )
-        else:
-            loaded = google.auth.default(scopes=list(SCOPES))
+            info = json.loads(Path(credentials_file).expanduser().read_bytes())
+            if not isinstance(info, dict):
+                raise AuthenticationFailed("the Google credentials file does not hold a JSON object")
+            return _from_info(info)
+        loaded: tuple[Any, str | None] = google.auth.default(scopes=list(SCOPES))
         return loaded
+    except ValueError as exc:  # JSON errors and google-auth's "missing field" errors
+        raise AuthenticationFailed(f"the Google credentials file is not usable: {_safe(exc)}") from None
     except google.auth.exceptions.DefaultCredentialsError as exc:
         where = credentials_file or "Application Default Credentials"
         raise AuthenticationFailed(f"Google credentials ({where}) are not usable: {exc}") from None

@@ -33,7 +33,8 @@ def _target(
         creds = GoogleCredentials(pc.credentials_file)
         return VertexTarget(pc.base_url, pc.project or pc.project_id, pc.location or DEFAULT_LOCATION, creds)
     if pc.provider_type.strip().lower() == "gemini-cli":
-        tokens = GeminiCliTokens(store(), gemini_login_id(pc), GeminiCliSettings.from_env(), project=pc.project)
+        settings = GeminiCliSettings.from_env(code_assist_url=provider.base_url)
+        tokens = GeminiCliTokens(store(), gemini_login_id(pc), settings, project=pc.project)
         closers.append(tokens.close)
         return CodeAssistTarget(provider.base_url, tokens)
     key = provider.api_key.get_secret_value() if provider.api_key is not None else None
