@@ -7,7 +7,7 @@ Gemini's ``Schema`` knows only a fixed set of fields and rejects the rest with H
 - ``type: [T, "null"]`` -> ``type: T`` + ``nullable: true`` (a union of several non-null types becomes ``anyOf``);
 - ``oneOf`` -> ``anyOf``; ``allOf`` -> its members merged (properties and ``required`` united);
 - ``enum`` values become strings (Gemini enums are string-only; ``type`` becomes ``string``);
-- ``format`` is kept only where Gemini takes it (``enum``/``date-time`` on strings, int32/int64, float/double);
+- ``format`` is dropped (the shared clean-up removes it; Gemini takes only a few values and rejects others);
 - an object with no properties loses ``properties`` (an empty map is rejected); ``required`` keeps only names
   that are declared properties;
 - everything else (``additionalProperties``, ``default`` of a wrong type, ``examples``, ``$comment``, ...) is
@@ -39,7 +39,6 @@ _SCALARS = frozenset(
     }
 )
 _TYPES = frozenset({"string", "number", "integer", "boolean", "array", "object", "null"})
-_FORMATS = {"string": {"enum", "date-time"}, "integer": {"int32", "int64"}, "number": {"float", "double"}}
 _MAX_DEPTH = 32
 
 
@@ -113,9 +112,6 @@ def _convert(schema: Any, depth: int) -> dict[str, Any]:
         out["type"] = "string"
         if None in enum:
             out["nullable"] = True
-    fmt = schema.get("format")
-    if isinstance(fmt, str) and fmt in _FORMATS.get(str(out.get("type")), set()):
-        out["format"] = fmt
     props = schema.get("properties")
     if isinstance(props, dict) and props:
         out["properties"] = {str(name): _convert(sub, depth + 1) for name, sub in props.items()}
