@@ -17,7 +17,8 @@ Endpoints:
        shape the router uses (not checked on 127.0.0.1, recorded).
   POST /v1internal:{generateContent|streamGenerateContent|countTokens|loadCodeAssist|onboardUser}
        Code Assist: a minted bearer; ``{model, project, request}`` in, ``{response}`` out (each SSE event too).
-  POST /token    Google's token endpoint: ``jwt-bearer`` (the JWT signature is verified with the registered
+  POST /token    Google's token endpoint (and STS): ``token-exchange`` (workload identity federation: a known
+       ``subject_token``), ``jwt-bearer`` (the JWT signature is verified with the registered
        service-account public key, ``aud``/``iss``/``exp``/``scope`` checked), ``refresh_token`` (no new refresh
        token is returned, like Google), ``authorization_code`` (PKCE S256 and ``client_secret`` checked).
   GET  /o/oauth2/v2/auth   approves at once: redirects to ``redirect_uri`` with ``code`` and ``state``.
@@ -56,6 +57,7 @@ from tests.mocks.serve import serve_until_stopped
 
 THOUGHT_TEXT = "Let me think about this request step by step."
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+STS_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 _GEN = re.compile(r"^/v1beta/models/([^/:]+):(generateContent|streamGenerateContent|countTokens)$")
 _VERTEX = re.compile(
     r"^/v1/projects/([^/]+)/locations/([^/]+)/publishers/google/models/([^/:]+):"
@@ -181,6 +183,7 @@ class MockGemini:
         self.refresh_tokens: set[str] = set()
         self.service_accounts: dict[str, rsa.RSAPublicKey] = {}
         self.jwt_claims: list[dict[str, Any]] = []
+        self.subject_tokens: set[str] = set()  # external (OIDC) tokens the STS endpoint accepts
         self.token_grants: list[str] = []
         self._codes: dict[str, tuple[str, str]] = {}  # code -> (challenge, redirect_uri)
         self._onboard_polls = 0
@@ -312,6 +315,10 @@ class MockGemini:
             err = self._check_jwt(str(form.get("assertion", "")))
             if err:
                 return self._token_error(rec, 400, "invalid_grant", err)
+        elif grant == STS_GRANT:  # workload identity federation: an external token for a Google one
+            if form.get("subject_token") not in self.subject_tokens or not form.get("audience"):
+                return self._token_error(rec, 400, "invalid_grant", "The subject token is invalid.")
+            out["issued_token_type"] = "urn:ietf:params:oauth:token-type:access_token"
         elif grant == "refresh_token":
             if form.get("client_secret") != self.client_secret:
                 return self._token_error(rec, 401, "invalid_client", "Unauthorized")

@@ -34,6 +34,7 @@ from claude_code_mux.errors import OAuthError
 
 SOURCE = "gemini-cli"
 BASE_URL_ENV = "CCM_GEMINI_OAUTH_BASE_URL"
+CODE_ASSIST_ENV = "CCM_GEMINI_CODE_ASSIST_URL"
 _METADATA = {"ideType": "IDE_UNSPECIFIED", "platform": "PLATFORM_UNSPECIFIED", "pluginType": "GEMINI"}
 
 
@@ -63,6 +64,9 @@ class GeminiCliSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> GeminiCliSettings:
         env = os.environ if environ is None else environ
+        code_assist = env.get(CODE_ASSIST_ENV, "").strip().rstrip("/")
+        if code_assist and "code_assist_url" not in overrides:
+            overrides["code_assist_url"] = code_assist
         settings = cls(**overrides)
         base = env.get(BASE_URL_ENV, "").strip().rstrip("/")
         if base:
