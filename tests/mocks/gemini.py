@@ -24,6 +24,9 @@ Endpoints:
   GET  /o/oauth2/v2/auth   approves at once: redirects to ``redirect_uri`` with ``code`` and ``state``.
 
 Requests are validated like the real API (:mod:`tests.mocks.gemini_check`), so the mock checks the translator.
+For ``gemini-3`` models, the first function call of each model turn in the history must carry a thought
+signature the mock issued (or Google's documented dummy values).
+
 Replies are planned from the request: function responses in the last user turn -> ``TOOL_RESULT: ...``; a
 backticked `` `echo ...` `` with ``Bash`` declared -> a ``Bash`` function call; "Reply with exactly: X" -> X;
 ``BLOCK_ME`` -> finishReason SAFETY with no text; ``BLOCK_PROMPT`` -> ``promptFeedback.blockReason``;
@@ -57,6 +60,7 @@ from tests.mocks.serve import serve_until_stopped
 
 THOUGHT_TEXT = "Let me think about this request step by step."
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+DUMMY_SIGNATURES = ("skip_thought_signature_validator", "context_engineering_is_the_way_to_go")
 STS_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 _GEN = re.compile(r"^/v1beta/models/([^/:]+):(generateContent|streamGenerateContent|countTokens)$")
 _VERTEX = re.compile(
@@ -183,7 +187,8 @@ class MockGemini:
         self.refresh_tokens: set[str] = set()
         self.service_accounts: dict[str, rsa.RSAPublicKey] = {}
         self.jwt_claims: list[dict[str, Any]] = []
-        self.subject_tokens: set[str] = set()  # external (OIDC) tokens the STS endpoint accepts
+        self.subject_tokens: set[str] = set()
+        self.signatures_issued: set[str] = set()  # external (OIDC) tokens the STS endpoint accepts
         self.token_grants: list[str] = []
         self._codes: dict[str, tuple[str, str]] = {}  # code -> (challenge, redirect_uri)
         self._onboard_polls = 0
@@ -274,13 +279,13 @@ class MockGemini:
         if m := _GEN.match(request.path):
             if self.api_key is None or rec.header("x-goog-api-key") != self.api_key:
                 return self._error(rec, 400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT")
-            return await self._model_call(request, rec, m.group(2), body, wrapped=False)
+            return await self._model_call(request, rec, m.group(2), body, wrapped=False, model=m.group(1))
         if m := _VERTEX.match(request.path):
             if not self._bearer_ok(rec):
                 return self._error(rec, 401, "Request had invalid authentication credentials.", "UNAUTHENTICATED")
             if m.group(1) not in self.projects:
                 return self._error(rec, 403, f"Permission denied on project {m.group(1)}", "PERMISSION_DENIED")
-            return await self._model_call(request, rec, m.group(4), body, wrapped=False)
+            return await self._model_call(request, rec, m.group(4), body, wrapped=False, model=m.group(3))
         if m := _CA.match(request.path):
             if not self._bearer_ok(rec):
                 return self._error(rec, 401, "Request had invalid authentication credentials.", "UNAUTHENTICATED")
@@ -409,7 +414,7 @@ class MockGemini:
             return self._error(rec, 400, "Code Assist takes {model, project, request}", "INVALID_ARGUMENT")
         if body.get("project") != self.code_assist_project:
             return self._error(rec, 403, "The caller does not have permission", "PERMISSION_DENIED")
-        return await self._model_call(request, rec, method, body["request"], wrapped=True)
+        return await self._model_call(request, rec, method, body["request"], wrapped=True, model=str(body.get("model")))
 
     # ---- models ------------------------------------------------------------------------------
 
@@ -433,8 +438,18 @@ class MockGemini:
             usage["totalTokenCount"] = prompt + usage["candidatesTokenCount"] + usage.get("thoughtsTokenCount", 0)
         return usage
 
+    def _check_signatures(self, body: dict[str, Any]) -> str | None:
+        """Gemini 3: the first function call of every model turn must carry a signature (Gemini's or the dummy)."""
+        for i, c in enumerate(body.get("contents") or []):
+            calls = [p for p in c.get("parts", []) if "functionCall" in p]
+            if c.get("role") == "model" and calls:
+                sig = calls[0].get("thoughtSignature")
+                if sig not in self.signatures_issued and sig not in DUMMY_SIGNATURES:
+                    return f"Function call is missing a thought_signature in functionCall parts (contents[{i}])."
+        return None
+
     async def _model_call(
-        self, request: web.Request, rec: Recorded, method: str, body: Any, *, wrapped: bool
+        self, request: web.Request, rec: Recorded, method: str, body: Any, *, wrapped: bool, model: str = ""
     ) -> web.StreamResponse:
         if method == "countTokens":
             contents = body.get("contents") if isinstance(body, dict) else None
@@ -446,6 +461,8 @@ class MockGemini:
             out = {"totalTokens": max(1, len(json.dumps(body)) // 4)}
             return web.json_response({"response": out} if wrapped else out)
         err = validate_gemini_request(body)
+        if not err and "gemini-3" in model:
+            err = self._check_signatures(body)
         if err:
             return self._error(rec, 400, err, "INVALID_ARGUMENT")
         fault = self._take_fault()
@@ -497,7 +514,11 @@ class MockGemini:
         size = -(-len(text) // n) if text else 0
         parts += [{"text": text[i : i + size]} for i in range(0, len(text), size)] if text else []
         for name, args in p.calls:
-            parts.append({"functionCall": {"name": name, "args": args}, "thoughtSignature": "c2lnLW1vY2s="})
+            part: dict[str, Any] = {"functionCall": {"name": name, "args": args}}
+            if not any("functionCall" in x for x in parts):  # Gemini signs the first call of a turn
+                part["thoughtSignature"] = base64.b64encode(secrets.token_bytes(24)).decode()
+                self.signatures_issued.add(part["thoughtSignature"])
+            parts.append(part)
         events: list[dict[str, Any]] = []
         for i, part in enumerate(parts or [None]):
             cand: dict[str, Any] = {"index": 0}

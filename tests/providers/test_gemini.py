@@ -187,3 +187,29 @@ async def test_vertex_401_forces_one_token_refresh(tmp_path: Path, monkeypatch: 
             assert msg.content[-1].text == "Hello from g."  # type: ignore[union-attr]
         assert len(mock.jwt_claims) == 2
         assert [r.status for r in mock.generate_requests()] == [200, 401, 200]
+
+
+async def test_gemini_3_gets_its_own_thought_signatures_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with MockGemini(name="g") as mock:
+        cfg = (await router_config("key", mock, tmp_path, monkeypatch)).replace(MODEL, "gemini-3-pro-preview")
+        async with run_router(cfg, tmp_path) as router:
+            client = anthropic.AsyncAnthropic(base_url=router.url, api_key="k", max_retries=0)
+            history: list[Any] = [{"role": "user", "content": "Run the shell command `echo s-1` now"}]
+            for n, stream in enumerate((True, False, True)):
+                kwargs: Any = {"model": "claude-x", "max_tokens": 100, "tools": TOOLS, "messages": history}
+                if stream:
+                    async with client.messages.stream(**kwargs) as s:
+                        msg = await s.get_final_message()
+                else:
+                    msg = await client.messages.create(**kwargs)
+                use = next(b for b in msg.content if b.type == "tool_use")
+                history += [
+                    {"role": "assistant", "content": [b.model_dump() for b in msg.content]},
+                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": f"s-{n}"}]},
+                    {"role": "assistant", "content": "ok"},
+                    {"role": "user", "content": f"Run the shell command `echo s-{n + 2}` now"},
+                ]
+        gens = mock.generate_requests()
+        assert [r.status for r in gens] == [200, 200, 200]
+        sent = [p["thoughtSignature"] for c in gens[-1].json["contents"] for p in c["parts"] if "functionCall" in p]
+        assert len(sent) == 2 and all(sig in mock.signatures_issued for sig in sent)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,7 @@ from claude_code_mux.translate.gemini_stream import GeminiStreamTranslator
 from claude_code_mux.wire.gemini import GenerateContentRequest
 
 _KEEP = ("retry-after", "x-request-id", "request-id")
+MAX_SIGNATURES = 4096
 _STATUS_FOR = {"rate_limit_error": 429, "overloaded_error": 529, "authentication_error": 401}
 
 
@@ -69,6 +71,13 @@ class GeminiDialect:
         self._transports = transports
         self._timeouts = timeouts
         self._routes = routes
+        # tool_use id -> Gemini's thoughtSignature for that call, sent back with the history (bounded, oldest out).
+        self._signatures: OrderedDict[str, str] = OrderedDict()
+
+    def remember_signatures(self, found: Mapping[str, str]) -> None:
+        self._signatures.update(found)
+        while len(self._signatures) > MAX_SIGNATURES:
+            self._signatures.popitem(last=False)
 
     def _route(self, provider: Provider) -> tuple[GeminiRoute, Transport]:
         route, transport = self._routes.get(provider.name), self._transports.get(provider.name)
@@ -79,7 +88,9 @@ class GeminiDialect:
     def _request(
         self, ctx: RequestContext, provider: Provider, model: str, route: GeminiRoute
     ) -> GenerateContentRequest:
-        req = to_gemini_request(ctx.working_body(), model=model, safety_settings=route.safety_settings)
+        req = to_gemini_request(
+            ctx.working_body(), model=model, safety_settings=route.safety_settings, signatures=self._signatures
+        )
         cap = provider.max_output_tokens
         gen = req.get("generationConfig")
         if cap is not None and gen is not None and gen.get("maxOutputTokens", 0) > cap:
@@ -207,8 +218,11 @@ class GeminiDialect:
             raise UpstreamFailure(f"{provider.name}: answer is not a JSON object", status=502)
         if "error" in data and "candidates" not in data:
             raise _failure(provider, 502, raw, {})
+        found: dict[str, str] = {}
         try:
-            return from_gemini_response(data, model=ctx.client_model)
+            msg = from_gemini_response(data, model=ctx.client_model, signatures=found)
+            self.remember_signatures(found)
+            return msg
         except GeminiAnswerError as exc:
             raise UpstreamFailure(
                 f"{provider.name}: {exc.message}",
@@ -241,7 +255,7 @@ class GeminiDialect:
         headers["content-type"] = "text/event-stream; charset=utf-8"
         headers["cache-control"] = "no-cache"
         reply = UpstreamReply(status=200, headers=headers, first=first, close=resp.close)
-        reply.chunks = _translate(resp, tr, reply)
+        reply.chunks = _translate(resp, tr, reply, self.remember_signatures)
         return reply
 
 
@@ -250,7 +264,12 @@ async def _nothing() -> AsyncIterator[bytes]:
     yield b""  # pragma: no cover
 
 
-async def _translate(resp: UpstreamResponse, tr: GeminiStreamTranslator, reply: UpstreamReply) -> AsyncIterator[bytes]:
+async def _translate(
+    resp: UpstreamResponse,
+    tr: GeminiStreamTranslator,
+    reply: UpstreamReply,
+    remember: Callable[[Mapping[str, str]], None],
+) -> AsyncIterator[bytes]:
     try:
         if not tr.finished:
             try:
@@ -273,6 +292,7 @@ async def _translate(resp: UpstreamResponse, tr: GeminiStreamTranslator, reply: 
         if tr.finished:
             resp.release()
     finally:
+        remember(tr.signatures)
         resp.close()
 
 

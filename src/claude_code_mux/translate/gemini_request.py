@@ -8,9 +8,10 @@ What maps where:
   turns dropped (Gemini rejects a content without parts).
 - text -> ``text``; base64 image/PDF -> ``inlineData``; URL image/PDF -> ``fileData``; plain-text documents and
   search results -> ``text``.
-- ``tool_use`` -> ``functionCall {name, args}``; the first call of each model turn carries Google's documented
-  ``skip_thought_signature_validator`` signature, because the history's calls did not come with a Gemini
-  signature we kept (Gemini 3 rejects unsigned calls, earlier models ignore it).
+- ``tool_use`` -> ``functionCall {name, args}``. Gemini 3 rejects a history whose first call of a model turn has
+  no ``thoughtSignature``: the signature Gemini gave with that call is sent back when the caller still knows it
+  (``signatures``: tool_use id -> signature, kept by the dialect), else Google's documented
+  ``skip_thought_signature_validator`` (history from elsewhere; earlier models ignore it).
 - ``tool_result`` -> ``functionResponse {name, response: {output | error}}``. Gemini pairs responses with calls
   by name and order, so the ids stay on our side: the responses to a model turn's calls open the next user turn,
   in the calls' order; a call without a result gets a placeholder, and a result whose call is unknown becomes
@@ -30,7 +31,7 @@ What maps where:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from claude_code_mux.translate.gemini_schema import gemini_schema
@@ -44,10 +45,14 @@ _EFFORT_LEVEL = {"low": "low", "medium": "high", "high": "high", "max": "high"}
 
 
 def to_gemini_request(
-    body: dict[str, Any], *, model: str, safety_settings: Sequence[dict[str, str]] = ()
+    body: dict[str, Any],
+    *,
+    model: str,
+    safety_settings: Sequence[dict[str, str]] = (),
+    signatures: Mapping[str, str] | None = None,
 ) -> GenerateContentRequest:
     """Translate an Anthropic Messages request for a Gemini model (the model goes in the URL, not here)."""
-    out: GenerateContentRequest = {"contents": _contents(body.get("messages"))}
+    out: GenerateContentRequest = {"contents": _contents(body.get("messages"), signatures or {})}
     system = _system_texts(body)
     if system:
         out["systemInstruction"] = {"parts": [{"text": "\n\n".join(system)}]}
@@ -210,7 +215,8 @@ def _result_payload(block: dict[str, Any]) -> tuple[dict[str, Any], list[Part]]:
 class _Turns:
     """Builds ``contents``: merges same-role turns and pairs function responses with the calls before them."""
 
-    def __init__(self) -> None:
+    def __init__(self, signatures: Mapping[str, str]) -> None:
+        self.signatures = signatures
         self.contents: list[Content] = []
         self.pending: list[tuple[str, str]] = []  # (tool_use id, name) of the last model turn's calls
         self.names: dict[str, str] = {}
@@ -239,11 +245,12 @@ class _Turns:
             elif kind == "tool_use" and isinstance(block.get("name"), str):
                 args = block.get("input")
                 part: Part = {"functionCall": {"name": block["name"], "args": args if isinstance(args, dict) else {}}}
-                if not signed:
-                    part["thoughtSignature"] = SKIP_SIGNATURE
+                tool_id = str(block["id"]) if isinstance(block.get("id"), str) else ""
+                known = self.signatures.get(tool_id)
+                if known or not signed:
+                    part["thoughtSignature"] = known or SKIP_SIGNATURE
                     signed = True
                 parts.append(part)
-                tool_id = str(block["id"]) if isinstance(block.get("id"), str) else ""
                 self.pending.append((tool_id, block["name"]))
                 self.names[tool_id] = block["name"]
         self.add("model", parts)
@@ -290,8 +297,8 @@ class _Turns:
         self.add("user", parts + images)
 
 
-def _contents(messages: Any) -> list[Content]:
-    turns = _Turns()
+def _contents(messages: Any, signatures: Mapping[str, str]) -> list[Content]:
+    turns = _Turns(signatures)
     for msg in messages if isinstance(messages, list) else []:
         if not isinstance(msg, dict):
             continue

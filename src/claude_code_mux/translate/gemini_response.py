@@ -120,8 +120,17 @@ def unwrap(obj: Any) -> Any:
     return obj
 
 
-def from_gemini_response(resp: dict[str, Any], *, model: str, message_id: str | None = None) -> dict[str, Any]:
-    """Translate one (non-streamed) answer into an Anthropic message for ``model``."""
+def from_gemini_response(
+    resp: dict[str, Any],
+    *,
+    model: str,
+    message_id: str | None = None,
+    signatures: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Translate one (non-streamed) answer into an Anthropic message for ``model``.
+
+    ``signatures`` (when given) receives tool_use id -> the call's ``thoughtSignature``, for the next request.
+    """
     resp = unwrap(resp)
     msg_id = message_id or message_id_for(resp.get("responseId"))
     cand = candidate_of(resp)
@@ -135,8 +144,11 @@ def from_gemini_response(resp: dict[str, Any], *, model: str, message_id: str | 
             continue
         if kind[0] == "tool":
             name, args = kind[1]
-            content.append({"type": "tool_use", "id": f"toolu_{msg_id[4:]}_{n_tools}", "name": name, "input": args})
+            tool_id = f"toolu_{msg_id[4:]}_{n_tools}"
+            content.append({"type": "tool_use", "id": tool_id, "name": name, "input": args})
             n_tools += 1
+            if signatures is not None and isinstance(part.get("thoughtSignature"), str):
+                signatures[tool_id] = part["thoughtSignature"]
         elif content and content[-1]["type"] == kind[0]:
             content[-1][kind[0]] += kind[1]
         elif kind[0] == "thinking":

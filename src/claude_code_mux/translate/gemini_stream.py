@@ -59,6 +59,8 @@ class GeminiStreamTranslator:
         self._finish: str | None = None
         self._blocked: str | None = None
         self._usage_raw: Any = None
+        #: tool_use id -> the call's ``thoughtSignature`` (to send back with the next request).
+        self.signatures: dict[str, str] = {}
 
     @property
     def started(self) -> bool:
@@ -149,7 +151,9 @@ class GeminiStreamTranslator:
                 continue
             self._start()
             if kind[0] == "tool":
-                self._tool(*kind[1])
+                tool_id = self._tool(*kind[1])
+                if isinstance(part.get("thoughtSignature"), str):
+                    self.signatures[tool_id] = part["thoughtSignature"]
             else:
                 self._text(kind[0], kind[1])
         finish = cand.get("finishReason")
@@ -215,13 +219,14 @@ class GeminiStreamTranslator:
             self._text_seen = True
             self._delta({"type": "text_delta", "text": text})
 
-    def _tool(self, name: str, args: dict[str, Any]) -> None:
+    def _tool(self, name: str, args: dict[str, Any]) -> str:
         self._close_open()
         tool_id = f"toolu_{(self._message_id or 'msg_')[4:]}_{self._tools}"
         self._tools += 1
         self._open_block("tool", {"type": "tool_use", "id": tool_id, "name": name, "input": {}})
         self._delta({"type": "input_json_delta", "partial_json": orjson.dumps(args).decode()})
         self._close_open()
+        return tool_id
 
     def _finalize(self) -> None:
         if self._blocked and self._finish is None:
