@@ -278,7 +278,10 @@ class MockGemini:
             return self._error(rec, 400, "API keys in the URL are refused by this mock", "INVALID_ARGUMENT")
         if m := _GEN.match(request.path):
             if self.api_key is None or rec.header("x-goog-api-key") != self.api_key:
-                return self._error(rec, 400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT")
+                info = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}
+                return self._error(
+                    rec, 400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT", [info]
+                )
             return await self._model_call(request, rec, m.group(2), body, wrapped=False, model=m.group(1))
         if m := _VERTEX.match(request.path):
             if not self._bearer_ok(rec):

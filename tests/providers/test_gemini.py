@@ -213,3 +213,17 @@ async def test_gemini_3_gets_its_own_thought_signatures_back(tmp_path: Path, mon
         assert [r.status for r in gens] == [200, 200, 200]
         sent = [p["thoughtSignature"] for c in gens[-1].json["contents"] for p in c["parts"] if "functionCall" in p]
         assert len(sent) == 2 and all(sig in mock.signatures_issued for sig in sent)
+
+
+async def test_a_wrong_api_key_is_a_401(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with MockGemini(name="g") as mock:
+        cfg = await router_config("key", mock, tmp_path, monkeypatch)
+        mock.api_key = "another-key"
+        async with run_router(cfg, tmp_path) as router, httpx.AsyncClient(timeout=10) as http:
+            r = await http.post(
+                router.url + "/v1/messages",
+                json={"model": "claude-x", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]},
+            )
+        assert r.status_code == 401, r.text
+        assert r.json()["error"]["type"] == "authentication_error" and "API key not valid" in r.text
+        assert API_KEY not in r.text and API_KEY not in router.log_text()

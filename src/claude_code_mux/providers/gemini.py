@@ -52,6 +52,8 @@ def _failure(provider: Provider, status: int, body: bytes, headers: Mapping[str,
     etype, message, delay = gemini_error(status, body)
     kept = {k: v for k, v in headers.items() if k.lower() in _KEEP}
     kept.update(retry_after_header(delay))
+    if etype == "authentication_error":
+        status = 401
     return UpstreamFailure(
         f"{provider.name}: HTTP {status}: {message}"[:500],
         status=status,

@@ -13,7 +13,8 @@
   ``cachedContentTokenCount``, which becomes ``cache_read_input_tokens``; ``output_tokens`` =
   ``candidatesTokenCount`` + ``thoughtsTokenCount`` (thinking is billed as output).
 - error bodies ``{"error": {code, message, status, details}}`` -> (Anthropic error type, message), and the
-  ``google.rpc.RetryInfo`` ``retryDelay`` as seconds for ``retry-after``.
+  ``google.rpc.RetryInfo`` ``retryDelay`` as seconds for ``retry-after``; a 400 whose ``ErrorInfo`` reason is
+  ``API_KEY_INVALID`` is an authentication error.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from claude_code_mux.translate.openai_response import error_from_payload, messag
 
 REFUSALS = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"})
 ERRORS = frozenset({"MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL"})
+_BAD_KEY = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED"})
 _DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
 
@@ -190,6 +192,16 @@ def retry_delay_s(payload: Any) -> float | None:
     return None
 
 
+def _reason(payload: Any) -> str | None:
+    err = payload[0] if isinstance(payload, list) and payload else payload
+    err = err.get("error") if isinstance(err, dict) else None
+    details = err.get("details") if isinstance(err, dict) else None
+    for d in details if isinstance(details, list) else []:
+        if isinstance(d, dict) and str(d.get("@type", "")).endswith("google.rpc.ErrorInfo"):
+            return str(d.get("reason"))
+    return None
+
+
 def gemini_error(status: int, body: bytes) -> tuple[str, str, float | None]:
     """(Anthropic error type, message, retry-after seconds or None) for an upstream error response."""
     try:
@@ -198,6 +210,8 @@ def gemini_error(status: int, body: bytes) -> tuple[str, str, float | None]:
         etype, _ = error_from_payload(None, status)
         return etype, body.decode("utf-8", "replace").strip()[:500] or f"HTTP {status}", None
     etype, message = error_from_payload(payload, status)
+    if _reason(payload) in _BAD_KEY:  # Gemini answers 400 INVALID_ARGUMENT for a wrong key
+        etype = "authentication_error"
     if etype == "invalid_request_error" and "exceeds the maximum number of tokens" in message:
         message = "prompt is too long: " + message
     return etype, message, retry_delay_s(payload)
