@@ -182,3 +182,35 @@ def test_import_refuses_a_file_without_refresh_token(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="no refresh token") as info:
         import_gemini_cli("gemini", path)
     assert "ya29.secret-value" not in str(info.value)
+
+
+async def test_ccm_login_import_and_tokens_refresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from claude_code_mux.cli.common import resolve_paths
+    from claude_code_mux.cli.main import build_parser
+
+    async def ccm(*argv: str) -> tuple[int, str]:
+        args = build_parser().parse_args(list(argv))
+        resolve_paths(args)
+        rc = await asyncio.to_thread(args.func, args)
+        captured = capsys.readouterr()
+        return rc, captured.out + captured.err
+
+    async with MockGemini() as mock:
+        monkeypatch.setenv("CCM_GEMINI_OAUTH_BASE_URL", mock.url)
+        monkeypatch.setenv("CCM_GEMINI_CODE_ASSIST_URL", mock.url)
+        refresh = mock.mint_refresh_token()
+        creds = tmp_path / "oauth_creds.json"
+        creds.write_text(json.dumps({"access_token": "ya29.imported", "refresh_token": refresh, "expiry_date": 5}))
+        home = str(tmp_path / "home")
+        rc, out = await ccm("login", "--import-gemini-cli", str(creds), "--home", home)
+        assert rc == 0 and "as 'gemini'" in out and "terms" in out and refresh not in out
+        rc, out = await ccm("tokens", "refresh", "gemini", "--home", home)
+        assert rc == 0 and "Refreshed 'gemini'" in out, out
+        assert mock.token_grants == ["refresh_token"]
+        stored = await FileStore(Path(home) / TOKEN_FILE_NAME).get("gemini")
+        assert stored is not None and stored.access_token.reveal() in mock.access_tokens
+        assert stored.project_id == mock.code_assist_project
+        rc, out = await ccm("login", "--import-gemini-cli", str(tmp_path / "nope.json"), "--home", home)
+        assert rc == 1 and "cannot read" in out
