@@ -22,6 +22,9 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 def translate(body: dict[str, Any], model: str = "gemini-2.5-pro", **kw: Any) -> dict[str, Any]:
     out: dict[str, Any] = dict(to_gemini_request(body, model=model, **kw))
+    memo: dict[bytes, dict[str, Any]] = {}
+    for _ in range(2):  # the declaration memo changes nothing
+        assert to_gemini_request(body, model=model, declarations=memo, **kw) == out
     assert validate_gemini_request(out) is None, validate_gemini_request(out)
     return out
 

@@ -37,6 +37,7 @@ from claude_code_mux.wire.gemini import GenerateContentRequest
 
 _KEEP = ("retry-after", "x-request-id", "request-id")
 MAX_SIGNATURES = 4096
+MAX_DECLARATIONS = 512
 _STATUS_FOR = {"rate_limit_error": 429, "overloaded_error": 529, "authentication_error": 401}
 
 
@@ -75,6 +76,8 @@ class GeminiDialect:
         self._routes = routes
         # tool_use id -> Gemini's thoughtSignature for that call, sent back with the history (bounded, oldest out).
         self._signatures: OrderedDict[str, str] = OrderedDict()
+        # A tool's JSON -> its Gemini declaration (the same tools come with every request); emptied when full.
+        self._declarations: dict[bytes, dict[str, Any]] = {}
 
     def remember_signatures(self, found: Mapping[str, str]) -> None:
         self._signatures.update(found)
@@ -90,8 +93,14 @@ class GeminiDialect:
     def _request(
         self, ctx: RequestContext, provider: Provider, model: str, route: GeminiRoute
     ) -> GenerateContentRequest:
+        if len(self._declarations) > MAX_DECLARATIONS:
+            self._declarations.clear()
         req = to_gemini_request(
-            ctx.working_body(), model=model, safety_settings=route.safety_settings, signatures=self._signatures
+            ctx.working_body(),
+            model=model,
+            safety_settings=route.safety_settings,
+            signatures=self._signatures,
+            declarations=self._declarations,
         )
         cap = provider.max_output_tokens
         gen = req.get("generationConfig")

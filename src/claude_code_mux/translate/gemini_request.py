@@ -31,8 +31,10 @@ What maps where:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
+
+import orjson
 
 from claude_code_mux.translate.gemini_schema import gemini_schema
 from claude_code_mux.wire.gemini import Content, GenerateContentRequest, Part
@@ -50,13 +52,18 @@ def to_gemini_request(
     model: str,
     safety_settings: Sequence[dict[str, str]] = (),
     signatures: Mapping[str, str] | None = None,
+    declarations: MutableMapping[bytes, dict[str, Any]] | None = None,
 ) -> GenerateContentRequest:
-    """Translate an Anthropic Messages request for a Gemini model (the model goes in the URL, not here)."""
+    """Translate an Anthropic Messages request for a Gemini model (the model goes in the URL, not here).
+
+    ``declarations`` memoises converted tool declarations by the tool's JSON (the caller bounds it): Claude Code
+    sends the same two dozen tools with every request, and converting their schemas is most of the work.
+    """
     out: GenerateContentRequest = {"contents": _contents(body.get("messages"), signatures or {})}
     system = _system_texts(body)
     if system:
         out["systemInstruction"] = {"parts": [{"text": "\n\n".join(system)}]}
-    decls = _declarations(body.get("tools"))
+    decls = _declarations(body.get("tools"), declarations)
     if decls:
         out["tools"] = [{"functionDeclarations": decls}]  # type: ignore[typeddict-item]
         cfg = _tool_config(body.get("tool_choice"))
@@ -315,22 +322,32 @@ def _contents(messages: Any, signatures: Mapping[str, str]) -> list[Content]:
 # tools
 
 
-def _declarations(tools: Any) -> list[dict[str, Any]]:
+def _declarations(tools: Any, cache: MutableMapping[bytes, dict[str, Any]] | None) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for tool in tools if isinstance(tools, list) else []:
         if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
             continue
-        schema = tool.get("input_schema")
-        if not isinstance(schema, dict):  # server tools (web_search_20250305, ...) have no Gemini form
+        if not isinstance(tool.get("input_schema"), dict):  # server tools (web_search_...) have no Gemini form
             continue
-        decl: dict[str, Any] = {"name": tool["name"]}
-        if isinstance(tool.get("description"), str) and tool["description"]:
-            decl["description"] = tool["description"]
-        params = gemini_schema(schema)
-        if params.get("properties"):
-            decl["parameters"] = params
+        if cache is None:
+            out.append(_declaration(tool))
+            continue
+        key = orjson.dumps(tool)
+        decl = cache.get(key)
+        if decl is None:
+            decl = cache[key] = _declaration(tool)
         out.append(decl)
     return out
+
+
+def _declaration(tool: dict[str, Any]) -> dict[str, Any]:
+    decl: dict[str, Any] = {"name": tool["name"]}
+    if isinstance(tool.get("description"), str) and tool["description"]:
+        decl["description"] = tool["description"]
+    params = gemini_schema(tool["input_schema"])
+    if params.get("properties"):
+        decl["parameters"] = params
+    return decl
 
 
 def _tool_config(tc: Any) -> dict[str, Any] | None:
