@@ -227,3 +227,14 @@ async def test_a_wrong_api_key_is_a_401(tmp_path: Path, monkeypatch: pytest.Monk
         assert r.status_code == 401, r.text
         assert r.json()["error"]["type"] == "authentication_error" and "API key not valid" in r.text
         assert API_KEY not in r.text and API_KEY not in router.log_text()
+
+
+async def test_vertex_location_must_be_a_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from claude_code_mux.config.load import parse_config
+    from claude_code_mux.errors import ConfigError
+
+    async with MockGemini(name="g") as mock:
+        cfg = (await router_config("vertex", mock, tmp_path, monkeypatch)).replace('"global"', '"evil.example.com/x"')
+        with pytest.raises(ConfigError, match="Google Cloud location") as info:
+            parse_config(cfg, path="t.toml")
+        assert info.value.line is not None

@@ -169,6 +169,13 @@ class ProviderConfig(_Strict):
                 return "apikey"
         return v
 
+    @field_validator("location")
+    @classmethod
+    def _location(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[a-z][a-z0-9-]{1,40}", v):  # it becomes part of a host name
+            raise ValueError("location must be a Google Cloud location such as us-central1, europe-west4 or global")
+        return v
+
     @field_validator("base_url")
     @classmethod
     def _url(cls, v: str | None) -> str | None:

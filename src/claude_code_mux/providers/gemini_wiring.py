@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from claude_code_mux.auth.gemini_tokens import GeminiCliTokens
 from claude_code_mux.auth.google import GoogleCredentials
 from claude_code_mux.auth.store import TOKEN_FILE_NAME, FileStore, TokenStore, default_home
 from claude_code_mux.config.schema import Config, ProviderConfig
+from claude_code_mux.errors import ConfigError
 from claude_code_mux.providers.base import Provider
 from claude_code_mux.providers.gemini import GeminiDialect, GeminiRoute
 from claude_code_mux.providers.gemini_targets import ApiKeyTarget, CodeAssistTarget, GeminiTarget, VertexTarget
@@ -18,6 +20,7 @@ from claude_code_mux.providers.http1 import Http1Pool
 from claude_code_mux.providers.transport import Http1Transport, Timeouts
 
 DEFAULT_LOCATION = "us-central1"
+_LOCATION = re.compile(r"[a-z][a-z0-9-]{1,40}")
 DEFAULT_GEMINI_LOGIN = "gemini"
 
 
@@ -30,8 +33,11 @@ def _target(
     pc: ProviderConfig, provider: Provider, store: Callable[[], TokenStore], closers: list[Any]
 ) -> GeminiTarget:
     if pc.provider_type.strip().lower() == "vertex-ai":
+        location = pc.location or DEFAULT_LOCATION
+        if not _LOCATION.fullmatch(location):  # it becomes part of the host name
+            raise ConfigError(f"provider {pc.name!r}: location {location[:40]!r} is not a Google Cloud location")
         creds = GoogleCredentials(pc.credentials_file)
-        return VertexTarget(pc.base_url, pc.project or pc.project_id, pc.location or DEFAULT_LOCATION, creds)
+        return VertexTarget(pc.base_url, pc.project or pc.project_id, location, creds)
     if pc.provider_type.strip().lower() == "gemini-cli":
         settings = GeminiCliSettings.from_env(code_assist_url=provider.base_url)
         tokens = GeminiCliTokens(store(), gemini_login_id(pc), settings, project=pc.project)
