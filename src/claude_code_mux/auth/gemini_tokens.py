@@ -63,20 +63,24 @@ class GeminiCliTokens:
             return False
         return rejected is None or not record.access_token.matches(rejected)
 
+    def _ready(self, record: TokenRecord | None, rejected: str | None) -> tuple[str, str] | None:
+        """(token, project) when ``record`` can be used as it is."""
+        if record is None or not self._usable(record, rejected):
+            return None
+        project = self._project or record.project_id
+        return (record.access_token.reveal(), project) if project else None
+
     async def credentials(self, rejected: str | None = None) -> tuple[str, str]:
         """(access token, Code Assist project); ``rejected``: the token a 401 just refused."""
-        record = self._record
-        if not (self._usable(record, rejected) and (self._project or (record and record.project_id))):
-            record = await self._refresh(rejected)
-        assert record is not None
-        project = self._project or record.project_id
-        assert project is not None
-        return record.access_token.reveal(), project
+        ready = self._ready(self._record, rejected)
+        if ready is not None:
+            return ready
+        record = await self._refresh(rejected)
+        return record.access_token.reveal(), self._project or record.project_id or ""
 
     async def _refresh(self, rejected: str | None) -> TokenRecord:
         async with self._lock:
-            if self._usable(self._record, rejected) and (self._project or self._record.project_id):  # type: ignore[union-attr]
-                assert self._record is not None
+            if self._record is not None and self._ready(self._record, rejected) is not None:
                 return self._record
             async with self.store.locked():
                 record = await self.store.get(self.provider_id)

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from claude_code_mux import __version__
-from claude_code_mux.errors import HttpError, TransportError, UpstreamError, error_body
+from claude_code_mux.errors import HttpError, TransportError, UpstreamError, error_body, error_event
 from claude_code_mux.providers.base import RETRYABLE_STATUSES, Provider, RequestContext, UpstreamFailure, UpstreamReply
 from claude_code_mux.providers.gemini_targets import GeminiTarget, Prepared
 from claude_code_mux.providers.transport import Timeouts, Transport, UpstreamResponse
@@ -290,11 +290,8 @@ async def _translate(
                         yield out
                     if tr.finished:
                         break
-            except TransportError as exc:
-                tr_tail = tr.feed(b"")
-                if tr_tail:
-                    yield tr_tail
-                yield _error_event("api_error", f"upstream connection failed: {type(exc).__name__}")
+            except TransportError as exc:  # after the first byte: the stream ends with an error event
+                yield error_event("api_error", f"upstream connection failed: {type(exc).__name__}")
                 return
             tail = tr.close()
             if tail:
@@ -305,9 +302,3 @@ async def _translate(
     finally:
         remember(tr.signatures)
         resp.close()
-
-
-def _error_event(etype: str, message: str) -> bytes:
-    from claude_code_mux.errors import error_event
-
-    return error_event(etype, message)
