@@ -31,7 +31,8 @@ Replies are planned from the request: function responses in the last user turn -
 backticked `` `echo ...` `` with ``Bash`` declared -> a ``Bash`` function call; "Reply with exactly: X" -> X;
 ``BLOCK_ME`` -> finishReason SAFETY with no text; ``BLOCK_PROMPT`` -> ``promptFeedback.blockReason``;
 ``responseSchema`` -> a sample JSON; thoughts first when ``includeThoughts``. Faults: ``status`` (429 carries
-``RetryInfo``), ``error_event`` (an error as the first SSE event), ``malformed_call``.
+``RetryInfo``), ``error_event`` (an error as the first SSE event), ``malformed_call``, ``drop_mid`` (the
+connection closes after the first event).
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class Recorded:
 
 @dataclass
 class Fault:
-    kind: str  # status | error_event | malformed_call
+    kind: str  # status | error_event | malformed_call | drop_mid
     status: int = 429
     times: int = 1
     retry_delay: str = "7s"
@@ -496,6 +497,10 @@ class MockGemini:
         for ev in events:
             payload = {"response": ev} if wrapped else ev
             await resp.write(b"data: " + json.dumps(payload, ensure_ascii=False).encode() + b"\r\n\r\n")
+            if fault is not None and fault.kind == "drop_mid" and request.transport is not None:
+                await asyncio.sleep(0.05)
+                request.transport.close()  # the connection dies mid-answer
+                return resp
         await resp.write_eof()
         return resp
 

@@ -12,6 +12,7 @@ import pytest
 from tests.harness import run_router
 from tests.mocks.gemini import Fault, MockGemini
 from tests.providers.gemini_setup import API_KEY, MODEL, MODES, key_provider, router_config
+from tests.translate.grammar import check_stream, parse_events
 
 TOOLS: list[Any] = [
     {
@@ -238,3 +239,28 @@ async def test_vertex_location_must_be_a_location(tmp_path: Path, monkeypatch: p
         with pytest.raises(ConfigError, match="Google Cloud location") as info:
             parse_config(cfg, path="t.toml")
         assert info.value.line is not None
+
+
+async def test_a_connection_lost_mid_stream_ends_with_an_error_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with MockGemini(name="g", chunks=4) as mock:
+        mock.faults.append(Fault("drop_mid"))
+        async with run_router(await router_config("key", mock, tmp_path, monkeypatch), tmp_path) as router:
+            async with httpx.AsyncClient(timeout=10) as http:
+                body = {
+                    "model": "claude-x",
+                    "max_tokens": 50,
+                    "stream": True,
+                    "messages": [{"role": "user", "content": "Reply with exactly: a long enough answer"}],
+                }
+                r = await http.post(router.url + "/v1/messages", json=body)
+            assert r.status_code == 200
+            events = parse_events(r.content)
+            check_stream(events, complete=False)
+            assert events[-1][0] == "error" and "upstream connection failed" in events[-1][1]["error"]["message"]
+            assert any(e == "content_block_delta" for e, _ in events)
+            # the router is fine afterwards
+            client = anthropic.AsyncAnthropic(base_url=router.url, api_key="k", max_retries=0)
+            msg = await client.messages.create(**{**body, "stream": False})
+            assert msg.content[-1].text == "a long enough answer"  # type: ignore[union-attr]
