@@ -88,19 +88,20 @@ class GeminiCliTokens:
                     raise AuthenticationFailed(
                         f"no Gemini login for '{self.provider_id}'; run: ccm login {self.provider_id}"
                     )
-                changed = False
                 if not self._usable(record, rejected):
                     record = await self._refresh_token(record)
-                    changed = True
-                if not self._project and not record.project_id:
-                    try:
-                        project = await discover_project(self._http(), self.settings, record.access_token.reveal())
-                    except OAuthError as exc:
-                        raise UpstreamError(f"Code Assist project discovery failed: {exc}") from None
-                    record = replace(record, project_id=project)
-                    changed = True
-                if changed:
                     await self.store.put(record)
+            if not self._project and not record.project_id:
+                # Discovery may poll onboarding for a while: not under the store lock other logins share.
+                try:
+                    project = await discover_project(self._http(), self.settings, record.access_token.reveal())
+                except OAuthError as exc:
+                    raise UpstreamError(f"Code Assist project discovery failed: {exc}") from None
+                record = replace(record, project_id=project)
+                async with self.store.locked():
+                    current = await self.store.get(self.provider_id)
+                    if current is not None:  # keep tokens another process may have refreshed meanwhile
+                        await self.store.put(replace(current, project_id=project))
             self._record = record
             return record
 
