@@ -34,9 +34,14 @@ SECRETS = (
     "zai-secret-123",
     "or-secret-456",
     "router-k-789",
+    "gm-secret-key-1",
 )
 # Tokens minted by the mock OAuth server (real Anthropic prefixes + 64 random characters).
-SECRET_PATTERNS = (re.compile(r"sk-ant-o(?:at|rt)01-[A-Za-z0-9_\-]{20,}"),)
+SECRET_PATTERNS = (
+    re.compile(r"sk-ant-o(?:at|rt)01-[A-Za-z0-9_\-]{20,}"),
+    # Google tokens minted by the Gemini mock (access and refresh).
+    re.compile(r"ya29\.mock-[A-Za-z0-9_\-]{20,}|1//mock-[A-Za-z0-9_\-]{20,}"),
+)
 
 _leaks: list[str] = []
 

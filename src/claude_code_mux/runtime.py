@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from claude_code_mux.providers.anthropic import AnthropicDialect
 from claude_code_mux.providers.base import Dialect, Provider
 from claude_code_mux.providers.cold import cold_client
 from claude_code_mux.providers.credentials import TokenSource
+from claude_code_mux.providers.gemini_wiring import build_gemini
 from claude_code_mux.providers.openai_chat import OpenAIChatDialect
 from claude_code_mux.providers.openai_responses import OpenAIResponsesDialect
 from claude_code_mux.providers.proxy import Proxy, proxy_env, proxy_for
@@ -132,6 +133,8 @@ class Runtime:
     timeouts: Timeouts = field(default_factory=Timeouts)
     _cold: dict[str, httpx.AsyncClient] = field(default_factory=dict)
     _legacy: _LegacySessions | None = None
+    # Async closers of dialect-owned resources (e.g. the Gemini CLI login's HTTP client).
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @classmethod
     async def create(
@@ -153,6 +156,8 @@ class Runtime:
             "openai": OpenAIChatDialect(transports, timeouts=timeouts, tokens=tokens),
             "openai-responses": OpenAIResponsesDialect(transports, timeouts=timeouts, tokens=tokens),
         }
+        gemini, closers = build_gemini(config, providers, tokens, timeouts, transports)
+        dialects["gemini"] = gemini
         return cls(
             config=config,
             config_path=config_path,
@@ -163,6 +168,7 @@ class Runtime:
             tokens=tokens,
             proxies=proxies,
             timeouts=timeouts,
+            closers=closers,
         )
 
     @property
@@ -193,6 +199,8 @@ class Runtime:
         for client in self._cold.values():
             await client.aclose()
         self._cold.clear()
+        for closer in self.closers:
+            await closer()
         if self._legacy is not None:
             await self._legacy.close()
 

@@ -39,7 +39,7 @@ TOOLS = [
 ]
 
 
-@pytest.mark.parametrize("ptype", ["openai", "openrouter", "deepseek", "groq", "gemini"])
+@pytest.mark.parametrize("ptype", ["openai", "openrouter", "deepseek", "groq", "gemini-openai"])
 async def test_anthropic_sdk_text_stream_and_tools(tmp_path: Path, ptype: str) -> None:
     async with (
         MockOpenAI(name="oa", reasoning=ptype == "deepseek") as mock,

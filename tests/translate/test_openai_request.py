@@ -51,7 +51,7 @@ def fixture(name: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
-@pytest.mark.parametrize("preset", [None, "openai", "openrouter", "groq", "deepseek", "mistral", "gemini"])
+@pytest.mark.parametrize("preset", [None, "openai", "openrouter", "groq", "deepseek", "mistral", "gemini-openai"])
 def test_recorded_requests_translate_to_valid_openai(name: str, preset: str | None) -> None:
     body = fixture(name)
     before = orjson.dumps(body)

@@ -111,7 +111,7 @@ def long_name_body() -> tuple[dict[str, Any], str]:
 def test_tool_name_64_shortens_everywhere_and_maps_back() -> None:
     body, name = long_name_body()
     assert len(name) > 64
-    out = to_openai_request(body, model="m", preset=PRESETS["gemini"])
+    out = to_openai_request(body, model="m", preset=PRESETS["gemini-openai"])
     short = shorten_tool_name(name)
     assert len(short) == 64
     assert out["tools"][0]["function"]["name"] == short

@@ -66,6 +66,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
         metavar="PATH",
         help="import the Codex CLI's ChatGPT login (default ~/.codex/auth.json) instead of logging in",
     )
+    from claude_code_mux.cli import gemini_login
+
+    gemini_login.add_arguments(login)
     login.set_defaults(func=cmd_login)
 
     logout = sub.add_parser("logout", parents=[common], help="forget a stored OAuth login")
@@ -231,6 +234,12 @@ async def _import_login(manager: TokenManager, args: argparse.Namespace, path: P
 def cmd_login(args: argparse.Namespace) -> int:
     """``ccm login [PROVIDER_ID] [--mode max|console] [--no-browser] [--import-claude-code [PATH]]``."""
 
+    from claude_code_mux.cli import gemini_login
+
+    if gemini_login.is_gemini_login(args):  # Google account login for Gemini Code Assist (cli/gemini_login.py)
+        config_path = getattr(args, "config_path", None)
+        ports = read_oauth_settings(Path(config_path) if config_path else None).callback_ports
+        return gemini_login.cmd_gemini_login(args, ports)
     raw = args.import_claude_code
     path = default_credentials_path() if raw == _IMPORT_DEFAULT else Path(raw or ".").expanduser()
     codex = getattr(args, "import_codex", None)
@@ -367,6 +376,19 @@ def cmd_tokens_refresh(args: argparse.Namespace) -> int:
         record = await manager.store.get(args.provider_id)
         if record is None:
             raise OAuthError(f"no OAuth login for '{args.provider_id}'; run: ccm login {args.provider_id}")
+        if record.source == "gemini-cli":  # Google's token endpoint, not Anthropic's (auth/gemini_tokens.py)
+            from claude_code_mux.auth.gemini_cli import GeminiCliSettings
+            from claude_code_mux.auth.gemini_tokens import GeminiCliTokens
+
+            google = GeminiCliTokens(manager.store, args.provider_id, GeminiCliSettings.from_env())
+            try:
+                await google.credentials(rejected=record.access_token.reveal())
+            finally:
+                await google.close()
+            fresh = await manager.store.get(args.provider_id)
+            expires = format_rfc3339(fresh.expires_at) if fresh else "?"
+            print(f"Refreshed '{args.provider_id}'; the access token expires {expires}.")
+            return 0
         await manager.force_refresh(args.provider_id, record.access_token.reveal())
         fresh = await manager.store.get(args.provider_id)
         expires = format_rfc3339(fresh.expires_at) if fresh else "?"

@@ -9,15 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Dialect = Literal["anthropic", "openai", "openai-responses"]
+Dialect = Literal["anthropic", "openai", "openai-responses", "gemini"]
 
 
 @dataclass(frozen=True, slots=True)
 class Preset:
     dialect: Dialect
     base_url: str
-    # "x-api-key" (Anthropic style), "bearer" (OpenAI style) or "api-key" (Azure) for auth_type = "apikey".
-    auth_header: Literal["x-api-key", "bearer", "api-key"]
+    # "x-api-key" (Anthropic), "bearer" (OpenAI), "api-key" (Azure) or "x-goog-api-key" (Gemini) for
+    # auth_type = "apikey".
+    auth_header: Literal["x-api-key", "bearer", "api-key", "x-goog-api-key"]
     headers: dict[str, str] = field(default_factory=dict)
     quirks: tuple[str, ...] = ()
     # OpenAI dialect: which field carries the output limit.
@@ -39,6 +40,7 @@ class Preset:
 _A: Dialect = "anthropic"
 _O: Dialect = "openai"
 _R: Dialect = "openai-responses"
+_G: Dialect = "gemini"
 
 PRESETS: dict[str, Preset] = {
     # Anthropic Messages API and vendors that speak it. base_url excludes the /v1 suffix.
@@ -78,7 +80,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "mistral": Preset(_O, "https://api.mistral.ai/v1", "bearer", quirks=("mistral_tool_ids",)),
     "xai": Preset(_O, "https://api.x.ai/v1", "bearer"),
-    "gemini": Preset(
+    "gemini-openai": Preset(
         _O,
         "https://generativelanguage.googleapis.com/v1beta/openai",
         "bearer",
@@ -102,6 +104,13 @@ PRESETS: dict[str, Preset] = {
         headers={"OpenAI-Beta": "responses=experimental", "originator": "claude-code-mux"},
         stream_only=True,
     ),
+    # Gemini generateContent (providers/gemini.py). base_url includes the version path.
+    "gemini": Preset(_G, "https://generativelanguage.googleapis.com/v1beta", "x-goog-api-key"),
+    "gemini-compatible": Preset(_G, "https://generativelanguage.googleapis.com/v1beta", "x-goog-api-key"),
+    # Vertex AI: the URL comes from `project` and `location`; google-auth supplies the token.
+    "vertex-ai": Preset(_G, "", "bearer", needs_key=False),
+    # The Gemini CLI (Code Assist) login: `ccm login gemini`.
+    "gemini-cli": Preset(_G, "https://cloudcode-pa.googleapis.com", "bearer", needs_key=False),
 }
 
 

@@ -158,9 +158,9 @@ class ProviderConfig(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     # Cap on max_tokens sent to this provider (OpenAI dialect); the preset's when unset.
     max_output_tokens: int | None = Field(default=None, gt=0)
-    # Dialect override for a custom endpoint ("anthropic", "openai" or "openai-responses"); normally the preset
-    # decides.
-    dialect: Literal["anthropic", "openai", "openai-responses"] | None = None
+    # Dialect override for a custom endpoint ("anthropic", "openai", "openai-responses" or "gemini"); normally
+    # the preset decides.
+    dialect: Literal["anthropic", "openai", "openai-responses", "gemini"] | None = None
     # vertex-ai keys of the original schema, accepted for compatibility.
     project_id: str | None = None
     location: str | None = None
@@ -176,6 +176,12 @@ class ProviderConfig(_Strict):
             if raw.lower() != "none" and not re.match(r"^http://[^/\s@]+(@[^/\s@]+)?/?$", raw, re.IGNORECASE):
                 raise ValueError('proxy must be "none" or "http://[user:pass@]host:port"')
         return v
+    # Gemini dialect: the Google Cloud project (Vertex AI; Code Assist when the account needs one), a
+    # google-auth credentials JSON file for Vertex AI (Application Default Credentials when unset), and
+    # safetySettings as category -> threshold (e.g. HARM_CATEGORY_HARASSMENT = "BLOCK_ONLY_HIGH").
+    project: str | None = None
+    credentials_file: str | None = None
+    safety_settings: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("auth_type", mode="before")
     @classmethod
@@ -184,6 +190,13 @@ class ProviderConfig(_Strict):
             v = v.strip().lower()
             if v in ("api_key", "api-key", "key"):
                 return "apikey"
+        return v
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[a-z][a-z0-9-]{1,40}", v):  # it becomes part of a host name
+            raise ValueError("location must be a Google Cloud location such as us-central1, europe-west4 or global")
         return v
 
     @field_validator("base_url")
