@@ -176,6 +176,7 @@ class ProviderConfig(_Strict):
             if raw.lower() != "none" and not re.match(r"^http://[^/\s@]+(@[^/\s@]+)?/?$", raw, re.IGNORECASE):
                 raise ValueError('proxy must be "none" or "http://[user:pass@]host:port"')
         return v
+
     # Gemini dialect: the Google Cloud project (Vertex AI; Code Assist when the account needs one), a
     # google-auth credentials JSON file for Vertex AI (Application Default Credentials when unset), and
     # safetySettings as category -> threshold (e.g. HARM_CATEGORY_HARASSMENT = "BLOCK_ONLY_HIGH").
