@@ -92,7 +92,10 @@ def _candidates(name: str, cfg: Config) -> list[str] | None:
 
 
 def _auto_maps(name: str, cfg: Config) -> bool:
+    """Whether routing would send ``name`` to router.default (a [[models]] entry of that name wins)."""
     r = cfg.router
+    if any(m.name.lower() == name.lower() for m in cfg.models):
+        return False
     return bool(r.auto_map and r.auto_map_regex and re.search(r.auto_map_regex, name))
 
 
