@@ -36,6 +36,10 @@ DEFAULT_SKEW_S = 300.0
 _OPTIONAL_KEYS = ("project_id", "api_key", "source")
 
 
+class TokenFileCorrupt(OAuthError):
+    """The token file exists but cannot be read as logins; the message names the file and the fix."""
+
+
 def default_home(environ: Mapping[str, str] | None = None) -> Path:
     """``$CCM_HOME`` or ``~/.claude-code-mux``."""
     env = os.environ if environ is None else environ
@@ -238,9 +242,14 @@ class FileStore:
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            raise OAuthError(f"{self.path} is not valid JSON; fix it or move it away and log in again") from None
+            raise TokenFileCorrupt(
+                f"{self.path} is not valid JSON (fix: repair it, or move it away and log in again with `ccm login`)"
+            ) from None
         if not isinstance(data, dict):
-            raise OAuthError(f"{self.path} must hold a JSON object keyed by provider id")
+            raise TokenFileCorrupt(
+                f"{self.path} must hold a JSON object keyed by provider id "
+                "(fix: repair it, or move it away and log in again with `ccm login`)"
+            )
         return data
 
     def _parse(self, provider_id: str, entry: Any) -> TokenRecord | None:
