@@ -130,3 +130,33 @@ def test_workers_share_the_port_and_stop_together(tmp_path: Path) -> None:
             break
         time.sleep(0.1)
     assert out.stdout.split() == []
+
+
+def test_config_check_lists_every_problem_with_its_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        "[router]\n"  # 1
+        'default = "main"\n'  # 2
+        'think = "deep"\n'  # 3: no such model
+        "[[providers]]\n"  # 4
+        'name = "gw"\n'  # 5
+        'provider_type = "openai-compatible"\n'  # 6: no base_url
+        'auth_type = "bearer"\n'  # 7: not an auth type
+        "[[models]]\n"  # 8
+        'name = "main"\n'  # 9
+        "[[models.mappings]]\n"  # 10
+        'provider = "gww"\n'  # 11: no such provider
+        'actual_model = "m"\n'  # 12
+    )
+    r = ccm("--config", str(bad), "config", "check", home=tmp_path)
+    assert r.returncode == 2
+    lines = [x for x in r.stderr.splitlines() if x.startswith("error: ")]
+    assert [x.split(": ")[1] for x in lines] == [f"{bad}:7", f"{bad}:11", f"{bad}:3"], r.stderr
+    assert "router.think" in lines[2] and "'deep'" in lines[2]
+    assert "unknown provider 'gww'" in lines[1] and "did you mean 'gw'" in lines[1]
+    assert "3 problems" in r.stderr
+    # With the auth_type fixed, the provider checks run too: openai-compatible needs its endpoint.
+    bad.write_text(bad.read_text().replace('auth_type = "bearer"\n', 'api_key = "k"\n'))
+    r = ccm("--config", str(bad), "config", "check", home=tmp_path)
+    assert f"{bad}:6: providers[0].base_url (gw)" in r.stderr and "add base_url" in r.stderr
+    assert "localhost:8000" not in r.stdout + r.stderr

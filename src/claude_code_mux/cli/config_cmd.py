@@ -11,7 +11,7 @@ from claude_code_mux.cli.common import fail, load_or_default
 from claude_code_mux.config.default import DEFAULT_CONFIG_TOML
 from claude_code_mux.config.edit import write_atomic
 from claude_code_mux.config.load import load_config
-from claude_code_mux.errors import ConfigError
+from claude_code_mux.errors import ConfigError, ConfigProblems
 from claude_code_mux.runtime import build_providers
 
 
@@ -42,6 +42,12 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.config_path)
+    except ConfigProblems as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        n = len(exc.problems)
+        print(f"{n} problem{'s' if n > 1 else ''} in {args.config_path}", file=sys.stderr)
+        return 2
     except ConfigError as exc:
         return fail(exc)
     print(f"{args.config_path}: OK ({len(cfg.providers)} providers, {len(cfg.models)} models)")
