@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from claude_code_mux.cli import instance
 from claude_code_mux.cli.main import main
 from claude_code_mux.cli.statusline import default_command, fast_main, format_line, read_stdin, status_line
 from claude_code_mux.observe.last_request import FILE_NAME, LastRequestWriter, read_last, session_key
@@ -79,7 +80,7 @@ def record(**over: Any) -> dict[str, Any]:
 def running(home: Path) -> None:
     """A PID file naming a live process (this one), as ``ccm start`` leaves it."""
     home.mkdir(parents=True, exist_ok=True)
-    (home / "ccm.pid").write_text(f"{os.getpid()} 13456\n")
+    instance.record(home / "ccm.pid", port=13456, host="127.0.0.1", config=None)
 
 
 def statusline(home: Path, stdin: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -67,16 +67,11 @@ def read_stdin(deadline_s: float = STDIN_DEADLINE_S) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def router_alive(home: Path) -> bool:
-    """A live process in ``HOME/ccm.pid`` (the same test as ``ccm status``, without importing it)."""
-    try:
-        pid = int((home / "ccm.pid").read_text().split()[0])
-        os.kill(pid, 0)
-    except PermissionError:
-        return True
-    except (OSError, ValueError, IndexError):
-        return False
-    return True
+def router_alive(home: Path, config_path: Path | None = None) -> bool:
+    """This config's router runs (the same verified PID file as ``ccm status``; standard library only)."""
+    from claude_code_mux.cli import instance
+
+    return isinstance(instance.lookup(instance.pid_file(home, config_path)), instance.Instance)
 
 
 def load_prices(config_path: Path | None) -> dict[str, dict[str, float]]:
@@ -153,7 +148,7 @@ def format_line(rec: Mapping[str, Any], prices: Mapping[str, Mapping[str, float]
 
 
 def status_line(home: Path, config_path: Path | None, stdin: Mapping[str, Any]) -> str:
-    if not router_alive(home):
+    if not router_alive(home, config_path):
         return "ccm: not running"
     sid = stdin.get("session_id")
     rec = read_last(home, sid if isinstance(sid, str) and sid else None)
