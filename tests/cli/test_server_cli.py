@@ -91,6 +91,11 @@ def test_start_detach_status_stop(tmp_path: Path) -> None:
         assert s.returncode == 0 and "running" in s.stdout and "healthy" in s.stdout
         again = ccm("start", "--detach", "--port", str(port), home=tmp_path)
         assert again.returncode == 1 and "already running" in again.stderr
+        # A PID file of an older version ("PID PORT") still names our router: its command line says so.
+        pid = json.loads((tmp_path / "ccm.pid").read_text())["pid"]
+        (tmp_path / "ccm.pid").write_text(f"{pid} {port}\n")
+        s = ccm("status", home=tmp_path)
+        assert s.returncode == 0 and f"PID {pid}, port {port}, healthy" in s.stdout
     finally:
         st = ccm("stop", home=tmp_path)
     assert st.returncode == 0 and "stopped" in st.stdout

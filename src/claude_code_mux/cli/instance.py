@@ -21,7 +21,6 @@ import contextlib
 import hashlib
 import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +98,8 @@ def _identity_proc(pid: int) -> Identity | None:
 
 
 def _identity_ps(pid: int) -> Identity | None:
+    import subprocess  # only where there is no /proc; the status line's fast path stays lean
+
     try:
         out = subprocess.run(
             ["ps", "-o", "stat=", "-o", "lstart=", "-o", "command=", "-p", str(pid)],
