@@ -43,8 +43,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.config_path)
     except ConfigProblems as exc:
-        for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
+        fail(exc)
         n = len(exc.problems)
         print(f"{n} problem{'s' if n > 1 else ''} in {args.config_path}", file=sys.stderr)
         return 2
