@@ -39,6 +39,10 @@ async def test_corrupted_token_file_fails_over_and_names_the_fix(tmp_path: Path,
             err = r.json()["error"]
             assert err["type"] == "authentication_error"
             assert str(tokens) in err["message"] and "ccm login" in err["message"]
+            # The admin API's list of logins says the same, not an opaque internal error.
+            r = await http.get("/api/oauth/tokens")
+            assert r.status_code == 503, r.text
+            assert str(tokens) in r.json()["error"]["message"]
         log = router.log_text()
         assert str(tokens) in log and "ccm login" in log
         assert log.count("OAuth logins cannot be read") == 1  # once per problem, not once per request

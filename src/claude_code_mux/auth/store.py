@@ -26,7 +26,7 @@ import orjson
 from claude_code_mux.auth.atomic import remove_stale_temps, write_private
 from claude_code_mux.auth.oauth import TokenSet
 from claude_code_mux.auth.secret import Secret
-from claude_code_mux.errors import OAuthError
+from claude_code_mux.errors import HttpError, OAuthError
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,15 @@ DEFAULT_SKEW_S = 300.0
 _OPTIONAL_KEYS = ("project_id", "api_key", "source")
 
 
-class TokenFileCorrupt(OAuthError):
-    """The token file exists but cannot be read as logins; the message names the file and the fix."""
+class TokenFileCorrupt(OAuthError, HttpError):
+    """The token file exists but cannot be read as logins; the message names the file and the fix.
+
+    A request's candidate that needs a login turns this into its authentication failure (and fails over); an
+    admin call that lists or changes logins answers it as 503 with this message rather than an opaque 500.
+    """
+
+    status = 503
+    error_type = "api_error"
 
 
 def default_home(environ: Mapping[str, str] | None = None) -> Path:
