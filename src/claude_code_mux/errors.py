@@ -158,6 +158,15 @@ class ConfigError(CcmError):
 
 class KeyStoreError(CcmError):
     """A virtual-key operation that cannot be done (unknown name, duplicate, bad argument); the message says why."""
+class ConfigProblems(ConfigError):
+    """Every problem found in one config file; reads as the first one (with a count), ``problems`` has them all."""
+
+    def __init__(self, problems: list[ConfigError]) -> None:
+        first = problems[0]
+        more = len(problems) - 1
+        message = first.message + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
+        super().__init__(message, path=first.path, line=first.line, key=first.key, fix=first.fix)
+        self.problems = list(problems)
 
 
 class OAuthError(CcmError):

@@ -332,3 +332,64 @@ def test_bash_output_evaluates_to_the_same_values() -> None:
     script = render(e, "bash") + 'printf "%s|%s|%s" "$A" "$B" "${C-unset}"'
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env={"C": "set"}, check=True)
     assert out.stdout == 'it\'s $HOME `x` "q"|plain|unset'
+
+
+# ------------------------------------------------------------------------------ two configs, one home
+
+OTHER_CONFIG = """
+[server]
+port = {port}
+api_key = "rk-other-config-key"
+
+[router]
+default = "claude-x"
+auto_map = false
+
+[[providers]]
+name = "anthropic"
+provider_type = "anthropic"
+auth_type = "passthrough"
+models = ["claude-*"]
+"""
+
+
+def test_config_flag_never_reaches_another_configs_router(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    port_a = write_config(home, ROUTED_CONFIG)  # the home's config.toml
+    other = tmp_path / "b.toml"
+    other.write_text(OTHER_CONFIG.format(port=port_a))  # the same port: a conflict, not a shared router
+    out = tmp_path / "claude.json"
+    env = ccm_env(home, fake_bin(tmp_path), {"FAKE_CLAUDE_OUT": str(out)})
+    assert ccm("start", "--detach", env=env).returncode == 0
+    try:
+        s = ccm("--config", str(other), "status", env=env)
+        assert s.returncode == 3, s.stdout
+        assert "not running" in s.stdout and "other routers from this home" in s.stdout
+        e = ccm("--config", str(other), "env", env=env)
+        assert e.returncode == 1 and e.stdout == ""
+        assert "another config" in e.stderr and "server.port" in e.stderr and "--home" in e.stderr
+        c = ccm("--config", str(other), "code", "-p", "x", env=env)
+        assert c.returncode == 1 and "another config" in c.stderr
+        assert not out.exists()  # claude never ran against the other config's router
+        assert "stopped" not in ccm("--config", str(other), "stop", env=env).stdout
+        assert answers(port_a)
+
+        # With its own port, the second config gets its own router beside the first.
+        port_b = free_port()
+        other.write_text(OTHER_CONFIG.format(port=port_b))
+        r = ccm("--config", str(other), "start", "--detach", env=env)
+        assert r.returncode == 0, r.stderr
+        sa, sb = ccm("status", env=env), ccm("--config", str(other), "status", env=env)
+        assert f"port {port_a}, healthy" in sa.stdout and f"port {port_b}, healthy" in sb.stdout
+        assert sa.stdout.split("PID ")[1].split(",")[0] != sb.stdout.split("PID ")[1].split(",")[0]
+        e = ccm("--config", str(other), "env", env=env)
+        assert e.returncode == 0 and f"127.0.0.1:{port_b}" in e.stdout and "rk-other-config-key" in e.stdout
+        c = ccm("--config", str(other), "code", "-p", "x", env=env)
+        assert c.returncode == 0, c.stderr
+        got = json.loads(out.read_text())["env"]
+        assert got["ANTHROPIC_BASE_URL"] == f"http://127.0.0.1:{port_b}" and got["CCM_CONFIG"] == str(other)
+        assert "stopped" in ccm("--config", str(other), "stop", env=env).stdout
+        assert not answers(port_b) and answers(port_a)
+    finally:
+        ccm("stop", env=env)
+    assert not answers(port_a)

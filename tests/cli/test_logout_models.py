@@ -68,3 +68,28 @@ def test_logout_suggests_then_removes_models(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     text = (tmp_path / "config.toml").read_text()
     assert 'name = "max-only"' not in text and 'name = "keep"' in text and "# keep me" in text
+
+
+def test_remove_models_refuses_when_router_uses_them_then_repoints(tmp_path: Path) -> None:
+    config = CONFIG.replace('default = "keep"\n', 'default = "keep"\nthink = "max-only"  # deep thoughts\n')
+    config += '[[router.rules]]\npattern = "^/max"\nmodel = "max-only"\n'
+    (tmp_path / "config.toml").write_text(config)
+    login(tmp_path)
+    r = ccm(tmp_path, "logout", "claude-max", "--remove-models")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "router.think = 'max-only'" in r.stderr and "router.rules[0].model" in r.stderr
+    assert "--repoint" in r.stderr and "Nothing was changed" in r.stderr
+    assert (tmp_path / "config.toml").read_text() == config
+    assert "claude-max" in (tmp_path / "oauth_tokens.json").read_text()  # not logged out either
+    # A repoint target that is itself being removed, or that does not exist, is refused the same way.
+    assert ccm(tmp_path, "logout", "claude-max", "--remove-models", "--repoint", "max-only").returncode == 2
+    r = ccm(tmp_path, "logout", "claude-max", "--remove-models", "--repoint", "nonesuch")
+    assert r.returncode == 2 and "nonesuch" in r.stderr
+    assert (tmp_path / "config.toml").read_text() == config
+    r = ccm(tmp_path, "logout", "claude-max", "--remove-models", "--repoint", "keep")
+    assert r.returncode == 0, r.stderr
+    text = (tmp_path / "config.toml").read_text()
+    assert 'name = "max-only"' not in text
+    assert 'think = "keep"  # deep thoughts' in text and 'model = "keep"' in text
+    assert "claude-max" not in (tmp_path / "oauth_tokens.json").read_text()
+    assert ccm(tmp_path, "config", "check").returncode == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -14,8 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
+from claude_code_mux.cli import instance
 from claude_code_mux.cli.main import main
-from claude_code_mux.cli.statusline import fast_main, format_line, read_stdin, status_line
+from claude_code_mux.cli.statusline import default_command, fast_main, format_line, read_stdin, status_line
 from claude_code_mux.observe.last_request import FILE_NAME, LastRequestWriter, read_last, session_key
 from tests.harness import anthropic_provider, model_block, run_router
 from tests.mocks.anthropic import MockAnthropic
@@ -78,7 +80,7 @@ def record(**over: Any) -> dict[str, Any]:
 def running(home: Path) -> None:
     """A PID file naming a live process (this one), as ``ccm start`` leaves it."""
     home.mkdir(parents=True, exist_ok=True)
-    (home / "ccm.pid").write_text(f"{os.getpid()} 13456\n")
+    instance.record(home / "ccm.pid", port=13456, host="127.0.0.1", config=None)
 
 
 def statusline(home: Path, stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -320,3 +322,37 @@ def test_install_leaves_invalid_json_alone(
     assert install_here(tmp_path, monkeypatch) == 1
     assert "not valid JSON" in capsys.readouterr().err
     assert settings.read_text() == '{"model": "opus",}'
+
+
+def test_install_writes_the_absolute_path_of_the_ccm_it_runs_from(tmp_path: Path) -> None:
+    # A venv install: bin/ccm is on the shell's PATH (venv activated), but not on the PATH Claude Code runs with.
+    venv_bin = tmp_path / "venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    script = venv_bin / "ccm"
+    script.write_text(f"#!{sys.executable}\nimport sys\nfrom claude_code_mux.cli.main import main\nsys.exit(main())\n")
+    script.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CCM_", "CLAUDE_CONFIG_DIR"))}
+    env.update({"HOME": str(tmp_path), "CCM_HOME": str(tmp_path / ".ccm")})
+    env["PATH"] = f"{venv_bin}{os.pathsep}/usr/bin{os.pathsep}/bin"
+    r = subprocess.run(
+        ["ccm", "statusline", "install"], capture_output=True, text=True, timeout=20, env=env, stdin=subprocess.DEVNULL
+    )
+    assert r.returncode == 0, r.stderr
+    command = json.loads((tmp_path / ".claude" / "settings.json").read_text())["statusLine"]["command"]
+    assert command == f"{shlex.quote(str(script))} statusline"
+    # Claude Code runs it through a shell whose PATH has no venv.
+    env["PATH"] = f"/usr/bin{os.pathsep}/bin"
+    out = subprocess.run(
+        ["/bin/sh", "-c", command], capture_output=True, text=True, timeout=20, env=env, stdin=subprocess.DEVNULL
+    )
+    assert out.returncode == 0 and out.stdout == "ccm: not running\n", out.stderr
+
+
+def test_default_command_without_a_ccm_script(tmp_path: Path) -> None:
+    py = tmp_path / "bin" / "python3"
+    assert default_command(str(tmp_path / "x" / "__main__.py"), str(py)) == f"{py} -m claude_code_mux statusline"
+    (tmp_path / "bin").mkdir()
+    beside = tmp_path / "bin" / "ccm"
+    beside.write_text("#!/bin/sh\n")
+    beside.chmod(0o755)
+    assert default_command(str(tmp_path / "x" / "__main__.py"), str(py)) == f"{beside} statusline"

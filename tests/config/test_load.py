@@ -160,10 +160,25 @@ BAD = [
     (
         '[router]\ndefault = "m"\n[[providers]]\nname = "p"\napi_key = "k"\n[[models]]\nname = "m"\n'
         '[[models.mappings]]\nprovider = "q"\nactual_model = "a"\n',
-        None,
-        "",
+        9,
+        "models[0].mappings[0].provider",
         "unknown provider 'q'",
-        "",
+        "known: p",
+    ),
+    (
+        '[router]\ndefault = "m"\n[[providers]]\nname = "gw"\nprovider_type = "openai-compatible"\nmodels = ["m"]\n',
+        5,
+        "providers[0].base_url (gw)",
+        "base_url is not set",
+        'add base_url = "https://',
+    ),
+    (
+        '[router]\ndefault = "m"\n[[providers]]\nname = "p"\napi_key = "k"\nmodels = ["m"]\n'
+        '[[providers]]\nname = "p"\napi_key = "k"\n',
+        8,
+        "providers[1].name",
+        "duplicate provider name 'p'",
+        "its own name",
     ),
     (
         '[router]\ndefault = "m"\nbackground_regex = "(unclosed"\n',
@@ -198,7 +213,9 @@ def test_bad_configs_name_file_line_key_and_fix(
     path.write_text(text)
     with pytest.raises(ConfigError) as info:
         load_config(path, env={})
-    err = info.value
+    # Every problem is reported (ConfigProblems); find the one this row is about.
+    problems = getattr(info.value, "problems", [info.value])
+    err = next((p for p in problems if key in p.key and msg in str(p)), problems[0])
     rendered = str(err)
     assert str(path) in rendered
     assert err.line == line, rendered

@@ -338,6 +338,23 @@ def test_default_auto_map(model: str, router: str, expect: tuple[str, str]) -> N
     assert (d.rule, d.reason, d.model) == ("default", *expect)
 
 
+@pytest.mark.parametrize(
+    ("model", "expect"),
+    [
+        ("claude-code-glm-4.6", ("as_requested", "claude-code-glm-4.6")),  # what `models discover --prefix` adds
+        ("Claude-Code-GLM-4.6", ("as_requested", "Claude-Code-GLM-4.6")),  # resolved case-insensitively too
+        ("claude-opus-4-8", ("auto_map", "main")),  # no entry of that name: auto-map still applies
+    ],
+)
+def test_exact_models_name_wins_over_auto_map(model: str, expect: tuple[str, str]) -> None:
+    extra = '[[models]]\nname = "claude-code-glm-4.6"\n[[models.mappings]]\nprovider = "or"\nactual_model = "z/glm"\n'
+    cfg = make_cfg("auto_map = true", "", extra)
+    d = decide(fixture(MAIN_TURN1) | {"model": model}, {}, cfg)
+    assert (d.rule, d.reason, d.model) == ("default", *expect)
+    if expect[0] == "as_requested":
+        assert plan(d, cfg) == [Candidate("or", "z/glm", 1)]
+
+
 def test_default_disabled_routes_the_model_as_requested() -> None:
     d = _route(fixture(MAIN_TURN1), ALL_TARGETS + 'disabled = ["default"]')
     assert (d.rule, d.reason, d.model) == ("default", "as_requested", "claude-opus-4-8")

@@ -26,7 +26,7 @@ import orjson
 from claude_code_mux.auth.atomic import remove_stale_temps, write_private
 from claude_code_mux.auth.oauth import TokenSet
 from claude_code_mux.auth.secret import Secret
-from claude_code_mux.errors import OAuthError
+from claude_code_mux.errors import HttpError, OAuthError
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,17 @@ TOKEN_FILE_NAME = "oauth_tokens.json"
 DEFAULT_SKEW_S = 300.0
 # Optional keys we write only when set; absent means "remove".
 _OPTIONAL_KEYS = ("project_id", "api_key", "source")
+
+
+class TokenFileCorrupt(OAuthError, HttpError):
+    """The token file exists but cannot be read as logins; the message names the file and the fix.
+
+    A request's candidate that needs a login turns this into its authentication failure (and fails over); an
+    admin call that lists or changes logins answers it as 503 with this message rather than an opaque 500.
+    """
+
+    status = 503
+    error_type = "api_error"
 
 
 def default_home(environ: Mapping[str, str] | None = None) -> Path:
@@ -238,9 +249,14 @@ class FileStore:
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            raise OAuthError(f"{self.path} is not valid JSON; fix it or move it away and log in again") from None
+            raise TokenFileCorrupt(
+                f"{self.path} is not valid JSON (fix: repair it, or move it away and log in again with `ccm login`)"
+            ) from None
         if not isinstance(data, dict):
-            raise OAuthError(f"{self.path} must hold a JSON object keyed by provider id")
+            raise TokenFileCorrupt(
+                f"{self.path} must hold a JSON object keyed by provider id "
+                "(fix: repair it, or move it away and log in again with `ccm login`)"
+            )
         return data
 
     def _parse(self, provider_id: str, entry: Any) -> TokenRecord | None:

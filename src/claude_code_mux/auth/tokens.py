@@ -25,7 +25,7 @@ import httpx
 
 from claude_code_mux.auth.oauth import TokenEndpointError, TokenSet, refresh_tokens
 from claude_code_mux.auth.secret import Secret
-from claude_code_mux.auth.store import TokenRecord, TokenStore, format_rfc3339
+from claude_code_mux.auth.store import TokenFileCorrupt, TokenRecord, TokenStore, format_rfc3339
 from claude_code_mux.config.oauth_schema import OAuthSettings
 from claude_code_mux.errors import AuthenticationFailed, UpstreamError
 
@@ -87,6 +87,7 @@ class TokenManager:
         self._inflight: dict[str, asyncio.Task[TokenRecord]] = {}
         self._dead: dict[str, bytes] = {}
         self._backoff_until: dict[str, float] = {}
+        self._reported_corrupt = ""
 
     def __repr__(self) -> str:
         return f"TokenManager(store={self.store!r}, refresh_count={self.refresh_count})"
@@ -96,11 +97,25 @@ class TokenManager:
     def _remember(self, record: TokenRecord) -> None:
         self._cache[record.provider_id] = (record, self.clock())
 
+    async def _read(self, provider_id: str) -> TokenRecord | None:
+        """The stored record; an unreadable token file is this login's authentication failure (the caller
+        fails over to the next candidate), logged once per distinct problem with the path and the fix."""
+        try:
+            record = await self.store.get(provider_id)
+        except TokenFileCorrupt as exc:
+            self._cache.pop(provider_id, None)
+            if str(exc) != self._reported_corrupt:
+                self._reported_corrupt = str(exc)
+                log.error("OAuth logins cannot be read: %s", exc)
+            raise AuthenticationFailed(f"the OAuth login for '{provider_id}' cannot be read: {exc}") from None
+        self._reported_corrupt = ""
+        return record
+
     async def _load(self, provider_id: str) -> TokenRecord | None:
         hit = self._cache.get(provider_id)
         if hit is not None and self.clock() - hit[1] < self._recheck_s:
             return hit[0]
-        record = await self.store.get(provider_id)
+        record = await self._read(provider_id)
         if record is None:
             self._cache.pop(provider_id, None)
         else:
@@ -212,7 +227,7 @@ class TokenManager:
 
     async def _refresh_locked(self, provider_id: str, rejected: str | None) -> TokenRecord:
         async with self.store.locked():
-            record = await self.store.get(provider_id)
+            record = await self._read(provider_id)
             if record is None:
                 self._cache.pop(provider_id, None)
                 raise self._no_login(provider_id)

@@ -76,6 +76,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
     logout.add_argument(
         "--remove-models", action="store_true", help="also remove [[models]] entries that only use this login"
     )
+    logout.add_argument(
+        "--repoint",
+        metavar="MODEL",
+        default=None,
+        help="with --remove-models: point router.* settings that name a removed model at MODEL instead",
+    )
     logout.set_defaults(func=cmd_logout)
 
     tokens = sub.add_parser("tokens", parents=[common], help="show stored OAuth logins (no secrets)")
@@ -270,7 +276,11 @@ async def _chatgpt(manager: TokenManager, args: argparse.Namespace, codex: bool,
 
 
 def cmd_logout(args: argparse.Namespace) -> int:
-    """``ccm logout [PROVIDER_ID]``: exit 1 when there was no such login."""
+    """``ccm logout [PROVIDER_ID]``: exit 1 when there was no such login, 2 when ``--remove-models`` cannot
+    remove what it should (checked before anything changes)."""
+    plan = _cleanup_plan(args)
+    if isinstance(plan, int):
+        return plan
 
     async def body(manager: TokenManager) -> int:
         if await manager.delete(args.provider_id):
@@ -280,8 +290,8 @@ def cmd_logout(args: argparse.Namespace) -> int:
         return 1
 
     rc = _run(args, body)
-    if rc == 0:
-        _offer_model_cleanup(args)
+    if rc == 0 and plan is not None:
+        return _offer_model_cleanup(args, *plan)
     return rc
 
 
@@ -296,41 +306,112 @@ def models_only_using(config_path: Path, provider_id: str) -> list[str]:
     return [m.name for m in cfg.models if m.mappings and all(mp.provider in oauth_providers for mp in m.mappings)]
 
 
-def _offer_model_cleanup(args: argparse.Namespace) -> None:
-    from claude_code_mux.errors import ConfigError
+def router_references(config_path: Path, names: list[str]) -> list[tuple[str, str]]:
+    """``(setting, model)`` for every ``router.*`` setting (rules included) that names one of ``names``."""
+    from claude_code_mux.config.load import load_config
 
-    path = Path(getattr(args, "config_path", "") or "")
-    if not path.is_file():
-        return
-    try:
-        names = models_only_using(path, args.provider_id)
-    except ConfigError:
-        return
-    if not names:
-        return
-    listed = ", ".join(names)
-    remove = bool(getattr(args, "remove_models", False))
-    if not remove and sys.stdin.isatty():
-        answer = input(f"Remove the [[models]] entries that only use this login ({listed})? [y/N] ")
-        remove = answer.strip().lower() in ("y", "yes")
-    if not remove:
-        print(
-            f"These [[models]] entries only use this login: {listed}. "
-            f"Remove them with: ccm logout {args.provider_id} --remove-models"
-        )
-        return
-    from claude_code_mux.config.edit import apply_edit, delete_model
+    r = load_config(config_path).router
+    refs = [(f"router.{key}", getattr(r, key)) for key in _ROUTE_KEYS if getattr(r, key) in names]
+    refs += [(f"router.rules[{i}].model", rule.model) for i, rule in enumerate(r.rules) if rule.model in names]
+    return refs
+
+
+_ROUTE_KEYS = ("default", "background", "think", "websearch", "image", "long_context")
+
+
+def _removal_edit(names: list[str], refs: list[tuple[str, str]], repoint: str | None) -> Callable[[Any], None]:
+    from claude_code_mux.config.edit import delete_model
 
     def edit(doc: Any) -> None:
+        if repoint is not None:
+            router = doc["router"]
+            for setting, _ in refs:
+                key = setting.removeprefix("router.")
+                if key.startswith("rules["):
+                    router["rules"][int(key[6 : key.index("]")])]["model"] = repoint
+                else:
+                    router[key] = repoint
         for name in names:
             delete_model(doc, name)
 
+    return edit
+
+
+def _cleanup_plan(args: argparse.Namespace) -> tuple[Path, list[str], list[tuple[str, str]]] | int | None:
+    """What ``--remove-models`` would do: (config, models, router references), None for nothing, or an exit
+    code when it cannot be done (said why and how to fix it; nothing was changed)."""
+    from claude_code_mux.config.edit import load_document, validate
+    from claude_code_mux.errors import ConfigError
+
+    path = Path(getattr(args, "config_path", "") or "")
+    remove = bool(getattr(args, "remove_models", False))
+    repoint = getattr(args, "repoint", None)
+    if repoint is not None and not remove:
+        print("error: --repoint only applies with --remove-models", file=sys.stderr)
+        return 2
+    if not path.is_file():
+        return None
     try:
-        apply_edit(path, edit)
+        names = models_only_using(path, args.provider_id)
+        refs = router_references(path, names) if names else []
     except ConfigError as exc:
-        print(f"could not remove the models: {exc}", file=sys.stderr)
-        return
+        if remove:
+            print(f"error: cannot remove models: {exc}", file=sys.stderr)
+            return 2
+        return None
+    if not names:
+        return None
+    if not remove:
+        return path, names, refs
+    if repoint is not None and repoint in names:
+        print(f"error: --repoint {repoint} names a model that is being removed; pick another", file=sys.stderr)
+        return 2
+    if refs and repoint is None:
+        listed = ", ".join(f"{setting} = {model!r}" for setting, model in refs)
+        print(
+            f"error: cannot remove [[models]] {', '.join(names)}: still used by {listed}.\n"
+            "Nothing was changed. Fix: point those settings at another model, e.g.\n"
+            f"  ccm logout {args.provider_id} --remove-models --repoint OTHER_MODEL\n"
+            f"or edit them in {path} first, or log out without --remove-models.",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        doc = load_document(path)
+        _removal_edit(names, refs, repoint)(doc)
+        validate(doc, path)
+    except ConfigError as exc:
+        print(f"error: cannot remove models: the result would be invalid: {exc}", file=sys.stderr)
+        return 2
+    return path, names, refs
+
+
+def _offer_model_cleanup(args: argparse.Namespace, path: Path, names: list[str], refs: list[tuple[str, str]]) -> int:
+    from claude_code_mux.config.edit import apply_edit
+    from claude_code_mux.errors import ConfigError
+
+    listed = ", ".join(names)
+    repoint = getattr(args, "repoint", None)
+    remove = bool(getattr(args, "remove_models", False))
+    if not remove and sys.stdin.isatty() and not refs:
+        answer = input(f"Remove the [[models]] entries that only use this login ({listed})? [y/N] ")
+        remove = answer.strip().lower() in ("y", "yes")
+    if not remove:
+        hint = f"ccm logout {args.provider_id} --remove-models"
+        if refs:
+            used = ", ".join(f"{setting} = {model!r}" for setting, model in refs)
+            hint += f" --repoint OTHER_MODEL (they are used by {used})"
+        print(f"These [[models]] entries only use this login: {listed}. Remove them with: {hint}")
+        return 0
+    try:
+        apply_edit(path, _removal_edit(names, refs, repoint))
+    except ConfigError as exc:
+        print(f"error: could not remove the models: {exc}", file=sys.stderr)
+        return 2
     print(f"Removed {len(names)} model entr{'y' if len(names) == 1 else 'ies'} from {path}: {listed}")
+    for setting, model in refs:
+        print(f"  {setting}: {model!r} -> {repoint!r}")
+    return 0
 
 
 def _human(seconds: int) -> str:

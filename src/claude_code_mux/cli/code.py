@@ -6,7 +6,8 @@ Every argument after ``code`` goes to ``claude`` untouched (``ccm code -p hi``, 
 ``ccm statusline`` inside the session reads the same router, and ``x-ccm-project: <git root name>`` in
 ``ANTHROPIC_CUSTOM_HEADERS`` for project budgets (:mod:`claude_code_mux.cli.project`).
 
-Lifecycle: the sessions of ``ccm code`` are registered in ``HOME/code_sessions`` (JSON, under a file lock) by
+Lifecycle: the sessions of ``ccm code`` are registered in ``HOME/code_sessions`` (one file per config, see
+:mod:`claude_code_mux.cli.instance`; JSON, under a file lock) by
 PID. The first session starts the router in the background when none answers and records that it did; the
 last one to end stops it again, but only that very process, and never a router that was already running.
 Sessions whose process died are pruned, so a killed ``ccm code`` cannot keep the router alive forever.
@@ -36,13 +37,12 @@ from typing import Any
 from filelock import FileLock
 
 from claude_code_mux.cli import env as env_cmd
-from claude_code_mux.cli import project, statusline
+from claude_code_mux.cli import instance, project, statusline
 from claude_code_mux.cli.common import fail, load_or_default
-from claude_code_mux.cli.server import health_ok, pid_port, read_pid, spawn_detached, stop_router
+from claude_code_mux.cli.server import health_ok, spawn_detached, stop_router
 from claude_code_mux.config.schema import Config
 from claude_code_mux.errors import ConfigError
 
-SESSIONS_FILE = "code_sessions"
 INSTALL_HINT = (
     "error: Claude Code (`claude`) was not found on PATH.\n"
     "Install it with `npm install -g @anthropic-ai/claude-code`, or set CLAUDE_BIN=/path/to/claude."
@@ -69,9 +69,9 @@ def _alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def _registry(home: Path) -> Iterator[dict[str, Any]]:
-    """The session registry, locked; changes to the yielded dict are saved (atomically) on exit."""
-    path = home / SESSIONS_FILE
+def _registry(home: Path, config_path: Path) -> Iterator[dict[str, Any]]:
+    """This config's session registry, locked; changes to the yielded dict are saved (atomically) on exit."""
+    path = instance.sessions_file(home, config_path)
     with FileLock(str(path) + ".lock", timeout=30):
         try:
             state = json.loads(path.read_text())
@@ -86,7 +86,7 @@ def _registry(home: Path) -> Iterator[dict[str, Any]]:
         try:
             yield state
         finally:  # saved even when interrupted: a router we spawned must stay recorded as ours
-            tmp = path.with_name(f".{SESSIONS_FILE}.{os.getpid()}.tmp")
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             tmp.write_text(json.dumps(state) + "\n")
             os.replace(tmp, path)
 
@@ -106,50 +106,69 @@ def _wait_healthy(host: str, port: int, seconds: float) -> bool:
         time.sleep(0.1)
 
 
+def _running(args: argparse.Namespace) -> instance.Instance | None:
+    found = instance.lookup(instance.pid_file(args.home, args.config_path))
+    return found if isinstance(found, instance.Instance) else None
+
+
 def _join(args: argparse.Namespace, cfg: Config) -> tuple[str, int] | int:
-    """Register this session and make sure a router answers: (host, port), or an exit code."""
+    """Register this session and make sure this config's router answers: (host, port), or an exit code.
+
+    Only the router started for this very config is used: a router of another config (or of another home)
+    answering on the configured port would receive this config's settings and router key, so that is refused.
+    """
     home: Path = args.home
     host = cfg.server.host
-    with _registry(home) as state:
-        pid = read_pid(home)
-        if pid is not None:
-            port = pid_port(home) or cfg.server.port
+    with _registry(home, args.config_path) as state:
+        found = _running(args)
+        if found is not None:
+            port = found.port or cfg.server.port
             if not _wait_healthy(host, port, 5.0):
                 print(
-                    f"error: the router (PID {pid}) does not answer on port {port}; try `ccm restart`",
+                    f"error: the router (PID {found.pid}) does not answer on port {port}; try `ccm restart`",
                     file=sys.stderr,
                 )
                 return 1
-            if not state["sessions"] and state.get("router_pid") != pid:
+            if not state["sessions"] and state.get("router_pid") != found.pid:
                 state["router_pid"] = None  # someone else's router: never stop it
-        elif health_ok(host, cfg.server.port, 0.5):
-            port = cfg.server.port  # a router without our PID file (another home, a foreground worker)
-            state["router_pid"] = None
         else:
             port = cfg.server.port
+            problem = env_cmd.foreign_router_error(home, args.config_path, port)
+            if problem is None and health_ok(host, port, 0.5):
+                problem = (
+                    f"something already answers on port {port}, but it is not the router of "
+                    f"{args.config_path} started from {home} (no PID file for it). Fix: stop it, give this config "
+                    "its own server.port, or pass the --home/--config it was started with"
+                )
+            if problem is not None:
+                print(f"error: {problem}", file=sys.stderr)
+                return 1
             spawn = argparse.Namespace(home=home, config_path=args.config_path, insecure_no_auth=False, workers=1)
             # The start message goes to stderr: claude's stdout must stay clean (-p --output-format json).
             with contextlib.redirect_stdout(sys.stderr):
-                rc = spawn_detached(spawn, host, port)
+                rc = spawn_detached(spawn, host, port, announce=False)
             if rc != 0:
                 return rc
-            state["router_pid"] = router = read_pid(home)
+            router = _running(args)
+            state["router_pid"] = router.pid if router is not None else None
             if router is not None:
-                # The router is our child: reap it when it exits, or `stop_router` would wait on a zombie.
-                threading.Thread(target=_reap, args=(router,), daemon=True, name="ccm-reap").start()
+                port = router.port or port
+                # The router is our child: reap it when it exits, or it would linger as a zombie.
+                threading.Thread(target=_reap, args=(router.pid,), daemon=True, name="ccm-reap").start()
         state["sessions"].append(os.getpid())
     return host, port
 
 
-def _leave(home: Path) -> None:
+def _leave(args: argparse.Namespace) -> None:
     """Unregister this session; the last one out stops the router that ``ccm code`` started."""
-    with _registry(home) as state:
+    with _registry(args.home, args.config_path) as state:
         me = os.getpid()
         state["sessions"] = [p for p in state["sessions"] if p != me]
         owned = state.get("router_pid")
         if not state["sessions"] and owned is not None:
-            if read_pid(home) == owned:
-                stop_router(home)
+            found = _running(args)
+            if found is not None and found.pid == owned:
+                stop_router(args)
             state["router_pid"] = None
 
 
@@ -219,7 +238,7 @@ def cmd_code(args: argparse.Namespace) -> int:
             child_env["CCM_CONFIG"] = str(path)
         return _run([claude, *args.claude_args], child_env)
     finally:
-        _leave(home)
+        _leave(args)
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:

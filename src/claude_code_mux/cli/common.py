@@ -10,7 +10,7 @@ from pathlib import Path
 from claude_code_mux.config.default import DEFAULT_CONFIG_TOML
 from claude_code_mux.config.load import default_config_path, default_home, load_config, parse_config
 from claude_code_mux.config.schema import Config
-from claude_code_mux.errors import ConfigError
+from claude_code_mux.errors import ConfigError, ConfigProblems
 
 
 def common_parser() -> argparse.ArgumentParser:
@@ -54,5 +54,7 @@ def load_or_default(args: argparse.Namespace) -> tuple[Config, Path | None]:
 
 
 def fail(exc: ConfigError) -> int:
-    print(f"error: {exc}", file=sys.stderr)
+    """Print the config error (every problem, when there are several) and return exit code 2."""
+    for problem in exc.problems if isinstance(exc, ConfigProblems) else [exc]:
+        print(f"error: {problem}", file=sys.stderr)
     return 2

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import os
+import stat
 import sys
+from pathlib import Path
 
 from claude_code_mux.cli.common import fail, load_or_default
 from claude_code_mux.config.default import DEFAULT_CONFIG_TOML
+from claude_code_mux.config.edit import write_atomic
 from claude_code_mux.config.load import load_config
-from claude_code_mux.errors import ConfigError
+from claude_code_mux.errors import ConfigError, ConfigProblems
 from claude_code_mux.runtime import build_providers
+
+
+def ensure_home(home: Path) -> None:
+    """Create the ccm home 0700 (it holds keys and logins); warn when an existing one is open to others."""
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    mode = stat.S_IMODE(home.stat().st_mode)
+    if mode & 0o077:
+        print(
+            f"warning: {home} is accessible to other users (mode {mode:04o}) and holds keys and logins; "
+            f"fix: chmod 700 {home}",
+            file=sys.stderr,
+        )
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -18,10 +32,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     if path.exists() and not args.force:
         print(f"{path} already exists (use --force to overwrite)", file=sys.stderr)
         return 1
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(DEFAULT_CONFIG_TOML, encoding="utf-8")
-    os.replace(tmp, path)
+    ensure_home(args.home)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_atomic(path, DEFAULT_CONFIG_TOML)  # 0600, replaced atomically
     print(f"wrote {path}")
     return 0
 
@@ -29,6 +42,11 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.config_path)
+    except ConfigProblems as exc:
+        fail(exc)
+        n = len(exc.problems)
+        print(f"{n} problem{'s' if n > 1 else ''} in {args.config_path}", file=sys.stderr)
+        return 2
     except ConfigError as exc:
         return fail(exc)
     print(f"{args.config_path}: OK ({len(cfg.providers)} providers, {len(cfg.models)} models)")

@@ -92,7 +92,10 @@ def _candidates(name: str, cfg: Config) -> list[str] | None:
 
 
 def _auto_maps(name: str, cfg: Config) -> bool:
+    """Whether routing would send ``name`` to router.default (a [[models]] entry of that name wins)."""
     r = cfg.router
+    if any(m.name.lower() == name.lower() for m in cfg.models):
+        return False
     return bool(r.auto_map and r.auto_map_regex and re.search(r.auto_map_regex, name))
 
 
@@ -204,13 +207,30 @@ def default_shell(environ: Mapping[str, str]) -> str:
     return name if name in SHELLS else "bash"
 
 
-def router_address(cfg: Config, home: Path) -> tuple[str, int, bool]:
-    """(host, port, running): the running router's port from the PID file, else the configured one."""
-    from claude_code_mux.cli.server import pid_port, read_pid
+def router_address(cfg: Config, home: Path, config_path: Path | None = None) -> tuple[str, int, bool]:
+    """(host, port, running): this config's running router's port from its PID file, else the configured one."""
+    from claude_code_mux.cli import instance
 
-    running = read_pid(home) is not None
-    port = pid_port(home) if running else None
-    return cfg.server.host, port if port is not None else cfg.server.port, running
+    found = instance.lookup(instance.pid_file(home, config_path))
+    if isinstance(found, instance.Instance):
+        return cfg.server.host, found.port if found.port is not None else cfg.server.port, True
+    return cfg.server.host, cfg.server.port, False
+
+
+def foreign_router_error(home: Path, config_path: Path | None, port: int) -> str | None:
+    """Why this config must not use ``port``: the router of another config of this home listens there."""
+    from claude_code_mux.cli import instance
+
+    mine = instance.pid_file(home, config_path)
+    owner = instance.owner_of_port(home, mine, port)
+    if owner is None:
+        return None
+    other = owner.config or "the home's config.toml"
+    return (
+        f"port {port} belongs to the router of another config ({other}, PID {owner.pid}), not to "
+        f"{config_path or 'this config'}; its settings and keys would go to the wrong router. Fix: give this "
+        "config its own server.port, stop that router (`ccm --config OTHER stop`), or use a separate --home"
+    )
 
 
 def cmd_env(args: argparse.Namespace) -> int:
@@ -218,7 +238,12 @@ def cmd_env(args: argparse.Namespace) -> int:
         cfg, _ = load_or_default(args)
     except ConfigError as exc:
         return fail(exc)
-    host, port, running = router_address(cfg, args.home)
+    host, port, running = router_address(cfg, args.home, args.config_path)
+    if not running:
+        problem = foreign_router_error(args.home, args.config_path, port)
+        if problem is not None:
+            print(f"error: {problem}", file=sys.stderr)
+            return 1
     shell = args.shell or default_shell(os.environ)
     sys.stdout.write(render(claude_env(cfg, host=host, port=port, environ=os.environ), shell))
     if not running:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -13,48 +14,71 @@ import time
 import urllib.request
 from pathlib import Path
 
+from claude_code_mux.cli import instance
 from claude_code_mux.cli.common import fail, load_or_default
 from claude_code_mux.errors import ConfigError
 
 
-def pid_path(home: Path) -> Path:
-    return home / "ccm.pid"
-
-
-def read_pid(home: Path) -> int | None:
-    """The PID in the PID file if that process is alive; a stale file is removed."""
-    path = pid_path(home)
-    try:
-        text = path.read_text().split()
-        pid = int(text[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        with contextlib.suppress(OSError):
-            path.unlink()
-        return None
-    except PermissionError:
-        return pid
-    return pid
-
-
-def pid_port(home: Path) -> int | None:
-    try:
-        parts = pid_path(home).read_text().split()
-        return int(parts[1]) if len(parts) > 1 else None
-    except (OSError, ValueError):
-        return None
-
-
 def health_ok(host: str, port: int, timeout: float = 1.0) -> bool:
     h = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    if ":" in h and not h.startswith("["):
+        h = f"[{h}]"
     try:
         with urllib.request.urlopen(f"http://{h}:{port}/health", timeout=timeout) as r:
             return bool(r.status == 200)
-    except OSError:
+    except (OSError, ValueError):
         return False
+
+
+def this_pid_file(args: argparse.Namespace) -> Path:
+    """The PID file of the router of this command's config (see :mod:`claude_code_mux.cli.instance`)."""
+    return instance.pid_file(args.home, args.config_path)
+
+
+def find_router(args: argparse.Namespace) -> instance.Instance | None:
+    """This config's running router; a stale PID file is removed with a note on stderr."""
+    found = instance.lookup(this_pid_file(args))
+    if isinstance(found, instance.Stale):
+        print(f"note: removed a stale PID file ({found.why}; nothing was signalled)", file=sys.stderr)
+        return None
+    return found
+
+
+def _config_args(args: argparse.Namespace) -> list[str]:
+    """``--config PATH`` when this command's config is not the home's default one, for printed commands."""
+    path: Path = args.config_path
+    if instance.config_key(args.home, path):
+        return ["--config", str(path)]
+    return []
+
+
+def next_steps(args: argparse.Namespace, host: str, port: int) -> str:
+    """What to do now that the router answers: point Claude Code at it."""
+    from claude_code_mux.cli.env import base_url
+
+    url = base_url(host, port)
+    ccm = " ".join(["ccm", *(shlex.quote(a) for a in _config_args(args))])
+    return (
+        "Next steps:\n"
+        f"  {ccm} code                              run Claude Code through this router\n"
+        f'  export ANTHROPIC_BASE_URL={url}   for plain `claude` (all settings: eval "$({ccm} env)")\n'
+        f"  {url}/                         web UI (routing, providers, logins, live requests)"
+    )
+
+
+async def _announce_when_ready(
+    args: argparse.Namespace, host: str, port_file: Path, pid_file: Path | None, config: Path | None
+) -> None:
+    """Once the server has bound (it writes ``port_file``): record the real port and print the next steps."""
+    while True:
+        with contextlib.suppress(OSError, ValueError):
+            port = int(await asyncio.to_thread(port_file.read_text))
+            break
+        await asyncio.sleep(0.05)
+    if pid_file is not None:
+        await asyncio.to_thread(instance.record, pid_file, port=port, host=host, config=config)
+    if not args.worker:
+        print(f"claude-code-mux is ready on http://{host}:{port}\n{next_steps(args, host, port)}", flush=True)
 
 
 def cmd_start(args: argparse.Namespace) -> int:
@@ -66,9 +90,13 @@ def cmd_start(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else cfg.server.port
     home: Path = args.home
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    running = None if args.worker else read_pid(home)
+    running = None if args.worker else find_router(args)
     if running is not None:
-        print(f"claude-code-mux is already running (PID {running}); use `ccm restart`", file=sys.stderr)
+        print(
+            f"claude-code-mux is already running for this config (PID {running.pid}, port {running.port}); "
+            "use `ccm restart`",
+            file=sys.stderr,
+        )
         return 1
     if args.detach:
         return spawn_detached(args, host, port)
@@ -86,102 +114,179 @@ def cmd_start(args: argparse.Namespace) -> int:
         children = [subprocess.Popen(cmd, stdin=subprocess.DEVNULL) for _ in range(args.workers - 1)]
     from claude_code_mux.server.run import ServerOptions, run_server
 
+    own_port_file = args.port_file is None
+    port_file = Path(args.port_file) if args.port_file else home / f".ccm-ready.{os.getpid()}.port"
+    with contextlib.suppress(OSError):
+        port_file.unlink()
     opts = ServerOptions(
         host=host,
         port=port,
         config_path=path,
         home=home,
         insecure_no_auth=args.insecure_no_auth,
-        port_file=Path(args.port_file) if args.port_file else None,
+        port_file=port_file,
         tune_gc=True,  # this process is the server: its garbage collector is ours to tune
     )
-    if not args.worker:
-        pid_path(home).write_text(f"{os.getpid()} {port}\n")
+    pid_file = None if args.worker else this_pid_file(args)
+    if pid_file is not None:
+        instance.record(pid_file, port=port, host=host, config=path)
+
+    async def serve() -> int:
+        announce = asyncio.create_task(_announce_when_ready(args, host, port_file, pid_file, path))
+        try:
+            return await run_server(cfg, opts)
+        finally:
+            announce.cancel()
+
     try:
         try:
             import uvloop
 
-            return uvloop.run(run_server(cfg, opts))
+            return uvloop.run(serve())
         except ImportError:
-            return asyncio.run(run_server(cfg, opts))
+            return asyncio.run(serve())
     finally:
         for child in children:
             child.terminate()
         for child in children:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(timeout=15)
-        with contextlib.suppress(OSError):
-            if not args.worker and read_pid(home) == os.getpid():
-                pid_path(home).unlink()
+        if pid_file is not None:
+            mine = instance.lookup(pid_file)
+            if isinstance(mine, instance.Instance) and mine.pid == os.getpid():
+                instance.remove(mine)
+        if own_port_file:
+            with contextlib.suppress(OSError):
+                port_file.unlink()
 
 
-def spawn_detached(args: argparse.Namespace, host: str, port: int) -> int:
+READY_TIMEOUT_S = 20.0
+
+
+def _log_since(log_path: Path, offset: int) -> list[str]:
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(offset)
+            text = f.read(64 * 1024).decode("utf-8", "replace")
+    except OSError:
+        return []
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def spawn_detached(args: argparse.Namespace, host: str, port: int, *, announce: bool = True) -> int:
+    """Start the router in the background and wait until it is ready; report its real outcome.
+
+    Ready means the child bound its socket (it writes a port file only then) and answers ``/health`` there,
+    so a router of another process that already answers on the port is never mistaken for ours.
+    """
     home: Path = args.home
     cmd = [sys.executable, "-m", "claude_code_mux", "--home", str(home), "--config", str(args.config_path)]
     if not args.config_path.exists():
         cmd = [sys.executable, "-m", "claude_code_mux", "--home", str(home)]
-    cmd += ["start", "--host", host, "--port", str(port)]
+    ready = home / f".ccm-ready.{os.getpid()}.{time.monotonic_ns()}.port"
+    cmd += ["start", "--host", host, "--port", str(port), "--port-file", str(ready)]
     if args.insecure_no_auth:
         cmd.append("--insecure-no-auth")
     if args.workers > 1:
         cmd += ["--workers", str(args.workers)]
-    log = open(home / "ccm.log", "ab")  # noqa: SIM115 - handed to the child
+    log_path = home / "ccm.log"
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+    offset = log.tell()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     log.close()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            print(f"claude-code-mux failed to start; see {home / 'ccm.log'}", file=sys.stderr)
-            return 1
-        if health_ok(host, port, 0.5):
-            print(f"claude-code-mux running in the background (PID {proc.pid}) on http://{host}:{port}")
-            return 0
-        time.sleep(0.1)
-    print(f"claude-code-mux did not answer within 10 s; see {home / 'ccm.log'}", file=sys.stderr)
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            rc = proc.poll()
+            if rc is not None:
+                lines = _log_since(log_path, offset)
+                errors = [line for line in lines if line.startswith("error:")] or lines[-5:]
+                detail = "\n".join(f"  {line}" for line in errors)
+                print(
+                    f"claude-code-mux failed to start (exit {rc}):\n{detail}\n(full log: {log_path})",
+                    file=sys.stderr,
+                )
+                return rc or 1
+            try:
+                actual = int(ready.read_text())
+            except (OSError, ValueError):
+                actual = None
+            if actual is not None and health_ok(host, actual, 0.5):
+                print(f"claude-code-mux running in the background (PID {proc.pid}) on http://{host}:{actual}")
+                if announce:
+                    print(next_steps(args, host, actual))
+                return 0
+            time.sleep(0.1)
+    finally:
+        with contextlib.suppress(OSError):
+            ready.unlink()
+    print(
+        f"claude-code-mux (PID {proc.pid}) did not become ready within {READY_TIMEOUT_S:.0f} s; see {log_path}",
+        file=sys.stderr,
+    )
     return 1
 
 
-def stop_router(home: Path, timeout: float = 15.0) -> bool:
-    pid = read_pid(home)
-    if pid is None:
-        return False
-    os.kill(pid, signal.SIGTERM)
+def stop_router(args: argparse.Namespace, timeout: float = 15.0) -> instance.Instance | instance.Stale | None:
+    """Stop this config's router: SIGTERM, then SIGKILL after ``timeout``, only ever to a verified router."""
+    found = instance.lookup(this_pid_file(args))
+    if not isinstance(found, instance.Instance):
+        return found
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(found.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+    while instance.still_running(found):
+        if time.monotonic() >= deadline:
+            if instance.still_running(found):  # checked again: never a PID that was reused meanwhile
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(found.pid, signal.SIGKILL)
             break
         time.sleep(0.05)
-    else:
-        os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(OSError):
-        pid_path(home).unlink()
-    return True
+    instance.remove(found)
+    return found
+
+
+def _others_hint(args: argparse.Namespace) -> str:
+    other = instance.others(args.home, this_pid_file(args))
+    if not other:
+        return ""
+    listed = "; ".join(f"PID {i.pid}, port {i.port}, config {i.config or '<default>'}" for i in other)
+    return f" for config {args.config_path} (other routers from this home: {listed}; pass their --config)"
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    if stop_router(args.home):
-        print("claude-code-mux stopped")
-        return 0
-    print("claude-code-mux is not running")
+    found = stop_router(args)
+    if isinstance(found, instance.Instance):
+        print(f"claude-code-mux stopped (PID {found.pid})")
+    elif isinstance(found, instance.Stale):
+        print(f"claude-code-mux is not running (stale PID file removed: {found.why}; nothing was signalled)")
+    else:
+        print(f"claude-code-mux is not running{_others_hint(args)}")
     return 0
 
 
 def cmd_restart(args: argparse.Namespace) -> int:
-    stop_router(args.home)
+    stop_router(args)
     args.detach = True
     return cmd_start(args)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    pid = read_pid(args.home)
-    if pid is None:
-        print("claude-code-mux is not running")
+    found = instance.lookup(this_pid_file(args))
+    if isinstance(found, instance.Stale):
+        print(f"claude-code-mux is not running (stale PID file removed: {found.why}; nothing was signalled)")
         return 3
-    port = pid_port(args.home)
-    health = "healthy" if port and health_ok("127.0.0.1", port) else "not answering"
-    print(f"claude-code-mux is running (PID {pid}, port {port}, {health})")
+    if found is None:
+        print(f"claude-code-mux is not running{_others_hint(args)}")
+        return 3
+    answering = found.port is not None and health_ok(found.host, found.port)
+    # The PID was verified before the health check; make sure it did not die meanwhile.
+    if not instance.still_running(found):
+        print("claude-code-mux is not running (it exited just now)")
+        return 3
+    health = "healthy" if answering else "not answering"
+    where = f", config {found.config}" if found.config else ""
+    print(f"claude-code-mux is running (PID {found.pid}, port {found.port}, {health}{where})")
     return 0
 
 

@@ -68,16 +68,11 @@ def read_stdin(deadline_s: float = STDIN_DEADLINE_S) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def router_alive(home: Path) -> bool:
-    """A live process in ``HOME/ccm.pid`` (the same test as ``ccm status``, without importing it)."""
-    try:
-        pid = int((home / "ccm.pid").read_text().split()[0])
-        os.kill(pid, 0)
-    except PermissionError:
-        return True
-    except (OSError, ValueError, IndexError):
-        return False
-    return True
+def router_alive(home: Path, config_path: Path | None = None) -> bool:
+    """This config's router runs (the same verified PID file as ``ccm status``; standard library only)."""
+    from claude_code_mux.cli import instance
+
+    return isinstance(instance.lookup(instance.pid_file(home, config_path)), instance.Instance)
 
 
 def load_prices(config_path: Path | None) -> dict[str, dict[str, float]]:
@@ -168,7 +163,7 @@ def format_line(rec: Mapping[str, Any], prices: Mapping[str, Mapping[str, float]
 
 
 def status_line(home: Path, config_path: Path | None, stdin: Mapping[str, Any]) -> str:
-    if not router_alive(home):
+    if not router_alive(home, config_path):
         return "ccm: not running"
     sid = stdin.get("session_id")
     rec = read_last(home, sid if isinstance(sid, str) and sid else None)
@@ -210,18 +205,46 @@ def claude_settings_path(environ: Mapping[str, str] | None = None) -> Path:
     return base / "settings.json"
 
 
-def default_command() -> str:
-    if shutil.which("ccm"):
-        return "ccm statusline"
-    return f"{shlex.quote(sys.executable)} -m claude_code_mux statusline"
+_SCRIPT_NAMES = ("ccm", "claude-code-mux")
+
+
+def _executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def default_command(argv0: str | None = None, executable: str | None = None) -> str:
+    """An absolute command for Claude Code, which does not share the shell's PATH (an activated venv).
+
+    The ``ccm`` script this process runs from (``sys.argv[0]``), else the one installed next to this
+    interpreter (the venv's ``bin/``), else this interpreter with ``-m claude_code_mux``.
+    """
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    executable = sys.executable if executable is None else executable
+    script = Path(argv0)
+    if script.name in _SCRIPT_NAMES:
+        if os.sep not in argv0:  # started by name: find the file the way the shell did
+            found = shutil.which(argv0)
+            script = Path(found) if found else script
+        if _executable(script):
+            return f"{shlex.quote(os.path.abspath(script))} statusline"
+    for name in _SCRIPT_NAMES:
+        beside = Path(executable).parent / name
+        if _executable(beside):
+            return f"{shlex.quote(os.path.abspath(beside))} statusline"
+    return f"{shlex.quote(os.path.abspath(executable))} -m claude_code_mux statusline"
 
 
 def _is_ours(entry: Any) -> bool:
     if not isinstance(entry, dict) or entry.get("type") != "command":
         return False
-    words = str(entry.get("command", "")).split()
+    try:
+        words = shlex.split(str(entry.get("command", "")))
+    except ValueError:
+        return False
     return (
-        len(words) >= 2 and words[-1] == "statusline" and (Path(words[0]).name == "ccm" or "claude_code_mux" in words)
+        len(words) >= 2
+        and words[-1] == "statusline"
+        and (Path(words[0]).name in _SCRIPT_NAMES or "claude_code_mux" in words)
     )
 
 
@@ -300,5 +323,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
     ssub = p.add_subparsers(dest="statusline_command", metavar="install")
     inst = ssub.add_parser("install", parents=[common], help="add `ccm statusline` to ~/.claude/settings.json")
     inst.add_argument("--force", action="store_true", help="replace a different existing statusLine")
-    inst.add_argument("--command", default=None, help="command to register (default: ccm statusline)")
+    inst.add_argument(
+        "--command",
+        default=None,
+        help="command to register (default: the absolute path of this ccm, then statusline)",
+    )
     inst.set_defaults(func=cmd_install)

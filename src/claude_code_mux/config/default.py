@@ -24,7 +24,9 @@ default = "claude-sonnet-4-5"
 # websearch = "search-model"       # a web_search tool is offered
 # long_context = "long-model"      # estimated input tokens > long_context_threshold
 # long_context_threshold = 60000
-auto_map = false                   # true: map every "^claude-" model to router.default
+# auto_map (default: true, as in the original) sends every model matching auto_map_regex to router.default,
+# except names a [[models]] entry defines. Off here, so Claude Code's claude-* names reach Anthropic as asked.
+auto_map = false                   # default: true
 auto_map_regex = "^claude-"
 background_regex = "(?i)claude.*haiku"
 

@@ -73,10 +73,14 @@ def validate(doc: TOMLDocument, path: Path, env: Mapping[str, str] | None = None
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text``: temp file in the same directory, fsync, rename; keep the mode."""
+    """Replace ``path`` with ``text``: temp file in the same directory, fsync, rename.
+
+    The file may hold literal keys, so it is written owner-only: 0600 when new, and an existing file keeps its
+    owner bits but loses any group/other access (a config made 0644 by an older ``ccm init``).
+    """
     target = Path(os.path.realpath(path))
     try:
-        mode = stat.S_IMODE(target.stat().st_mode)
+        mode = (stat.S_IMODE(target.stat().st_mode) & 0o700) | 0o600
     except FileNotFoundError:
         mode = 0o600
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")

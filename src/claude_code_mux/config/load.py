@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from claude_code_mux.config import schema
 from claude_code_mux.config.locate import locate
 from claude_code_mux.config.presets import PRESETS, preset_for
-from claude_code_mux.errors import ConfigError
+from claude_code_mux.errors import ConfigError, ConfigProblems
 
 _ENV_REF = re.compile(r"^\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))$")
 _SECRET_KEYS = ("api_key", "admin_key")
@@ -107,7 +107,49 @@ def parse_config(text: str, *, path: str = "<config>", env: Mapping[str, str] | 
 def validate_raw(
     raw: dict[str, Any], *, text: str = "", path: str = "<config>", env: Mapping[str, str] | None = None
 ) -> schema.Config:
+    """Validate a parsed TOML document. Raises :class:`ConfigProblems` listing every problem found, each
+    located by line and key with its fix (it reads as the first one)."""
     env = os.environ if env is None else env
+    problems = _resolve_secrets(raw, text=text, path=path, env=env)
+    env_missing = {p.key.split(" ")[0] for p in problems}  # keys already reported: no "api_key is required" too
+    cross = _check_references(raw, text=text, path=path)
+    cfg: schema.Config | None = None
+    try:
+        # Cross-references were checked above (with lines); the schema must not stop at them.
+        cfg = schema.Config.model_validate(raw, context={"references_checked": True})
+    except ValidationError as exc:
+        errors = exc.errors()
+        # A misspelt key explains a "missing" one: report unknown keys first.
+        errors.sort(key=lambda e: 0 if e["type"] == "extra_forbidden" else 1)
+        for err in errors:
+            loc = tuple(err["loc"])
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            elif err["type"] == "missing":
+                msg = "required key is missing"
+            problems.append(
+                ConfigError(
+                    msg,
+                    path=path,
+                    line=locate(text, loc) if text and loc else None,
+                    key=_dotted(loc),
+                    fix=_fix_for(err["type"], loc, msg),
+                )
+            )
+    problems += cross
+    if cfg is not None:
+        problems += [p for p in _check_providers(cfg, text=text, path=path) if p.key.split(" ")[0] not in env_missing]
+        problems += _check_budgets(cfg, text=text, path=path)
+    if problems:
+        raise ConfigProblems(problems)  # never a Config with dangling references: they are problems too
+    assert cfg is not None
+    return cfg
+
+
+def _resolve_secrets(raw: dict[str, Any], *, text: str, path: str, env: Mapping[str, str]) -> list[ConfigError]:
+    """Replace ``$ENV`` secrets by their values in place; one problem per variable that is not set."""
+    problems: list[ConfigError] = []
     # `models = []` of the original is optional; the whole [server] table is optional too.
     server = raw.get("server")
     if isinstance(server, dict):
@@ -116,13 +158,17 @@ def validate_raw(
             if isinstance(val, str):
                 resolved = _resolve_env(val, env)
                 if resolved is None:
-                    raise ConfigError(
-                        f"environment variable referenced by {val!r} is not set",
-                        path=path,
-                        line=locate(text, ("server", key)),
-                        key=f"server.{key}",
-                        fix=f"export {val.strip('${}')}=... or write the value",
+                    problems.append(
+                        ConfigError(
+                            f"environment variable referenced by {val!r} is not set",
+                            path=path,
+                            line=locate(text, ("server", key)),
+                            key=f"server.{key}",
+                            fix=f"export {val.strip('${}')}=... or write the value",
+                        )
                     )
+                    server[key] = None
+                    continue
                 server[key] = resolved or None
     providers = raw.get("providers")
     if isinstance(providers, list):
@@ -133,65 +179,107 @@ def validate_raw(
             if isinstance(val, str):
                 resolved = _resolve_env(val, env)
                 if resolved is None:
+                    prov["api_key"] = None
                     if prov.get("enabled", True) is False:
-                        prov["api_key"] = None
                         continue
-                    raise ConfigError(
-                        f"environment variable referenced by {val!r} is not set",
-                        path=path,
-                        line=locate(text, ("providers", i, "api_key")),
-                        key=f"providers[{i}].api_key ({prov.get('name', '?')})",
-                        fix=f"export {val.strip('${}')}=... before starting, or set enabled = false",
+                    problems.append(
+                        ConfigError(
+                            f"environment variable referenced by {val!r} is not set",
+                            path=path,
+                            line=locate(text, ("providers", i, "api_key")),
+                            key=f"providers[{i}].api_key ({prov.get('name', '?')})",
+                            fix=f"export {val.strip('${}')}=... before starting, or set enabled = false",
+                        )
                     )
+                    continue
                 prov["api_key"] = resolved
-    try:
-        cfg = schema.Config.model_validate(raw)
-    except ValidationError as exc:
-        errors = exc.errors()
-        # A misspelt key explains a "missing" one: report unknown keys first.
-        errors.sort(key=lambda e: 0 if e["type"] == "extra_forbidden" else 1)
-        first = errors[0]
-        loc = tuple(first["loc"])
-        msg = first["msg"]
-        if first["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif first["type"] == "missing":
-            msg = "required key is missing"
-        more = exc.error_count() - 1
-        if more:
-            msg += f" (and {more} more problem{'s' if more > 1 else ''})"
-        raise ConfigError(
-            msg,
-            path=path,
-            line=locate(text, loc) if text else None,
-            key=_dotted(loc),
-            fix=_fix_for(first["type"], loc, msg),
-        ) from None
-    _check_semantics(cfg, text=text, path=path)
-    return cfg
+    return problems
 
 
-def _check_semantics(cfg: schema.Config, *, text: str, path: str) -> None:
-    for i, p in enumerate(cfg.providers):
-        if p.dialect is None and preset_for(p.provider_type) is None:
-            close = difflib.get_close_matches(p.provider_type, list(PRESETS), n=1)
-            raise ConfigError(
-                f"unknown provider_type {p.provider_type!r}",
-                path=path,
-                line=locate(text, ("providers", i, "provider_type")),
-                key=f"providers[{i}].provider_type",
-                fix=(f"did you mean {close[0]!r}? " if close else "")
-                + 'or set base_url and dialect = "openai" / "anthropic"',
+def _list_of_tables(raw: dict[str, Any], key: str) -> list[tuple[int, dict[str, Any]]]:
+    seq = raw.get(key)
+    return [(i, t) for i, t in enumerate(seq) if isinstance(t, dict)] if isinstance(seq, list) else []
+
+
+def _check_references(raw: dict[str, Any], *, text: str, path: str) -> list[ConfigError]:
+    """Names that must refer to something: provider names are unique, mappings name a provider, router targets
+    name a model. Checked on the raw document, so they are reported alongside schema errors, with lines."""
+    problems: list[ConfigError] = []
+    providers = _list_of_tables(raw, "providers")
+    seen: set[str] = set()
+    for i, p in providers:
+        name = p.get("name")
+        if isinstance(name, str):
+            if name in seen:
+                problems.append(
+                    ConfigError(
+                        f"duplicate provider name {name!r}",
+                        path=path,
+                        line=locate(text, ("providers", i, "name")),
+                        key=f"providers[{i}].name",
+                        fix="give every [[providers]] entry its own name",
+                    )
+                )
+            seen.add(name)
+    known = ", ".join(sorted(seen)) or "none"
+    models = _list_of_tables(raw, "models")
+    names = {m["name"] for _, m in models if isinstance(m.get("name"), str)}
+    for i, m in models:
+        mappings = m.get("mappings")
+        for j, mp in enumerate(mappings if isinstance(mappings, list) else []):
+            prov = mp.get("provider") if isinstance(mp, dict) else None
+            if isinstance(prov, str) and prov not in seen:
+                close = difflib.get_close_matches(prov, list(seen), n=1)
+                problems.append(
+                    ConfigError(
+                        f"model {m.get('name')!r} maps to unknown provider {prov!r}",
+                        path=path,
+                        line=locate(text, ("models", i, "mappings", j, "provider")),
+                        key=f"models[{i}].mappings[{j}].provider",
+                        fix=(f"did you mean {close[0]!r}? " if close else "")
+                        + f"name one of the [[providers]] (known: {known}) or add that provider",
+                    )
+                )
+    patterns = [
+        pat
+        for _, p in providers
+        if p.get("enabled", True) is not False and isinstance(p.get("models"), list)
+        for pat in p["models"]
+        if isinstance(pat, str)
+    ]
+    router = raw.get("router")
+    if not isinstance(router, dict):
+        return problems
+    for key in _ROUTE_KEYS:
+        target = router.get(key)
+        if (
+            isinstance(target, str)
+            and target
+            and target not in names
+            and not any(fnmatch.fnmatchcase(target, pat) for pat in patterns)
+            and "," not in target
+        ):
+            problems.append(
+                ConfigError(
+                    f"router.{key} = {target!r} names no [[models]] entry and no provider model",
+                    path=path,
+                    line=locate(text, ("router", key)),
+                    key=f"router.{key}",
+                    fix=f"add a [[models]] entry with name = {target!r} or change the value"
+                    + (f" (known: {', '.join(sorted(names))})" if names else ""),
+                )
             )
-        preset = preset_for(p.provider_type)
-        if p.enabled and p.auth_type == "apikey" and p.api_key is None and (preset is None or preset.needs_key):
-            raise ConfigError(
-                'api_key is required when auth_type = "apikey"',
-                path=path,
-                line=locate(text, ("providers", i)),
-                key=f"providers[{i}].api_key ({p.name})",
-                fix='add api_key = "$ENV_VAR", or use auth_type = "passthrough" / "oauth"',
-            )
+    return problems
+
+
+_ROUTE_KEYS = ("default", "background", "think", "websearch", "image", "long_context")
+# Generic presets whose base URL is only a placeholder: the endpoint must be given.
+_NEEDS_BASE_URL = ("openai-compatible",)
+
+
+def _check_budgets(cfg: schema.Config, *, text: str, path: str) -> list[ConfigError]:
+    """A budget's ``downgrade_to`` must name a model something serves."""
+    problems: list[ConfigError] = []
     names = {m.name for m in cfg.models}
     patterns = [pat for p in cfg.providers if p.enabled for pat in p.models]
     for i, b in enumerate(cfg.budgets):
@@ -199,29 +287,55 @@ def _check_semantics(cfg: schema.Config, *, text: str, path: str) -> None:
         if not target or target in names or "," in target:
             continue
         if not any(fnmatch.fnmatchcase(target, pat) for pat in patterns):
-            raise ConfigError(
-                f"downgrade_to = {target!r} names no [[models]] entry and no provider model",
-                path=path,
-                line=locate(text, ("budgets", i, "downgrade_to")),
-                key=f"budgets[{i}].downgrade_to",
-                fix="name a cheaper [[models]] entry" + (f" (known: {', '.join(sorted(names))})" if names else ""),
+            problems.append(
+                ConfigError(
+                    f"downgrade_to = {target!r} names no [[models]] entry and no provider model",
+                    path=path,
+                    line=locate(text, ("budgets", i, "downgrade_to")),
+                    key=f"budgets[{i}].downgrade_to",
+                    fix="name a cheaper [[models]] entry" + (f" (known: {', '.join(sorted(names))})" if names else ""),
+                )
             )
-    for key in ("default", "background", "think", "websearch", "image", "long_context"):
-        target = getattr(cfg.router, key)
-        if (
-            target
-            and target not in names
-            and not any(fnmatch.fnmatchcase(target, pat) for pat in patterns)
-            and "," not in target
-        ):
-            raise ConfigError(
-                f"router.{key} = {target!r} names no [[models]] entry and no provider model",
-                path=path,
-                line=locate(text, ("router", key)),
-                key=f"router.{key}",
-                fix=f"add a [[models]] entry with name = {target!r} or change the value"
-                + (f" (known: {', '.join(sorted(names))})" if names else ""),
+    return problems
+
+
+def _check_providers(cfg: schema.Config, *, text: str, path: str) -> list[ConfigError]:
+    problems: list[ConfigError] = []
+    for i, p in enumerate(cfg.providers):
+        preset = preset_for(p.provider_type)
+        if p.dialect is None and preset is None:
+            close = difflib.get_close_matches(p.provider_type, list(PRESETS), n=1)
+            problems.append(
+                ConfigError(
+                    f"unknown provider_type {p.provider_type!r}",
+                    path=path,
+                    line=locate(text, ("providers", i, "provider_type")),
+                    key=f"providers[{i}].provider_type",
+                    fix=(f"did you mean {close[0]!r}? " if close else "")
+                    + 'or set base_url and dialect = "openai" / "anthropic"',
+                )
             )
+        if p.base_url is None and p.provider_type.strip().lower() in _NEEDS_BASE_URL:
+            problems.append(
+                ConfigError(
+                    f'provider_type = "{p.provider_type}" needs the endpoint: base_url is not set',
+                    path=path,
+                    line=locate(text, ("providers", i, "provider_type")),
+                    key=f"providers[{i}].base_url ({p.name})",
+                    fix='add base_url = "https://your-endpoint.example/v1" (the URL before /chat/completions)',
+                )
+            )
+        if p.enabled and p.auth_type == "apikey" and p.api_key is None and (preset is None or preset.needs_key):
+            problems.append(
+                ConfigError(
+                    'api_key is required when auth_type = "apikey"',
+                    path=path,
+                    line=locate(text, ("providers", i)),
+                    key=f"providers[{i}].api_key ({p.name})",
+                    fix='add api_key = "$ENV_VAR", or use auth_type = "passthrough" / "oauth"',
+                )
+            )
+    return problems
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> schema.Config:

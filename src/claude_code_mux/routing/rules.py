@@ -25,8 +25,9 @@ target is unset (``router.think`` etc.) is skipped. Every rule considered leaves
   so every request of one agentic turn routes like its prompt. ``$1``/``${1}``/``$name``/``${name}`` in the
   target model expand to capture groups (``$$`` is a literal ``$``; a missing group expands to nothing).
   ``strip_match`` deletes the matched text from the forwarded body (emptied text blocks are dropped).
-- ``default``: ``auto_map`` and ``auto_map_regex`` matching the model → ``router.default``; otherwise the
-  model name itself (``plan`` answers 404 when nothing serves it).
+- ``default``: a model named exactly like a ``[[models]]`` entry is used as requested (a configured name wins
+  over auto-map, even one starting with ``claude-``); else ``auto_map`` and ``auto_map_regex`` matching the
+  model → ``router.default``; otherwise the model name itself (``plan`` answers 404 when nothing serves it).
 
 Edits never touch the input: the parts edited are copied and the new body is ``edited_body``.
 """
@@ -311,8 +312,18 @@ def _prompt_rules(ctx: _Ctx) -> tuple[_Hit | None, str]:
     return None, f"none of {len(rules)} rule(s) matched messages[{index}]"
 
 
+def _configured_name(name: str, cfg: Config) -> bool:
+    """A ``[[models]]`` entry has this exact name (matched as ``resolve_model`` matches it)."""
+    if cfg.model(name) is not None:
+        return True
+    low = name.lower()
+    return any(m.name.lower() == low for m in cfg.models)
+
+
 def _default(ctx: _Ctx) -> tuple[_Hit | None, str]:
     r = ctx.cfg.router
+    if ctx.model and _configured_name(ctx.model, ctx.cfg):
+        return _Hit(ctx.model, "as_requested", "a [[models]] entry has this exact name (it wins over auto_map)"), ""
     if r.auto_map and r.auto_map_regex and re.search(r.auto_map_regex, ctx.model):
         return _Hit(r.default, "auto_map", f"auto_map_regex {r.auto_map_regex!r} matched {ctx.model!r}"), ""
     why = "auto_map off" if not (r.auto_map and r.auto_map_regex) else f"{r.auto_map_regex!r} did not match"
