@@ -225,6 +225,8 @@ async def _scenarios(b: Bench, quick: bool, skip: str | None, direct: bool, mem:
     runs: list[Run] = []
     assert b.router is not None and b.target is not None
     for sc in SCENARIOS:
+        if b.args.groups and sc.group not in b.args.groups:
+            continue
         for path in sc.paths:
             if (path == "translated" and skip) or (path == "direct" and not direct):
                 continue
@@ -333,6 +335,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--json", type=Path, default=None, help="also write every run as JSON here")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (config, logs)")
     ap.add_argument("--no-workers", action="store_true", help="skip the one vs two workers comparison")
+    groups = sorted({sc.group for sc in SCENARIOS})
+    ap.add_argument("--groups", default="", help=f"run only these scenario groups ({', '.join(groups)})")
     ap.add_argument(
         "--peers",
         default="",
@@ -341,6 +345,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     args.command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
     args.chunks = max(1, args.chunks)
+    args.groups = {g.strip() for g in args.groups.split(",") if g.strip()}
     args.peers = [p.strip() for p in args.peers.split(",") if p.strip()]
     unknown = [p for p in args.peers if p not in peers.NAMES]
     if unknown:
