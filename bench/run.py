@@ -171,6 +171,7 @@ class Bench:
                         raw = await r.read()
                         if r.status == 200:
                             check_stream(raw, expect)
+                            print(f"{target.name} serving, PID {self.router.pid}", file=sys.stderr, flush=True)
                             return time.perf_counter() - t0
                         raise Invalid(f"{target.name}: HTTP {r.status}: {raw[:300]!r}")
                 except aiohttp.ClientConnectionError:
