@@ -18,6 +18,7 @@ move, so compare runs made back to back. ``--json F`` writes them for a before/a
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -71,15 +72,16 @@ def request_pieces(kb: int, repeat: int) -> dict[str, float]:
     parsed = orjson.loads(raw)
     preset = PRESETS.get("openai")
 
-    def probe() -> None:
+    def probe() -> None:  # what a passthrough request asks with router.long_context set (threshold 60000)
         p = Probe.parse(raw)
-        p.get("model")
-        p.get("stream")
+        for key in ("model", "stream", "max_tokens", "thinking", "output_config", "metadata"):
+            p.get(key)
         p.messages_problem()
-        p.token_bound()
+        tag = getattr(p, "may_have_tag", None)  # older trees searched the whole body
+        tag(b"CCM-SUBAGENT-MODEL") if tag else p.may_contain(b"CCM-SUBAGENT-MODEL")
+        bound = p.token_bound
+        bound(60_000) if "at_most" in bound.__code__.co_varnames else bound()
         p.may_have_foreign_thinking()
-        p.may_contain(b'"image"')
-        p.get("metadata")
 
     def translated() -> None:
         orjson.dumps(to_openai_request(orjson.loads(raw), model="gpt-bench", preset=preset))
@@ -123,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args(argv)
     src = Path(__file__).resolve().parents[1] / "src"
-    if src.is_dir() and str(src) not in sys.path:
-        sys.path.insert(0, str(src))
+    if src.is_dir() and str(src) not in sys.path and not os.environ.get("PYTHONPATH"):
+        sys.path.insert(0, str(src))  # this checkout's router (PYTHONPATH set: the caller chose one)
     req = {kb: request_pieces(kb, args.repeat) for kb in SIZES}
     names = list(req[SIZES[0]])
     print("| per request, µs CPU | " + " | ".join(f"{kb} KB" for kb in SIZES) + " |")
