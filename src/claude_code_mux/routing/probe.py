@@ -1,15 +1,18 @@
 """A request body read just enough to route it: the small top-level fields decoded, the rest left as bytes.
 
-Claude Code sends 40–120 KB bodies many times a minute. Parsing all of one into Python objects, and freeing
+Claude Code sends 40 KB–1 MB bodies many times a minute. Parsing all of one into Python objects, and freeing
 them again, was the largest single cost of a passthrough request (about a quarter of the router's CPU under
 load). A :class:`Probe` decodes only ``model``, ``stream``, ``max_tokens``, ``thinking``, ``output_config``,
 ``metadata`` and, per message, the role and each content block's ``type`` / ``signature`` / ``data`` (what the
-thinking hygiene looks at) with msgspec, which steps over every other value without building it.
+thinking hygiene looks at) with msgspec, which steps over every other value without building it. ``system``'s
+and the blocks' ``text``, ``tools``, ``tool_use`` inputs and tool-result contents are kept as msgspec ``Raw``
+slices of the body (no copy, no parse).
 
-Questions about the rest are answered from the raw bytes when absence can be proved there (``may_contain``:
-a subagent tag, an image, a web-search tool cannot be in the body if their literal spelling is not in its bytes;
-JSON encoders escape only control characters and quotes, never these letters) and otherwise by parsing the whole
-body once (:meth:`Probe.full`). A probe made from an already parsed dict (:meth:`Probe.of`) answers everything
+Questions about the rest are answered from those slices when absence can be proved there (a subagent tag cannot
+be in ``system`` or the first user message, an image in the messages, a web-search tool in ``tools``, if their
+literal spelling is not in that field's bytes: JSON encoders escape only control characters and quotes, never
+these letters), so the cost is that of the fields read, never a scan of the tool results stepped over; otherwise
+by parsing the whole body once (:meth:`Probe.full`). A probe made from an already parsed dict (:meth:`Probe.of`) answers everything
 from the dict, so ``decide()`` behaves identically either way. Pure: no I/O.
 """
 
