@@ -69,8 +69,18 @@ class Result:
 
 
 class Load:
-    def __init__(self, url: str, body: Body, *, stream: bool, deltas: int, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        body: Body,
+        *,
+        stream: bool,
+        deltas: int,
+        timeout_s: float = 60.0,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.url = url
+        self.headers = {**HEADERS, **(headers or {})}
         self.body = body
         self.stream = stream
         self.deltas = deltas
@@ -84,7 +94,7 @@ class Load:
         first = 0.0
         parts: list[bytes] = []
         try:
-            async with session.post(self.url, data=data, headers=HEADERS) as resp:
+            async with session.post(self.url, data=data, headers=self.headers) as resp:
                 async for chunk in resp.content.iter_any():
                     if not first:
                         first = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -22,24 +23,41 @@ def pin_self(core: int) -> None:
     os.sched_setaffinity(0, {core})
 
 
-def start(cmd: list[str], log: Path, core: int | None, cwd: Path | None = None) -> subprocess.Popen[bytes]:
-    """Start ``cmd`` (through ``taskset -c core``, which execs, so the PID is the program's own)."""
+def start(
+    cmd: list[str], log: Path, core: int | None, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` in a process group of its own (through ``taskset -c core``, which execs, so the PID is
+    the program's own)."""
     if core is not None:
         cmd = ["taskset", "-c", str(core), *cmd]
     with log.open("ab") as out:
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+        return subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+        )
 
 
 def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    """SIGTERM our child, SIGKILL it if it does not exit in time."""
+    """SIGTERM the process group we started, SIGKILL it if its leader does not exit in time."""
     if proc.poll() is not None:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)  # a leader gone early may leave workers behind
         return
-    proc.send_signal(signal.SIGTERM)
+    with contextlib.suppress(OSError):
+        os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=5)
+    with contextlib.suppress(OSError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def free_port() -> int:
@@ -99,3 +117,23 @@ def runq_wait_seconds(root: int) -> float:
                 with contextlib.suppress(OSError, IndexError, ValueError):
                     ns += int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[1])
     return ns / 1e9
+
+
+async def peak_rss_mb(root: int, every_s: float = 0.05) -> float:
+    """Sample the tree's RSS until cancelled; :func:`stop_sampler` returns the highest value seen."""
+    peak = 0.0
+    try:
+        while True:
+            peak = max(peak, rss_mb(root))
+            await asyncio.sleep(every_s)
+    except asyncio.CancelledError:
+        return peak
+
+
+async def stop_sampler(task: asyncio.Task[float] | None) -> float | None:
+    if task is None:
+        return None
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        return await task
+    return None

@@ -9,7 +9,9 @@ Routes (by path suffix, any prefix):
 
 All responses are encoded once at start-up. Each SSE event is its own ``transport.write`` (its own send),
 so the router sees events arriving separately, as from a real upstream. ``"stream": true`` is detected with a
-regex on the raw body (JSON escapes quotes inside strings, so only a real key matches).
+regex on the raw body (JSON escapes quotes inside strings, so only a real key matches). A body holding the
+marker ``[[mock:chunks=N]]`` (anywhere: it survives the router and the OpenAI translation) gets N deltas
+instead of ``--chunks``; those replies are encoded on first use.
 
 ``python -m bench.upstream --port 0 --chunks 20 --port-file F`` writes the bound port to F when listening.
 """
@@ -27,6 +29,8 @@ import orjson
 
 _WORDS = "The quick brown fox jumps over the lazy dog while the router relays every token".split()  # noqa: SIM905
 _STREAM_RE = re.compile(rb'"stream"\s*:\s*true')
+_MARK = b"[[mock:chunks="
+_MARK_RE = re.compile(rb"\[\[mock:chunks=(\d{1,6})\]\]")
 _MODEL = "claude-sonnet-4-5-20250929"
 
 
@@ -144,6 +148,10 @@ def openai_json(n: int) -> bytes:
     )
 
 
+def _whole(status: bytes, body: bytes) -> list[bytes]:
+    return [_head(status, b"application/json", len(body)) + body]
+
+
 def _head(status: bytes, ctype: bytes, length: int | None) -> bytes:
     size = b"transfer-encoding: chunked\r\n" if length is None else b"content-length: %d\r\n" % length
     return b"HTTP/1.1 " + status + b"\r\ncontent-type: " + ctype + b"\r\n" + size + b"\r\n"
@@ -153,23 +161,37 @@ class Replies:
     """Every response, pre-encoded; ``stats`` counts requests per route."""
 
     def __init__(self, chunks: int, coalesce: bool) -> None:
+        self.coalesce = coalesce
+        self.routes: dict[str, list[bytes]] = {
+            **self._answers(chunks),
+            "count_tokens": _whole(b"200 OK", b'{"input_tokens":1000}'),
+            "not_found": _whole(b"404 Not Found", b'{"error":"not found"}'),
+        }
+        self.by_chunks: dict[int, dict[str, list[bytes]]] = {chunks: self.routes}
+        self.stats: dict[str, int] = dict.fromkeys(self.routes, 0)
+
+    def _answers(self, chunks: int) -> dict[str, list[bytes]]:
         def stream(events: list[bytes]) -> list[bytes]:
             frames = [_head(b"200 OK", b"text/event-stream; charset=utf-8", None)]
             frames += [b"%x\r\n%b\r\n" % (len(e), e) for e in events] + [b"0\r\n\r\n"]
-            return [b"".join(frames)] if coalesce else frames
+            return [b"".join(frames)] if self.coalesce else frames
 
-        def whole(status: bytes, body: bytes) -> list[bytes]:
-            return [_head(status, b"application/json", len(body)) + body]
-
-        self.routes: dict[str, list[bytes]] = {
+        return {
             "anthropic_stream": stream(anthropic_events(chunks)),
-            "anthropic": whole(b"200 OK", anthropic_json(chunks)),
+            "anthropic": _whole(b"200 OK", anthropic_json(chunks)),
             "openai_stream": stream(openai_events(chunks)),
-            "openai": whole(b"200 OK", openai_json(chunks)),
-            "count_tokens": whole(b"200 OK", b'{"input_tokens":1000}'),
-            "not_found": whole(b"404 Not Found", b'{"error":"not found"}'),
+            "openai": _whole(b"200 OK", openai_json(chunks)),
         }
-        self.stats: dict[str, int] = dict.fromkeys(self.routes, 0)
+
+    def _for(self, body: bytes) -> dict[str, list[bytes]]:
+        at = body.find(_MARK)
+        m = _MARK_RE.match(body, at) if at >= 0 else None
+        if m is None:
+            return self.routes
+        n = max(1, int(m.group(1)))
+        if n not in self.by_chunks:
+            self.by_chunks[n] = self._answers(n)
+        return self.by_chunks[n]
 
     def route(self, method: bytes, path: bytes, body: bytes) -> list[bytes]:
         path = path.split(b"?", 1)[0]
@@ -185,7 +207,9 @@ class Replies:
         else:
             name = "not_found"
         self.stats[name] += 1
-        return self.routes[name]
+        if name in ("count_tokens", "not_found"):
+            return self.routes[name]
+        return self._for(body)[name]
 
 
 class MockProtocol(asyncio.Protocol):

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from claude_code_mux.errors import InvalidRequest
 from claude_code_mux.routing.estimate import estimate_tokens
 from claude_code_mux.routing.hygiene import clean_foreign_thinking
+from claude_code_mux.routing.inspect import find_image, scan_tags
 from claude_code_mux.routing.probe import Probe
-from claude_code_mux.routing.rules import decide
+from claude_code_mux.routing.rules import TAG_NAME, decide
 from claude_code_mux.routing.types import RouteDecision
 from claude_code_mux.server.body import check_messages_body
 from tests.routing.conftest import ALL_TARGETS, MAIN_TURN1, MAIN_TURN2, TITLE, fixture, make_cfg
@@ -131,15 +132,83 @@ def test_bodies_the_light_decode_cannot_take_are_400s() -> None:
     deep = b'{"model":"m","messages":[],"x":' + b"[" * 2000 + b"]" * 2000 + b"}"
     with pytest.raises(InvalidRequest, match="not valid JSON"):
         Probe.parse(deep)  # orjson's depth limit: a 400, not a RecursionError
-    bad_utf8 = b'{"model":"m","messages":[{"role":"user","content":"hi"}],"system":"caf\xe9"}'
+    bad_utf8 = b'{"model":"m","messages":[{"role":"user","content":"hi"}],"x":"caf\xe9"}'
     probe = Probe.parse(bad_utf8)  # skipped by the light decode ...
     with pytest.raises(InvalidRequest, match="not valid JSON"):
         probe.full()  # ... and a 400 when something needs the whole body
+    with pytest.raises(InvalidRequest, match="not valid JSON"):  # a field it reads: a 400 at once
+        Probe.parse(bad_utf8.replace(b'"x"', b'"system"'))
 
 
-def test_no_size_bound_when_numbers_grow_on_reserialisation() -> None:
+def test_the_size_bound_holds_when_numbers_grow_on_reserialisation() -> None:
     body = fixture(MAIN_TURN2)
     body["tools"][0]["input_schema"]["properties"]["n"] = {"type": "number", "maximum": 1e15}
+    body["messages"][2]["content"][2]["input"]["n"] = 1e15
     raw = orjson.dumps(body).replace(b"1000000000000000.0", b"1e15")
-    assert b"1e15" in raw
-    assert Probe.parse(raw).token_bound() is None
+    assert raw.count(b"1e15") == 2
+    bound = Probe.parse(raw).token_bound()
+    assert bound is not None and bound >= estimate_tokens(orjson.loads(raw))
+
+
+# Numbers whose compact JSON is longer than how the client wrote them (1e15 -> 1000000000000000.0).
+_GROWING = st.sampled_from([1e15, 1e9, 1.5e12, -2e10, 7, 0.5])
+_SCHEMA = st.dictionaries(st.sampled_from(["maximum", "minimum", "default"]), _GROWING, max_size=3)
+_NESTED = st.lists(
+    st.one_of(
+        st.just({"type": "text", "text": "x"}),
+        st.just({"type": "image", "source": {"type": "url", "url": "u"}}),
+        st.just({"type": "document", "source": {"type": "text", "data": "d"}}),
+        _SCHEMA.map(lambda d: {"type": "tool_use", "id": "t", "name": "n", "input": d}),
+        _SCHEMA.map(lambda d: {"type": "search_result", "meta": d}),
+    ),
+    max_size=3,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    body=bodies(),
+    schema=_SCHEMA,
+    inp=_SCHEMA,
+    nested=_NESTED,
+    as_text=st.booleans(),
+    at_most=st.one_of(st.none(), st.integers(0, 30_000)),
+)
+def test_what_the_probe_proves_absent_is_absent(
+    body: dict[str, Any], schema: dict[str, Any], inp: dict[str, Any], nested: list[Any], as_text: bool, at_most: Any
+) -> None:
+    body["tools"][0]["input_schema"]["properties"]["n"] = {"type": "number", **schema}
+    body["messages"].append(
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "n", "input": inp}]}
+    )
+    result: Any = "plain text result" if as_text else nested
+    body["messages"].append(
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": result}]}
+    )
+    raw = orjson.dumps(body)
+    for long, short in ((b"1000000000000000.0", b"1e15"), (b"1000000000.0", b"1e9"), (b"1500000000000.0", b"1.5E12")):
+        raw = raw.replace(long, short)
+    probe = Probe.parse(raw)
+    parsed = orjson.loads(raw)
+    if not probe.may_have_tag(TAG_NAME):
+        assert scan_tags(parsed) is None
+    if not probe.may_have_image():
+        assert find_image(parsed["messages"]) is None
+    if not probe.may_have_web_search():
+        assert not any(str(t.get("type", "")).startswith("web_search") for t in parsed["tools"])
+    bound = probe.token_bound(at_most)
+    if bound is not None:
+        assert bound >= estimate_tokens(parsed)
+        assert at_most is None or bound <= at_most
+    assert not probe.parsed  # none of these questions parses the body whole
+
+
+def test_the_probe_reads_only_the_fields_it_needs() -> None:
+    """A tool result's text is stepped over: spelling a tag, an image or web_search inside it proves nothing."""
+    body = fixture(MAIN_TURN2)
+    body["messages"][-1]["content"][0]["content"] = '<CCM-SUBAGENT-MODEL>x {"type":"image"} "web_search"'
+    probe = Probe.parse(orjson.dumps(body))
+    assert not probe.may_have_tag(TAG_NAME)
+    assert not probe.may_have_image()
+    assert not probe.may_have_web_search()
+    assert probe.token_bound() is not None

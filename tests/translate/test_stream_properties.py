@@ -309,3 +309,41 @@ def test_text_between_tool_deltas_never_loses_arguments(
     calls = [(b["id"], b["name"], b["input"]) for b in folded["content"] if b["type"] == "tool_use"]
     assert calls == [(i, n, orjson.loads(a) if a else {}) for i, n, a in tools]
     assert "".join(b["text"] for b in folded["content"] if b["type"] == "text") == text
+
+
+# Frames the translator takes straight from the bytes (``data: {...}`` + blank line) next to every shape the
+# SSE decoder must handle instead; whole-stream feeds use the fast path, one-byte feeds never can.
+_FRAMES = st.one_of(
+    TEXT.map(lambda t: frame(chunk({"content": t}))),
+    TEXT.map(lambda t: frame(chunk({"content": t, "role": "assistant"}))),
+    TEXT.map(lambda t: frame(chunk({"reasoning_content": t}))),
+    st.builds(
+        lambda i, n, a: frame(chunk({"tool_calls": [{"index": 0, "id": i, "function": {"name": n, "arguments": a}}]})),
+        IDS,
+        NAMES,
+        ARGS,
+    ),
+    st.just(b'data: {"choices":[{"index":0,"delta":{"content":"caf\xe9"}}]}\n\n'),  # invalid UTF-8
+    st.just(b'data: {"choices":[{"index":0,"delta":{"content":"x"}}]}  \n\n'),  # trailing spaces
+    st.just(b'data:{"choices":[{"index":0,"delta":{"content":"y"}}]}\n\n'),  # no space after the colon
+    st.just(b'data: {"choices":[{"index":0,\ndata: "delta":{"content":"z"}}]}\n\n'),  # multi-line data
+    st.just(b'data: {"choices":[{"index":0,"delta":{"content":"w"}}]}\r\n\r\n'),  # CRLF
+    st.just(b": keep-alive\n\n"),
+    st.just(b'event: error\ndata: {"error":{"message":"boom","type":"server_error"}}\n\n'),
+    st.just(b'data: {"error":{"message":"late","type":"rate_limit_error"}}\n\n'),
+    st.just(b"data: {not json}\n\n"),
+    st.builds(lambda f: frame(chunk({}, f)), st.sampled_from(["stop", "length", "tool_calls"])),
+    st.just(frame(usage_chunk(10, 2))),
+    st.just(b"data: [DONE]\n\n"),
+)
+
+
+@SETTINGS
+@given(frames=st.lists(_FRAMES, max_size=12))
+def test_frames_taken_from_the_bytes_translate_as_the_decoder_would(frames: list[bytes]) -> None:
+    stream = b"".join(frames)
+    whole, tr_whole = translate([stream])
+    per_frame, _ = translate(frames)
+    byte_by_byte, tr_bytes = translate([stream[i : i + 1] for i in range(len(stream))])
+    assert whole == per_frame == byte_by_byte
+    assert tr_whole.error == tr_bytes.error and tr_whole.usage == tr_bytes.usage

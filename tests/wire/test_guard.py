@@ -77,6 +77,8 @@ FRAMES = [
     b'event: message_stop\ndata: {"type":"message_stop"}\n\n',
     b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"x"}}\n\n',
     b"event: content_block_delta\ndata:{}\n\n",  # no space after the colon
+    b"event: content_block_delta\ndata: {x}\nid: 7\n\n",  # a field after the data line
+    b"event: content_block_delta\n\ndata: {}\n\n",  # an event line alone, then data alone
 ]
 
 
@@ -94,12 +96,13 @@ def test_the_plain_run_shortcut_decides_exactly_like_the_per_event_check(picks: 
     points = sorted({c for c in cuts if c < len(stream)})
     chunks = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
     fast_out, fast = run(chunks)
-    saved = guard_mod._PLAIN_RUN
+    saved = guard_mod._PLAIN_RUN, guard_mod._DELTA
     guard_mod._PLAIN_RUN = re.compile(rb"(?!)")  # never matches: every event takes the per-event check
+    guard_mod._DELTA = b"\x00 never"  # nor does the one-delta shortcut
     try:
         slow_out, slow = run(chunks)
     finally:
-        guard_mod._PLAIN_RUN = saved
+        guard_mod._PLAIN_RUN, guard_mod._DELTA = saved
     assert fast_out == slow_out
     assert (fast.error, fast.finished, fast.usage, fast.close()) == (
         slow.error,

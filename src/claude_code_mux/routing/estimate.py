@@ -92,7 +92,7 @@ def estimate_tokens(body: dict[str, Any]) -> int:
             fixed += f + MESSAGE_OVERHEAD
     tools = body.get("tools")
     if isinstance(tools, list) and tools:
-        chars += _tools_len(tools)
+        chars += tools_len(tools)
         fixed += TOOL_PROMPT_TOKENS
     output_config = body.get("output_config")
     if isinstance(output_config, dict) and isinstance(output_config.get("format"), dict):
@@ -105,7 +105,7 @@ def count_tokens_response(body: dict[str, Any]) -> dict[str, int]:
     return {"input_tokens": estimate_tokens(body)}
 
 
-def _tools_len(tools: list[Any]) -> int:
+def tools_len(tools: list[Any]) -> int:
     """Name + description + compact JSON schema per custom tool; server tools (``type``) as compact JSON."""
     chars = 0
     for t in tools:

@@ -1,36 +1,45 @@
 """A request body read just enough to route it: the small top-level fields decoded, the rest left as bytes.
 
-Claude Code sends 40–120 KB bodies many times a minute. Parsing all of one into Python objects, and freeing
+Claude Code sends 40 KB–1 MB bodies many times a minute. Parsing all of one into Python objects, and freeing
 them again, was the largest single cost of a passthrough request (about a quarter of the router's CPU under
 load). A :class:`Probe` decodes only ``model``, ``stream``, ``max_tokens``, ``thinking``, ``output_config``,
 ``metadata`` and, per message, the role and each content block's ``type`` / ``signature`` / ``data`` (what the
-thinking hygiene looks at) with msgspec, which steps over every other value without building it.
+thinking hygiene looks at) with msgspec, which steps over every other value without building it. ``system``'s
+and the blocks' ``text``, ``tools``, ``tool_use`` inputs and tool-result contents are kept as msgspec ``Raw``
+slices of the body (no copy, no parse).
 
-Questions about the rest are answered from the raw bytes when absence can be proved there (``may_contain``:
-a subagent tag, an image, a web-search tool cannot be in the body if their literal spelling is not in its bytes;
-JSON encoders escape only control characters and quotes, never these letters) and otherwise by parsing the whole
-body once (:meth:`Probe.full`). A probe made from an already parsed dict (:meth:`Probe.of`) answers everything
-from the dict, so ``decide()`` behaves identically either way. Pure: no I/O.
+Questions about the rest are answered from those slices when absence can be proved there (a subagent tag cannot
+be in ``system`` or the first user message, an image in the messages, a web-search tool in ``tools``, if their
+literal spelling is not in that field's bytes: JSON encoders escape only control characters and quotes, never
+these letters), so the cost is that of the fields read, never a scan of the tool results stepped over; otherwise
+by parsing the whole body once (:meth:`Probe.full`). A probe made from an already parsed dict (:meth:`Probe.of`)
+answers everything from the dict, so ``decide()`` behaves identically either way. Pure: no I/O.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 import orjson
 
 from claude_code_mux.errors import InvalidRequest
-from claude_code_mux.routing.estimate import CHARS_PER_TOKEN, MESSAGE_OVERHEAD, TOOL_PROMPT_TOKENS
+from claude_code_mux.routing.estimate import CHARS_PER_TOKEN, MESSAGE_OVERHEAD, TOOL_PROMPT_TOKENS, tools_len
 from claude_code_mux.routing.hygiene import foreign_thinking_fields
+
+_NONE = msgspec.Raw()  # an absent field kept raw (len 0)
 
 
 class _Block(msgspec.Struct, gc=False):
     type: Any = None
     signature: Any = None
     data: Any = None
+    text: msgspec.Raw = _NONE  # kept as bytes: only a tag search looks into it, and only in two places
+    input: msgspec.Raw = _NONE  # tool_use input: re-serialised by the estimate, so measured exactly
+    content: msgspec.Raw = _NONE  # tool_result content: a string (most of a long body) or nested blocks
 
 
 class _Message(msgspec.Struct, gc=False):
@@ -45,11 +54,16 @@ class _Head(msgspec.Struct, gc=False):
     thinking: Any = None
     output_config: Any = None
     metadata: Any = None
+    system: str | list[_Block] | None = None
+    tools: msgspec.Raw = _NONE
     messages: list[_Message] | None = None
 
 
-_HEAD_FIELDS = frozenset(f for f in _Head.__struct_fields__ if f != "messages")
+_HEAD_FIELDS = frozenset(("model", "stream", "max_tokens", "thinking", "output_config", "metadata"))
 _DECODER = msgspec.json.Decoder(_Head)
+# Block types whose estimate is their characters (at most their bytes) or exactly measured here; any other
+# type is counted as its compact JSON (which can be longer than its bytes) or has a fixed cost (images).
+_CHAR_BLOCKS = frozenset(("text", "thinking", "redacted_thinking", "tool_use", "server_tool_use", "tool_result"))
 # Content that adds tokens beyond its characters (images, PDFs): a size bound cannot cover it.
 _FIXED_COST = (b'"image"', b'"document"')
 _EXPONENT = re.compile(rb"\d[eE][+-]?\d")
@@ -135,18 +149,73 @@ class Probe:
             return True
         return needle in self.raw
 
-    def token_bound(self) -> int | None:
-        """An upper bound of :func:`estimate_tokens` from the body's size, or None when none is cheap.
+    def may_have_tag(self, needle: bytes) -> bool:
+        """False only when ``needle`` is provably in neither ``system`` nor the first user message's text
+        (the only places a subagent tag is looked for); reads those two fields, never the rest."""
+        head = self._head
+        if head is None:
+            return True
+        if _in_content(head.system, needle):
+            return True
+        for m in head.messages or ():
+            if m.role == "user":
+                return _in_content(m.content, needle)
+        return False
 
-        Every character the estimate counts is at least one byte of the JSON, and its fixed costs are a few
-        tokens per message plus the tool prompt; images and documents add more, so their presence means None.
+    def may_have_web_search(self) -> bool:
+        """False only when no tool's bytes spell ``web_search`` (reads ``tools`` alone)."""
+        if self._head is None:
+            return True
+        return b"web_search" in bytes(self._head.tools)
+
+    def may_have_image(self) -> bool:
+        """False only when no message holds an image block, nor a tool result nesting one."""
+        if self._head is None:
+            return True
+        for m in self._head.messages or ():
+            if isinstance(m.content, list):
+                for b in m.content:
+                    if b.type == "image" or (b.type == "tool_result" and _nested_has(b.content, b'"image"')):
+                        return True
+        return False
+
+    def token_bound(self, at_most: int | None = None) -> int | None:
+        """An upper bound of :func:`estimate_tokens` from the body's size, or None when none is cheap (or,
+        with ``at_most``, when it would be above that: the estimate is needed then anyway).
+
+        Every character the estimate counts is at least one byte of the JSON, its fixed costs are a few tokens
+        per message plus the tool prompt, and what it re-serialises (tool schemas, tool_use inputs) is measured
+        exactly here; images, documents and unknown block types mean None. Cost: the fields it measures,
+        never a scan of the tool results it steps over.
         """
-        if self._head is None or self.raw is None or any(n in self.raw for n in _FIXED_COST):
+        head = self._head
+        if head is None or self.raw is None:
             return None
-        if _EXPONENT.search(self.raw):  # 1e9 is re-serialised as 1000000000.0 in tool schemas: no longer a bound
-            return None
-        n_messages = len(self._head.messages or ())
-        return n_messages * MESSAGE_OVERHEAD + TOOL_PROMPT_TOKENS + math.ceil(len(self.raw) / CHARS_PER_TOKEN)
+        messages = head.messages or ()
+        fixed = len(messages) * MESSAGE_OVERHEAD + (TOOL_PROMPT_TOKENS if len(head.tools) else 0)
+        if at_most is not None and fixed + math.ceil(len(self.raw) / CHARS_PER_TOKEN) > at_most:
+            return None  # re-measured parts only ever add to this: the bound cannot come out lower
+        size = len(self.raw)
+        if len(head.tools):
+            size += _exact_growth(head.tools, _tools_chars)
+        oc = head.output_config
+        if isinstance(oc, dict) and isinstance(oc.get("format"), dict):
+            size += len(orjson.dumps(oc["format"]))
+        blocks = [b for b in head.system] if isinstance(head.system, list) else []
+        for m in messages:
+            if isinstance(m.content, list):
+                blocks += m.content
+        for b in blocks:
+            if b.type not in _CHAR_BLOCKS:
+                return None
+            if len(b.input):
+                size += _exact_growth(b.input, _json_chars)
+            if b.type == "tool_result" and _first(b.content) not in (b'"', b""):
+                nested = bytes(b.content)
+                if any(n in nested for n in _FIXED_COST) or _EXPONENT.search(nested):
+                    return None
+        bound = fixed + math.ceil(size / CHARS_PER_TOKEN)
+        return None if at_most is not None and bound > at_most else bound
 
     def may_have_foreign_thinking(self) -> bool:
         """False when no assistant turn holds a thinking block the hygiene would drop (decided without a parse)."""
@@ -159,3 +228,36 @@ class Probe:
                 if foreign_thinking_fields(b.type, b.signature, b.data):
                     return True
         return False
+
+
+def _in_content(content: str | list[_Block] | None, needle: bytes) -> bool:
+    """Whether ``needle`` may be in a string content or in one of its blocks' ``text``."""
+    if isinstance(content, str):
+        return needle.decode() in content
+    return any(needle in bytes(b.text) for b in content or ())
+
+
+def _nested_has(raw: msgspec.Raw, needle: bytes) -> bool:
+    """A tool result's nested block list may hold ``needle``; a plain string result never holds blocks."""
+    return _first(raw) == b"[" and needle in bytes(raw)
+
+
+def _first(raw: msgspec.Raw) -> bytes:
+    return bytes(memoryview(raw)[:1])
+
+
+def _json_chars(value: Any) -> int:
+    return len(orjson.dumps(value))
+
+
+def _tools_chars(value: Any) -> int:
+    return tools_len(value) if isinstance(value, list) else len(orjson.dumps(value))
+
+
+def _exact_growth(raw: msgspec.Raw, measure: Callable[[Any], int]) -> int:
+    """How much longer the estimate counts a re-serialised field than its bytes (never less than 0)."""
+    try:
+        counted = measure(orjson.loads(bytes(raw)))
+    except (orjson.JSONDecodeError, TypeError):
+        counted = 10 * len(raw)  # odd values: a generous bound; the full parse decides the rest
+    return max(0, counted - len(raw))

@@ -169,7 +169,7 @@ class _Ctx:
 
     def tags(self) -> TagScan | None:
         if self._tags is False:
-            self._tags = scan_tags(self.body) if self.probe.may_contain(TAG_NAME) else None
+            self._tags = scan_tags(self.body) if self.probe.may_have_tag(TAG_NAME) else None
         assert self._tags is not True
         return self._tags
 
@@ -226,7 +226,7 @@ def _websearch(ctx: _Ctx) -> tuple[_Hit | None, str]:
     target = ctx.cfg.router.websearch
     if not target:
         return None, "skipped (router.websearch unset)"
-    tools = ctx.probe.get("tools") if ctx.probe.may_contain(b"web_search") else None
+    tools = ctx.probe.get("tools") if ctx.probe.may_have_web_search() else None
     if isinstance(tools, list):
         for t in tools:
             kind = t.get("type") if isinstance(t, dict) else None
@@ -239,7 +239,7 @@ def _image(ctx: _Ctx) -> tuple[_Hit | None, str]:
     target = ctx.cfg.router.image
     if not target:
         return None, "skipped (router.image unset)"
-    where = find_image(ctx.probe.get("messages")) if ctx.probe.may_contain(b'"image"') else None
+    where = find_image(ctx.probe.get("messages")) if ctx.probe.may_have_image() else None
     if where is None:
         return None, "no image block in messages"
     return _Hit(target, where, f"image block in {where}"), ""
@@ -249,7 +249,7 @@ def _long_context(ctx: _Ctx) -> tuple[_Hit | None, str]:
     r = ctx.cfg.router
     if not r.long_context:
         return None, "skipped (router.long_context unset)"
-    bound = None if ctx.probe.parsed else ctx.probe.token_bound()
+    bound = None if ctx.probe.parsed else ctx.probe.token_bound(r.long_context_threshold)
     if bound is not None and bound <= r.long_context_threshold:
         return None, f"estimate at most {bound} <= {r.long_context_threshold} tokens (from the body's size)"
     n = ctx.tokens = estimate_tokens(ctx.body)

@@ -96,6 +96,7 @@ class OpenAIStreamTranslator:
         self._usage_raw: dict[str, Any] | None = None
         self._text_seen = False
         self._refusal_seen = False
+        self._text_prefix = b""
 
     # ---- public ------------------------------------------------------------------------------
 
@@ -122,6 +123,10 @@ class OpenAIStreamTranslator:
     def feed(self, chunk: bytes) -> bytes:
         if self._finished:
             return b""
+        if self._decoder.idle and b"\r" not in chunk:
+            chunk = self._plain_frames(chunk)
+            if self._finished or not chunk:
+                return self._flush()
         for ev in self._decoder.feed(chunk):
             self._on_event(ev)
             if self._finished:
@@ -162,6 +167,37 @@ class OpenAIStreamTranslator:
             return
         self._emit("error", {"type": "error", "error": {"type": etype, "message": message}})
 
+    def _plain_frames(self, chunk: bytes) -> bytes:
+        """Handle the leading ``data: {...}`` frames of ``chunk`` straight from its bytes; return the rest.
+
+        Most of a stream is such frames (one JSON object on one ``data:`` line, then a blank line). The SSE
+        decoder would turn each into the same event (named ``message``, its data the line after ``data: ``),
+        only via a decoded ``str``; anything else (event lines, comments, multi-line data, CR, a frame cut
+        by the chunking) is left to the decoder, so the outcome never depends on which path a frame took.
+        """
+        pos = 0
+        n = len(chunk)
+        while pos < n and chunk.startswith(b"data: {", pos):
+            end = chunk.find(b"\n", pos)
+            if end == -1 or end + 1 >= n or chunk[end + 1] != 10 or chunk[end - 1] != 125:  # "\n\n", ends "}"
+                break
+            payload = chunk[pos + 6 : end]
+            pos = end + 2
+            self._data_events += 1
+            try:
+                obj = orjson.loads(payload)
+            except orjson.JSONDecodeError:  # e.g. invalid UTF-8, which the decoder would have replaced
+                self._data_events -= 1
+                self._on_event(SSEEvent("message", payload.decode("utf-8", errors="replace")))
+            else:
+                if obj.get("error"):
+                    self._fail(*error_from_payload(obj))
+                else:
+                    self._on_chunk(obj)
+            if self._finished:
+                break
+        return chunk[pos:] if pos else chunk
+
     def _on_event(self, ev: SSEEvent) -> None:
         data = ev.data.strip()
         if not data:
@@ -191,10 +227,10 @@ class OpenAIStreamTranslator:
         if self._message_id is None and isinstance(obj.get("id"), str) and obj["id"]:
             self._message_id = message_id_for(obj["id"])
         usage = obj.get("usage")
-        groq = obj.get("x_groq")
-        if not isinstance(usage, dict) and isinstance(groq, dict):
-            usage = groq.get("usage")
-        if isinstance(usage, dict) and usage:
+        if not isinstance(usage, dict):
+            groq = obj.get("x_groq")
+            usage = groq.get("usage") if isinstance(groq, dict) else None
+        if usage and isinstance(usage, dict):
             self._usage_raw = usage
         choices = obj.get("choices")
         for choice in choices if isinstance(choices, list) else []:
@@ -214,10 +250,16 @@ class OpenAIStreamTranslator:
                 self._drain(force=True)
 
     def _on_delta(self, delta: dict[str, Any]) -> None:
+        content = delta.get("content")
+        if len(delta) == 1 and type(content) is str:  # most deltas: text alone
+            if content:
+                self._append("text", content)
+                self._text_seen = True
+            return
         reasoning = reasoning_text(delta)
         if reasoning:
             self._append("thinking", reasoning)
-        for kind, text in content_pieces(delta.get("content")):
+        for kind, text in content_pieces(content):
             self._append(kind, text)
             self._text_seen = self._text_seen or kind == "text"
         refusal = delta.get("refusal")
@@ -308,6 +350,11 @@ class OpenAIStreamTranslator:
             self._pinged = True
             self._out.append(PING)
         self._open_kind = kind
+        # == encode_event("content_block_delta", {...text_delta...}) up to the text's JSON
+        self._text_prefix = (
+            b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,' % (self._next_index)
+            + b'"delta":{"type":"text_delta","text":'
+        )
 
     def _delta(self, delta: dict[str, Any]) -> None:
         self._emit("content_block_delta", {"type": "content_block_delta", "index": self._next_index, "delta": delta})
@@ -366,6 +413,9 @@ class OpenAIStreamTranslator:
             self._write(kind, text)
 
     def _write(self, kind: str, text: str) -> None:
+        if kind == "text" and self._open_kind == "text":  # the common case, serialised in one go
+            self._out.append(self._text_prefix + orjson.dumps(text) + b"}}\n\n")
+            return
         if self._open_kind != kind:
             self._close_open()
             if kind == "thinking":

@@ -18,6 +18,7 @@ from claude_code_mux.wire.usage import merge_usage
 # released as it is, in one C-level match; anything else (message_*/error events, comments, multi-line data,
 # odd spacing) goes through the per-event check below, which decides exactly the same for these frames.
 _PLAIN_RUN = re.compile(rb"(?:event: (?!message_|error)[^\n]*\ndata: \{[^\n]*\}\n\n)+")
+_DELTA = b"event: content_block_delta\ndata: {"  # the commonest event: one whole is checked without a regex
 
 
 class StreamGuard:
@@ -42,7 +43,11 @@ class StreamGuard:
             return b""
         end += 2
         region, self._buf = buf[:end], buf[end:]
-        if _PLAIN_RUN.fullmatch(region):
+        if (
+            region.startswith(_DELTA)
+            and region.endswith(b"}\n\n")
+            and region.count(b"\n") == 3  # one delta event: its data one line that ends the object
+        ) or _PLAIN_RUN.fullmatch(region):
             return region
         pos = 0
         n = len(region)

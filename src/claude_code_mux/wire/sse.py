@@ -27,6 +27,11 @@ class SSEDecoder:
         self._event = ""
         self._data: list[str] = []
 
+    @property
+    def idle(self) -> bool:
+        """Between events: no partial line and no event half-read (a caller may then take whole frames itself)."""
+        return not self._buf and not self._data and not self._event
+
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         events: list[SSEEvent] = []
         buf = self._buf + chunk
