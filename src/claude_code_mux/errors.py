@@ -158,6 +158,8 @@ class ConfigError(CcmError):
 
 class KeyStoreError(CcmError):
     """A virtual-key operation that cannot be done (unknown name, duplicate, bad argument); the message says why."""
+
+
 class ConfigProblems(ConfigError):
     """Every problem found in one config file; reads as the first one (with a count), ``problems`` has them all."""
 
