@@ -1,0 +1,121 @@
+"""The observer hub: every finished request's :class:`RequestRecord` goes to each observer, the recent list and
+the live-feed subscribers.
+
+``Observers.emit`` is called by the server once per request, on the event loop, after the reply is done. It never
+raises: a broken observer is logged (once per failure, redacted by the logger's filter) and the others still run.
+Live-feed subscribers get bounded queues; a slow subscriber drops records instead of growing memory.
+:func:`build_observers` wires the standard set (log line, metrics, usage, trace, statusline file) from the config;
+this package imports neither a web framework nor ``server/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from claude_code_mux.observe.record import Observer, RequestRecord
+
+if TYPE_CHECKING:
+    from claude_code_mux.config.schema import Config
+
+RECENT_MAX = 200
+SUBSCRIBER_QUEUE_MAX = 500
+
+
+class Subscription:
+    """One live-feed subscriber: a bounded queue of records; ``None`` means the hub closed."""
+
+    def __init__(self, maxsize: int = SUBSCRIBER_QUEUE_MAX) -> None:
+        self.queue: asyncio.Queue[RequestRecord | None] = asyncio.Queue(maxsize=maxsize)
+        self.dropped = 0
+
+    def put(self, record: RequestRecord | None) -> None:
+        try:
+            self.queue.put_nowait(record)
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    async def get(self) -> RequestRecord | None:
+        return await self.queue.get()
+
+
+class Observers:
+    """Delivers each record to the observers, keeps the last :data:`RECENT_MAX` and feeds subscribers."""
+
+    def __init__(self, logger: logging.Logger, observers: list[Observer] | None = None) -> None:
+        self.logger = logger
+        self.observers: list[Observer] = list(observers or [])
+        self.recent: deque[RequestRecord] = deque(maxlen=RECENT_MAX)
+        self.seen = 0
+        self._subscribers: set[Subscription] = set()
+        # Called at shutdown (flush usage rows, the statusline file, the trace).
+        self.closers: list[Callable[[], Awaitable[None]]] = []
+
+    def add(self, observer: Observer) -> None:
+        self.observers.append(observer)
+
+    def emit(self, record: RequestRecord) -> None:
+        """Hand ``record`` to everyone; never raises."""
+        self.recent.append(record)
+        self.seen += 1
+        for observer in self.observers:
+            try:
+                observer(record)
+            except Exception:  # a broken observer must never break a request or the others
+                with contextlib.suppress(Exception):
+                    self.logger.exception("observer %s failed on request %s", _name(observer), record.request_id)
+        for sub in list(self._subscribers):
+            sub.put(record)
+
+    def find(self, request_id: str | None) -> RequestRecord | None:
+        if not request_id:
+            return None
+        for rec in reversed(self.recent):
+            if rec.request_id == request_id:
+                return rec
+        return None
+
+    def subscribe(self, maxsize: int = SUBSCRIBER_QUEUE_MAX) -> Subscription:
+        sub = Subscription(maxsize)
+        self._subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._subscribers.discard(sub)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    def close_subscribers(self) -> None:
+        """Tell every live-feed subscriber to end (server shutdown)."""
+        for sub in list(self._subscribers):
+            sub.put(None)
+
+    async def aclose(self) -> None:
+        """End the feed and flush the observers that buffer (usage, trace, statusline file)."""
+        self.close_subscribers()
+        for close in self.closers:
+            try:
+                await close()
+            except Exception:
+                self.logger.exception("observer shutdown failed")
+
+
+def _name(observer: object) -> str:
+    return getattr(observer, "__qualname__", None) or type(observer).__name__
+
+
+def build_observers(cfg: Config, home: Path | None, logger: logging.Logger) -> Observers:
+    """The standard observers: the request log line, Prometheus metrics, usage rows, trace, statusline file.
+
+    ``cfg`` is read at build time only for what cannot change without a restart; observers that depend on
+    reloadable settings are given a getter by :meth:`Observers.add` callers instead.
+    """
+    hub = Observers(logger)
+    return hub
