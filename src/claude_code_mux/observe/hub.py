@@ -18,7 +18,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from claude_code_mux.observe.last_request import LastRequestWriter
+from claude_code_mux.observe.logging import Redactor
+from claude_code_mux.observe.metrics import Metrics
 from claude_code_mux.observe.record import Observer, RequestRecord
+from claude_code_mux.observe.request_log import RequestLog
+from claude_code_mux.observe.trace import TraceWriter
+from claude_code_mux.observe.usage import UsageWriter
 
 if TYPE_CHECKING:
     from claude_code_mux.config.schema import Config
@@ -47,8 +53,12 @@ class Subscription:
 class Observers:
     """Delivers each record to the observers, keeps the last :data:`RECENT_MAX` and feeds subscribers."""
 
-    def __init__(self, logger: logging.Logger, observers: list[Observer] | None = None) -> None:
+    def __init__(
+        self, logger: logging.Logger, observers: list[Observer] | None = None, *, config: Config | None = None
+    ) -> None:
         self.logger = logger
+        self.config: Config | None = config  # the current config (reloads set it), for observers that read it
+        self.metrics: Metrics | None = None  # the Prometheus observer, for the /metrics endpoint
         self.observers: list[Observer] = list(observers or [])
         self.recent: deque[RequestRecord] = deque(maxlen=RECENT_MAX)
         self.seen = 0
@@ -111,11 +121,31 @@ def _name(observer: object) -> str:
     return getattr(observer, "__qualname__", None) or type(observer).__name__
 
 
-def build_observers(cfg: Config, home: Path | None, logger: logging.Logger) -> Observers:
-    """The standard observers: the request log line, Prometheus metrics, usage rows, trace, statusline file.
+def build_observers(
+    cfg: Config, home: Path | None, logger: logging.Logger, *, redactor: Redactor | None = None
+) -> Observers:
+    """The standard observers: the request log line, Prometheus metrics, usage rows (in ``home/usage.db``), the
+    JSONL trace and the statusline's last-request file (both only with a ``home``).
 
-    ``cfg`` is read at build time only for what cannot change without a restart; observers that depend on
-    reloadable settings are given a getter by :meth:`Observers.add` callers instead.
+    Settings that a reload may change (prices, ``server.trace_path``) are read from :attr:`Observers.config` at
+    each request: whoever reloads the config sets ``observers.config = new_config``.
     """
-    hub = Observers(logger)
+    hub = Observers(logger, config=cfg)
+
+    def current() -> Config:
+        return hub.config or cfg
+
+    hub.add(RequestLog(logger))
+    hub.metrics = Metrics()
+    hub.add(hub.metrics)
+    hub.add(TraceWriter(lambda: current().server, redactor or Redactor()))
+    if home is not None:
+        usage = UsageWriter(lambda: current().prices, Path(home) / "usage.db", logger)
+        hub.add(usage)
+        hub.closers.append(usage.aclose)
+        last = LastRequestWriter(Path(home))
+        hub.add(last)
+        hub.closers.append(last.flush)
+    trace = next(o for o in hub.observers if isinstance(o, TraceWriter))
+    hub.closers.append(trace.flush)
     return hub

@@ -1,23 +1,22 @@
 """Usage records in SQLite (``~/.claude-code-mux/usage.db``), written off the hot path in batches.
 
-Each finished request becomes one row: time, session, route, provider, model, status, tokens (cache reads and
-writes included), latency and an estimated cost from the ``[prices."model"]`` table of the config.
+Each finished request becomes one row — refused and failed ones too, with their status and error type: time,
+session, route, provider, model, status, tokens (cache reads and writes included), latency and an estimated cost
+from the ``[prices."model"]`` table of the config.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from claude_code_mux.config.schema import PriceConfig
-from claude_code_mux.server.state import HOLDER, RuntimeHolder
+from claude_code_mux.observe.record import RequestRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS usage (
@@ -39,6 +38,28 @@ CREATE TABLE IF NOT EXISTS usage (
 );
 CREATE INDEX IF NOT EXISTS usage_ts ON usage(ts);
 """
+# Columns added since the first schema (an older usage.db gains them on open).
+ADDED_COLUMNS = (("endpoint", "TEXT"), ("error_type", "TEXT"))
+COLUMNS = (
+    "ts",
+    "request_id",
+    "session_id",
+    "route",
+    "provider",
+    "model",
+    "client_model",
+    "status",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "latency_ms",
+    "ttfb_ms",
+    "cost_usd",
+    "endpoint",
+    "error_type",
+)
+_INSERT = f"INSERT INTO usage ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
 def estimate_cost(prices: Mapping[str, PriceConfig], usage: Mapping[str, int], *models: str | None) -> float:
@@ -58,14 +79,27 @@ def connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), timeout=10)
     conn.executescript(SCHEMA)
+    have = {row[1] for row in conn.execute("PRAGMA table_info(usage)")}
+    for name, kind in ADDED_COLUMNS:
+        if name not in have:
+            conn.execute(f"ALTER TABLE usage ADD COLUMN {name} {kind}")
+    conn.commit()
     return conn
 
 
 class UsageWriter:
-    """A request listener that batches rows and writes them from a worker thread."""
+    """An observer that batches rows and writes them from a worker thread."""
 
-    def __init__(self, holder: RuntimeHolder, path: Path, *, interval_s: float = 1.0) -> None:
-        self._holder = holder
+    def __init__(
+        self,
+        prices: Callable[[], Mapping[str, PriceConfig]],
+        path: Path,
+        logger: logging.Logger,
+        *,
+        interval_s: float = 1.0,
+    ) -> None:
+        self._prices = prices
+        self._logger = logger
         self.path = path
         self._rows: list[tuple[Any, ...]] = []
         self._interval = interval_s
@@ -74,30 +108,28 @@ class UsageWriter:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ccm-usage")
         self._conn: sqlite3.Connection | None = None
 
-    def __call__(self, rec: dict[str, Any]) -> None:
-        if rec.get("provider") is None and not rec.get("usage"):
-            return
-        usage = rec.get("usage") or {}
-        prices = self._holder.current.config.prices
-        cost = estimate_cost(prices, usage, rec.get("model"), rec.get("client_model"))
-        rec["cost_usd"] = cost
+    def __call__(self, rec: RequestRecord) -> None:
+        usage = rec.usage
+        cost = estimate_cost(self._prices(), usage, rec.model, rec.client_model)
         self._rows.append(
             (
-                rec.get("time", time.time()),
-                rec.get("request_id"),
-                rec.get("session_id"),
-                str(rec.get("route", "")),
-                rec.get("provider"),
-                rec.get("model"),
-                rec.get("client_model"),
-                rec.get("status"),
+                rec.time,
+                rec.request_id,
+                rec.session_id,
+                rec.route or "",
+                rec.provider,
+                rec.model,
+                rec.client_model,
+                rec.status,
                 usage.get("input_tokens", 0),
                 usage.get("output_tokens", 0),
                 usage.get("cache_read_input_tokens", 0),
                 usage.get("cache_creation_input_tokens", 0),
-                rec.get("total_ms"),
-                rec.get("ttfb_ms"),
+                rec.total_ms,
+                rec.ttfb_ms,
                 cost,
+                rec.endpoint,
+                rec.error_type,
             )
         )
         if self._task is None or self._task.done():
@@ -116,13 +148,18 @@ class UsageWriter:
             try:
                 await asyncio.get_running_loop().run_in_executor(self._pool, self._write, rows)
             except sqlite3.Error:
-                self._holder.logger.exception("usage: could not write %d row(s) to %s", len(rows), self.path)
+                self._logger.exception("usage: could not write %d row(s) to %s", len(rows), self.path)
 
     def _write(self, rows: list[tuple[Any, ...]]) -> None:
         if self._conn is None:
             self._conn = connect(self.path)
         with self._conn:
-            self._conn.executemany("INSERT INTO usage VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            self._conn.executemany(_INSERT, rows)
+
+    async def aclose(self) -> None:
+        """Write what is pending, then close the connection and the worker thread."""
+        await self.flush()
+        await asyncio.to_thread(self.close)
 
     def close(self) -> None:
         def _close() -> None:
@@ -132,21 +169,3 @@ class UsageWriter:
 
         self._pool.submit(_close)
         self._pool.shutdown(wait=True)
-
-
-USAGE: web.AppKey[UsageWriter] = web.AppKey("usage", UsageWriter)
-
-
-def setup(app: web.Application) -> None:
-    holder = app[HOLDER]
-    if holder.home is None:
-        return
-    writer = UsageWriter(holder, Path(holder.home) / "usage.db")
-    app[USAGE] = writer
-    holder.listeners.append(writer)
-
-    async def _flush(_: web.Application) -> None:
-        await writer.flush()
-        writer.close()
-
-    app.on_cleanup.append(_flush)

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from claude_code_mux import __version__
-from claude_code_mux.server.admin_models import (
+from claude_code_mux.server.admin.schemas import (
     CompatConfigIn,
     ConsoleIn,
     ModelIn,

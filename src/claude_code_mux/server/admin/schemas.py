@@ -1,4 +1,4 @@
-"""Pydantic models of admin API request bodies, and reading a body into one (400 names the field)."""
+"""Pydantic schemas of admin API request bodies, and reading a body into one (400 names the field)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import re
 from typing import Any, Literal, TypeVar
 
 import orjson
-from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.requests import Request
 
 from claude_code_mux.config.schema import AuthType
 from claude_code_mux.errors import InvalidRequest
+from claude_code_mux.server.api.body import read_limited_body
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 MODEL_NAME_PATTERN = r"^[^\x00-\x1f\x7f]{1,200}$"
@@ -121,6 +122,9 @@ class ConsoleIn(_In):
     # Sent as X-Provider: restricts the candidates to this provider.
     provider: str | None = Field(None, pattern=NAME_PATTERN)
     temperature: float | None = Field(None, ge=0, le=2)
+    # Sent as x-api-key instead of the router's key: lets a passthrough provider be tested with the client's own
+    # key. Never echoed back nor logged.
+    client_key: str | None = Field(None, min_length=1, max_length=4000, pattern=HEADER_SAFE)
 
 
 class CompatServerIn(_In):
@@ -172,13 +176,9 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return out or "body"
 
 
-async def read_body(request: web.Request, model: type[M], *, strip_nulls: bool = False) -> M:
+async def read_body(request: Request, model: type[M], *, strip_nulls: bool = False) -> M:
     """Parse the JSON body into ``model``; any problem is a 400 whose message starts with the field."""
-    if request.content_length is not None and request.content_length > MAX_ADMIN_BODY:
-        raise InvalidRequest(f"body: larger than {MAX_ADMIN_BODY} bytes")
-    raw = await request.read()
-    if len(raw) > MAX_ADMIN_BODY:
-        raise InvalidRequest(f"body: larger than {MAX_ADMIN_BODY} bytes")
+    raw = await read_limited_body(request, MAX_ADMIN_BODY)
     try:
         data = orjson.loads(raw) if raw.strip() else {}
     except orjson.JSONDecodeError as exc:
