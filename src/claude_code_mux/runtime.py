@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import httpx
 
 from claude_code_mux.config.presets import preset_for
 from claude_code_mux.config.schema import Config
@@ -61,6 +62,7 @@ class Runtime:
     started_at: float = field(default_factory=time.time)
     extras: dict[str, Any] = field(default_factory=dict)
     pools: dict[str, Http1Pool] = field(default_factory=dict)
+    cold_clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
 
     @classmethod
     async def create(
@@ -119,6 +121,17 @@ class Runtime:
             await s.close()
         for pool in self.pools.values():
             pool.close()
+        for client in self.cold_clients.values():
+            await client.aclose()
+
+    def cold_client(self, provider_name: str) -> httpx.AsyncClient:
+        """The httpx client for the cold paths to one provider (the /v1/* passthrough), made on first use."""
+        client = self.cold_clients.get(provider_name)
+        if client is None:
+            t = self.config.server.timeouts
+            timeout = httpx.Timeout(t.read_ms / 1000, connect=t.connect_timeout_ms / 1000)
+            client = self.cold_clients[provider_name] = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        return client
 
     def router_key(self) -> str | None:
         k = self.config.server.api_key
