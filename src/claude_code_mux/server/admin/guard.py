@@ -29,7 +29,10 @@ class UnsupportedMediaType(HttpError):
 
 
 def listens_beyond_loopback(request: Request) -> bool:
-    if not is_loopback_host(holder_of(request).bound_host):
+    """Whether this server may be reached beyond loopback: bound there, configured to be (``server.host``,
+    which applies at the next start), or the request came in on a non-loopback socket."""
+    holder = holder_of(request)
+    if not is_loopback_host(holder.bound_host) or not is_loopback_host(holder.current.config.server.host):
         return True
     sock = request.scope.get("server")
     if isinstance(sock, tuple | list) and sock and isinstance(sock[0], str):
