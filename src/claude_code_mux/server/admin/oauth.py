@@ -104,7 +104,6 @@ async def exchange(request: Request) -> Response:
             "message": EXCHANGE_MESSAGE,
             "provider_id": record.provider_id,
             "expires_at": iso(record.expires_at),
-            "api_key_created": record.api_key is not None,
         }
     )
 
