@@ -93,12 +93,13 @@ class RouterApp:
             return
         try:
             if path.startswith("/v1/") or path == "/metrics":
-                send = await self._guard(scope, method, path, headers, send)
+                guarded = await self._guard(scope, method, path, headers, send)
                 if method == "OPTIONS" and path.startswith("/v1/"):
                     extra = preflight(headers, self.holder.current.config.server)
                     await send({"type": "http.response.start", "status": 204, "headers": extra})
                     await send({"type": "http.response.body", "body": b""})
                     return
+                send = guarded
             elif path.startswith(AUTH_PREFIXES):
                 s = self.holder.current.config.server
                 client = scope.get("client")

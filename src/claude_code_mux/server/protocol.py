@@ -106,6 +106,17 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
         ).encode() + body
         self._cancel_head_timer()
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body and not cycle.response_complete:
+            # The error is in this request's body: the request is refused whole, never handed a partial body.
+            queued = [entry for entry in self.pipeline if entry[0] is cycle]
+            for entry in queued:
+                self.pipeline.remove(entry)
+            if not queued:  # it is running: its handler sees the client gone, the refusal goes out now
+                cycle.disconnected = True
+                cycle.message_event.set()
+                self._write_refusal()
+                return
         if self._busy():
             self.flow.pause_reading()
         else:
