@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from claude_code_mux.observe.last_request import LastRequestWriter
-from claude_code_mux.observe.logging import Redactor
+from claude_code_mux.observe.logging import RedactingFilter, Redactor
 from claude_code_mux.observe.metrics import Metrics
 from claude_code_mux.observe.record import Observer, RequestRecord
 from claude_code_mux.observe.request_log import RequestLog
@@ -61,7 +62,8 @@ class Observers:
         self.metrics: Metrics | None = None  # the Prometheus observer, for the /metrics endpoint
         self.observers: list[Observer] = list(observers or [])
         self.recent: deque[RequestRecord] = deque(maxlen=RECENT_MAX)
-        self.seen = 0
+        self.seen = 0  # records emitted since the hub was created (at server start)
+        self.created_at = time.time()
         self._subscribers: set[Subscription] = set()
         # Called at shutdown (flush usage rows, the statusline file, the trace).
         self.closers: list[Callable[[], Awaitable[None]]] = []
@@ -117,6 +119,15 @@ class Observers:
                 self.logger.exception("observer shutdown failed")
 
 
+def _redactor_of(logger: logging.Logger) -> Redactor:
+    """The redactor the server's log handler filters with (it knows the configured secrets), else a new one."""
+    for handler in logger.handlers:
+        for f in handler.filters:
+            if isinstance(f, RedactingFilter):
+                return f.redactor
+    return Redactor()
+
+
 def _name(observer: object) -> str:
     return getattr(observer, "__qualname__", None) or type(observer).__name__
 
@@ -128,8 +139,11 @@ def build_observers(
     JSONL trace and the statusline's last-request file (both only with a ``home``).
 
     Settings that a reload may change (prices, ``server.trace_path``) are read from :attr:`Observers.config` at
-    each request: whoever reloads the config sets ``observers.config = new_config``.
+    each request: whoever reloads the config sets ``observers.config = new_config`` (server-api: in
+    ``Server.reload``, next to ``holder.swap``). The trace is redacted with ``redactor``, by default the one the
+    logger's handler filters with (:func:`~claude_code_mux.observe.logging.setup_logging`).
     """
+    redactor = redactor or _redactor_of(logger)
     hub = Observers(logger, config=cfg)
 
     def current() -> Config:
@@ -138,7 +152,7 @@ def build_observers(
     hub.add(RequestLog(logger))
     hub.metrics = Metrics()
     hub.add(hub.metrics)
-    hub.add(TraceWriter(lambda: current().server, redactor or Redactor()))
+    hub.add(TraceWriter(lambda: current().server, redactor))
     if home is not None:
         usage = UsageWriter(lambda: current().prices, Path(home) / "usage.db", logger)
         hub.add(usage)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +35,9 @@ def admin_state(request: Request) -> AdminState:
     state = request.app.state
     admin: AdminState | None = getattr(state, "admin", None)
     if admin is None:
-        admin = AdminState(started_at=float(getattr(state, "started_at", None) or time.time()))
+        # The server's start: app.state.started_at when the app sets it, else when the observer hub was made.
+        started = getattr(state, "started_at", None) or holder_of(request).observers.created_at
+        admin = AdminState(started_at=float(started))
         state.admin = admin
     return admin
 
