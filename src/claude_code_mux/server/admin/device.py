@@ -14,11 +14,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from claude_code_mux.auth.login import DEFAULT_PROVIDER_ID
 from claude_code_mux.errors import InvalidRequest, NotFound, OAuthError
 from claude_code_mux.server.admin.context import admin_state, json_response
 from claude_code_mux.server.admin.guard import check_access, guard
-from claude_code_mux.server.admin.oauth import iso, json_body, manager, pending, required_str
+from claude_code_mux.server.admin.oauth import iso, manager, pending, read_oauth
+from claude_code_mux.server.admin.schemas import DeviceProviderIn, DeviceSubmitIn
 from claude_code_mux.server.admin.ui import ui_file
 
 COOKIE = "ccm_device_session"
@@ -44,8 +44,7 @@ async def page(request: Request) -> Response:
 
 async def start(request: Request) -> Response:
     guard(request)
-    data = await json_body(request)
-    pid = required_str(data, "provider_id", DEFAULT_PROVIDER_ID)
+    pid = (await read_oauth(request, DeviceProviderIn)).provider_id
     try:
         started = pending(request).start("max", pid)
     except OAuthError as exc:
@@ -65,8 +64,7 @@ async def start(request: Request) -> Response:
 
 async def submit(request: Request) -> Response:
     guard(request)
-    data = await json_body(request)
-    code = required_str(data, "code")
+    code = (await read_oauth(request, DeviceSubmitIn)).code.strip()
     state = _unsign(admin_state(request).signing_key, request.cookies.get(COOKIE))
     if state is None:
         raise InvalidRequest('no login in progress in this browser: press "Start authorization" first')
@@ -86,8 +84,7 @@ async def status(request: Request) -> Response:
 
 async def refresh(request: Request) -> Response:
     guard(request)
-    data = await json_body(request)
-    pid = required_str(data, "provider_id", DEFAULT_PROVIDER_ID)
+    pid = (await read_oauth(request, DeviceProviderIn)).provider_id
     mgr = manager(request)
     record = await mgr.store.get(pid)
     if record is None:
@@ -101,8 +98,7 @@ async def refresh(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     guard(request)
-    data = await json_body(request)
-    pid = required_str(data, "provider_id", DEFAULT_PROVIDER_ID)
+    pid = (await read_oauth(request, DeviceProviderIn)).provider_id
     removed = await manager(request).delete(pid)
     resp = json_response({"success": removed, "provider_id": pid})
     resp.delete_cookie(COOKIE, path=COOKIE_PATH)

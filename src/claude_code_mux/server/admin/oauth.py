@@ -10,21 +10,23 @@ rest of ``/api/``.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import TypeVar
 
-import orjson
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from claude_code_mux.auth.login import DEFAULT_PROVIDER_ID, PendingLogins
+from claude_code_mux.auth.login import PendingLogins
 from claude_code_mux.auth.tokens import TokenManager
 from claude_code_mux.errors import InvalidRequest, NotFound, OAuthError
 from claude_code_mux.server.admin.context import admin_state, holder_of, json_response
 from claude_code_mux.server.admin.guard import guard
-from claude_code_mux.server.api.body import read_limited_body
+from claude_code_mux.server.admin.schemas import OAuthAuthorizeIn, OAuthExchangeIn, OAuthProviderIn, read_body
 
 MAX_OAUTH_BODY = 16 * 1024
+M = TypeVar("M", bound=BaseModel)
 EXCHANGE_MESSAGE = "OAuth authentication successful! Token saved."
 
 
@@ -42,60 +44,29 @@ def pending(request: Request) -> PendingLogins:
     return state.pending
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    raw = await read_limited_body(request, MAX_OAUTH_BODY)
-    try:
-        data = orjson.loads(raw) if raw.strip() else {}
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidRequest("body must be a JSON object")
-    return data
+async def read_oauth(request: Request, model: type[M]) -> M:
+    return await read_body(request, model, limit=MAX_OAUTH_BODY)
 
 
-def required_str(data: dict[str, Any], key: str, default: str | None = None) -> str:
-    val = data.get(key, default)
-    if not isinstance(val, str) or not val.strip():
-        raise InvalidRequest(f"{key}: a non-empty string is required")
-    return val.strip()
-
-
-def optional_str(data: dict[str, Any], key: str) -> str | None:
-    val = data.get(key)
-    if val is None:
-        return None
-    if not isinstance(val, str) or not val.strip() or len(val) > 200:
-        raise InvalidRequest(f"{key}: must be a non-empty string of at most 200 characters")
-    return val.strip()
-
-
-def iso(record_expiry: Any) -> str:
+def iso(when: datetime) -> str:
     """The original's timestamp format: RFC 3339 with ``+00:00``."""
-    return str(record_expiry.isoformat())
+    return when.isoformat()
 
 
 async def authorize(request: Request) -> Response:
     guard(request)
-    data = await json_body(request)
-    mode = data.get("oauth_type", "max")
-    if mode not in ("max", "console"):
-        raise InvalidRequest('oauth_type: use "max" (Claude Pro/Max) or "console" (create an API key)')
-    provider_id = required_str(data, "provider_id", DEFAULT_PROVIDER_ID)
+    body = await read_oauth(request, OAuthAuthorizeIn)
     try:
-        return json_response(pending(request).start(mode, provider_id))
+        return json_response(pending(request).start(body.oauth_type, body.provider_id))
     except OAuthError as exc:
         raise InvalidRequest(str(exc)) from None
 
 
 async def exchange(request: Request) -> Response:
     guard(request)
-    data = await json_body(request)
-    code = required_str(data, "code")
-    state = data.get("state") if isinstance(data.get("state"), str) else None
-    provider_id = optional_str(data, "provider_id")
-    # "verifier" (the original's field) is accepted and ignored: the verifier stays on this server.
+    body = await read_oauth(request, OAuthExchangeIn)
     try:
-        record = await pending(request).complete(code, state, provider_id=provider_id)
+        record = await pending(request).complete(body.code.strip(), body.state, provider_id=body.provider_id)
     except OAuthError as exc:
         raise InvalidRequest(str(exc)) from None
     return json_response(
@@ -115,8 +86,7 @@ async def tokens(request: Request) -> Response:
 
 async def refresh(request: Request) -> Response:
     guard(request)
-    data = await json_body(request)
-    pid = required_str(data, "provider_id")
+    pid = (await read_oauth(request, OAuthProviderIn)).provider_id
     mgr = manager(request)
     record = await mgr.store.get(pid)
     if record is None:
@@ -137,8 +107,7 @@ async def _delete(request: Request, pid: str) -> Response:
 
 async def delete_post(request: Request) -> Response:
     guard(request)
-    data = await json_body(request)
-    return await _delete(request, required_str(data, "provider_id"))
+    return await _delete(request, (await read_oauth(request, OAuthProviderIn)).provider_id)
 
 
 async def delete_path(request: Request) -> Response:

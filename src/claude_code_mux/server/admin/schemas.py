@@ -9,6 +9,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.requests import Request
 
+from claude_code_mux.auth.login import DEFAULT_PROVIDER_ID
 from claude_code_mux.config.schema import AuthType
 from claude_code_mux.errors import InvalidRequest
 from claude_code_mux.server.api.body import read_limited_body
@@ -127,6 +128,38 @@ class ConsoleIn(_In):
     client_key: str | None = Field(None, min_length=1, max_length=4000, pattern=HEADER_SAFE)
 
 
+class OAuthIn(_In):
+    """OAuth API bodies: unknown fields are ignored, as the original's clients may send more."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class OAuthAuthorizeIn(OAuthIn):
+    oauth_type: Literal["max", "console"] = "max"  # Claude Pro/Max, or create an API key (console)
+    provider_id: str = Field(DEFAULT_PROVIDER_ID, pattern=NAME_PATTERN)
+
+
+class OAuthExchangeIn(OAuthIn):
+    code: str = Field(min_length=1, max_length=8192)  # what the page shows: code#state, a URL or a bare code
+    state: str | None = Field(None, max_length=512)
+    # The original's body: the login is stored under provider_id when given (else the id given at authorize);
+    # verifier is accepted and ignored (ours never left the server).
+    provider_id: str | None = Field(None, pattern=NAME_PATTERN)
+    verifier: str | None = Field(None, max_length=1024)
+
+
+class OAuthProviderIn(OAuthIn):
+    provider_id: str = Field(pattern=NAME_PATTERN)
+
+
+class DeviceProviderIn(OAuthIn):
+    provider_id: str = Field(DEFAULT_PROVIDER_ID, pattern=NAME_PATTERN)
+
+
+class DeviceSubmitIn(OAuthIn):
+    code: str = Field(min_length=1, max_length=8192)
+
+
 class CompatServerIn(_In):
     host: str | None = Field(None, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:\-\[\]%]+$")
     port: int | None = Field(None, ge=0, le=65535)
@@ -176,9 +209,9 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return out or "body"
 
 
-async def read_body(request: Request, model: type[M], *, strip_nulls: bool = False) -> M:
+async def read_body(request: Request, model: type[M], *, strip_nulls: bool = False, limit: int = MAX_ADMIN_BODY) -> M:
     """Parse the JSON body into ``model``; any problem is a 400 whose message starts with the field."""
-    raw = await read_limited_body(request, MAX_ADMIN_BODY)
+    raw = await read_limited_body(request, limit)
     try:
         data = orjson.loads(raw) if raw.strip() else {}
     except orjson.JSONDecodeError as exc:
