@@ -298,6 +298,24 @@ async def test_bodyless_writes_are_not_refused_with_415(tmp_path: Path) -> None:
         assert r.status_code == 200 and r.json() == {"success": False, "provider_id": "claude-max"}
 
 
+async def test_admin_and_oauth_bodies_are_bounded_while_read(tmp_path: Path) -> None:
+    """Admin bodies stop at 1 MiB and OAuth bodies at 16 KiB, announced or chunked, with a 413 envelope."""
+    async with stack(tmp_path) as (_, router, http):
+        big = orjson.dumps({"auto_map_regex": "x" * (1024 * 1024 + 10)})
+        r = await http.put("/api/config/router", content=big, headers={"content-type": "application/json"})
+        assert r.status_code == 413 and r.json()["error"]["type"] == "request_too_large"
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b'{"oauth_type": "max", "pad": "'
+            for _ in range(40):
+                yield b"y" * 1024
+            yield b'"}'
+
+        r = await http.post("/api/oauth/authorize", content=chunks(), headers={"content-type": "application/json"})
+        assert "content-length" not in r.request.headers and r.status_code == 413, r.text
+        assert "state" not in router.config_path.read_text()
+
+
 async def test_admin_key_required_beyond_loopback(tmp_path: Path) -> None:
     mock = MockAnthropic(name="up")
     await mock.start()
