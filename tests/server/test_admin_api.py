@@ -158,7 +158,8 @@ async def test_crud_writes_file_keeps_comments_and_applies(tmp_path: Path) -> No
         # Applied without a restart: claude-* maps to router.default = second -> extra / up-2.
         async with anthropic.AsyncAnthropic(base_url=router.url, api_key="c") as client:
             await client.messages.create(model="claude-x", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
-        assert mock.messages_requests()[-1].json["model"] == "up-2"
+        sent = mock.messages_requests()[-1].json
+        assert sent is not None and sent["model"] == "up-2"
         # Keep-if-masked: the literal key stays in the file, and the change is applied.
         r = await http.put("/api/providers/up", json={"api_key": "********", "enabled": True, "models": ["m-*"]})
         assert r.status_code == 200, r.text
