@@ -10,8 +10,7 @@ the same rules:
 * ``Origin`` (sent by browsers, never by Claude Code or the SDKs) must be one of ``[server.cors]
   allow_origins``, or this server's own origin. Any web page could otherwise use the local router, and through
   it the user's subscription, with a CORS "simple request" that needs no preflight.
-* JSON endpoints refuse non-JSON content types (``text/plain`` and form bodies are what a page can send
-  without a preflight).
+* JSON endpoints refuse ``text/*`` and form content types: the bodies a page can send without a preflight.
 * Preflight ``OPTIONS`` is answered here, never forwarded upstream.
 
 Every refusal is a 403 ``permission_error`` that says what to configure.
@@ -108,15 +107,23 @@ def check_origin(headers: Mapping[str, str], s: ServerConfig) -> str | None:
     )
 
 
+# The content types a web page may POST cross-origin without a preflight (the Fetch standard's "CORS-safelisted
+# request-header" values): the only bodies a page can push at the router without asking first.
+_SIMPLE_TYPES = frozenset({"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"})
+
+
 def check_json_content_type(headers: Mapping[str, str]) -> None:
-    """JSON endpoints: refuse a body a web page could send without a preflight (text/plain, forms)."""
+    """JSON endpoints: refuse the body types a web page can send without a preflight (text/plain, forms).
+
+    Other labels (none, ``application/json``, a client library's ``application/octet-stream``) cannot come from
+    a page without a preflight, which the router refuses for origins not configured.
+    """
     ctype = headers.get("content-type")
     if ctype is None:
-        return  # not a browser (a browser always labels a string or form body)
-    media = ctype.split(";", 1)[0].strip().lower()
-    if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
         return
-    raise PermissionDenied(f"this endpoint takes JSON: send Content-Type: application/json (got {ctype[:100]!r})")
+    media = ctype.split(";", 1)[0].strip().lower()
+    if media in _SIMPLE_TYPES or media.startswith("text/"):
+        raise PermissionDenied(f"this endpoint takes JSON: send Content-Type: application/json (got {ctype[:100]!r})")
 
 
 def cors_headers(origin: str) -> list[tuple[bytes, bytes]]:
