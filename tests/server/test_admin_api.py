@@ -374,6 +374,14 @@ async def test_requests_log_and_live_feed(tmp_path: Path) -> None:
                 await s.get_final_message()
             rec = await asyncio.wait_for(queue.get(), 5)
             reader.cancel()
+            hub = router.server.holder.observers if router.server.holder else None
+            assert hub is not None and hub.subscriber_count == 1
+        # The client went away: its subscription is gone too (no queue left filling up).
+        for _ in range(50):
+            if hub.subscriber_count == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert hub.subscriber_count == 0
         assert rec["provider"] == "up" and rec["model"] == "upstream-main" and rec["status"] == 200
         assert rec["stream"] is True and rec["attempts"][0]["provider"] == "up"
         r = (await http.get("/api/requests", params={"session": "sess-42"})).json()
