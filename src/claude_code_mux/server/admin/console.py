@@ -130,36 +130,36 @@ def _headers(body: ConsoleIn, router_key: str | None) -> dict[str, str]:
 
 async def _record_of(sub: Subscription, request_id: str | None, model: str, hub: Observers) -> RequestRecord | None:
     """The record of the console's request: by request id when the answer named it, else the newest record of
-    the same model that arrived while the request ran."""
+    the same model that arrived while the request ran (waiting up to :data:`RECORD_WAIT_S` for it)."""
+
+    def ours(rec: RequestRecord) -> bool:
+        if request_id:
+            return rec.request_id == request_id
+        return rec.endpoint == "messages" and rec.client_model == model
+
     found = hub.find(request_id)
     if found is not None:
         return found
-    candidate: RequestRecord | None = None
+    newest: RequestRecord | None = None
+    while not sub.queue.empty():  # what arrived while the request ran
+        rec = sub.queue.get_nowait()
+        if rec is None:
+            return newest
+        if ours(rec):
+            newest = rec
+    if newest is not None:
+        return newest
     deadline = time.monotonic() + RECORD_WAIT_S
-    while True:
-        while not sub.queue.empty():
-            rec = sub.queue.get_nowait()
-            if rec is None:
-                return candidate
-            if request_id and rec.request_id == request_id:
-                return rec
-            if not request_id and rec.endpoint == "messages" and rec.client_model == model:
-                candidate = rec
-        if candidate is not None:
-            return candidate
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return None
+    while (left := deadline - time.monotonic()) > 0:
         try:
             rec = await asyncio.wait_for(sub.get(), left)
         except TimeoutError:
             return None
         if rec is None:
             return None
-        if (request_id and rec.request_id == request_id) or (
-            not request_id and rec.endpoint == "messages" and rec.client_model == model
-        ):
+        if ours(rec):
             return rec
+    return None
 
 
 def cause_of(record: RequestRecord | None, fallback: str | None) -> str | None:
@@ -276,8 +276,7 @@ async def handle_test(request: Request) -> Response:
 
     async def sse() -> AsyncIterator[bytes]:
         async for name, data in run:
-            if name == "meta" or name == "done" or name == "text" or name == "error":
-                yield f"event: {name}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
+            yield f"event: {name}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
 
     return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
