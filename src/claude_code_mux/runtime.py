@@ -9,10 +9,9 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
-import httpx
 
 from claude_code_mux.config.presets import preset_for
 from claude_code_mux.config.schema import Config
@@ -21,6 +20,9 @@ from claude_code_mux.providers.base import Dialect, Provider
 from claude_code_mux.providers.credentials import TokenSource
 from claude_code_mux.providers.http1 import Http1Pool
 from claude_code_mux.routing.health import Health
+
+if TYPE_CHECKING:
+    import httpx  # imported on first use: it is for cold paths only, and heavy to import
 
 
 def build_providers(cfg: Config) -> dict[str, Provider]:
@@ -128,6 +130,8 @@ class Runtime:
         """The httpx client for the cold paths to one provider (the /v1/* passthrough), made on first use."""
         client = self.cold_clients.get(provider_name)
         if client is None:
+            import httpx
+
             t = self.config.server.timeouts
             timeout = httpx.Timeout(t.read_ms / 1000, connect=t.connect_timeout_ms / 1000)
             client = self.cold_clients[provider_name] = httpx.AsyncClient(timeout=timeout, follow_redirects=False)

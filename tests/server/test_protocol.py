@@ -382,3 +382,11 @@ async def test_a_body_that_stops_arriving_is_408(tmp_path: Path, path: str) -> N
         writer.close()
         assert data.startswith(b"HTTP/1.1 408 "), data[:200]
         assert orjson.loads(data.split(b"\r\n\r\n", 1)[1])["error"]["type"] == "timeout_error"
+        if path == "/v1/messages":
+            assert router.server.holder is not None
+            recent = router.server.holder.observers.recent
+            for _ in range(50):
+                if recent:
+                    break
+                await asyncio.sleep(0.02)
+            assert recent[-1].status == 408 and recent[-1].error_type == "timeout_error"

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from claude_code_mux import __version__
-from claude_code_mux.errors import HttpError, InvalidRequest, error_body, error_type_for_status
+from claude_code_mux.errors import ClientGone, HttpError, InvalidRequest, error_body, error_type_for_status
 from claude_code_mux.server.api.body import authenticate
 from claude_code_mux.server.api.exchange import Send
 from claude_code_mux.server.api.hot import HOT_ROUTES, send_error, serve_hot
@@ -172,13 +172,21 @@ def build_app(holder: RuntimeHolder, extra_routes: list[BaseRoute] | None = None
             msg = str(exc.detail)
         return _envelope(exc.status_code, msg, dict(exc.headers or {}))
 
+    async def client_gone(request: Request, exc: Exception) -> Response:
+        return Response(status_code=499)  # nobody is listening (or the connection answered 408 itself)
+
     async def internal_error(request: Request, exc: Exception) -> Response:
         rid = app._log_internal(exc, request.url.path)
         return _envelope(500, f"internal error in claude-code-mux (request id {rid}); see the log")
 
     starlette = Starlette(
         routes=[*api_routes(), *(extra_routes or [])],
-        exception_handlers={HttpError: http_error, HTTPException: starlette_error, Exception: internal_error},
+        exception_handlers={
+            HttpError: http_error,
+            HTTPException: starlette_error,
+            ClientGone: client_gone,
+            Exception: internal_error,
+        },
     )
     starlette.state.holder = holder
     app = RouterApp(holder, starlette)

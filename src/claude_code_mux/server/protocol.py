@@ -4,8 +4,10 @@ uvicorn parses with llhttp (which refuses smuggling shapes: CL+TE, duplicate Con
 obs-fold) and strips trailing whitespace from header values. On top of it, this subclass adds only:
 
 * a bound on the request head (:data:`MAX_HEAD_BYTES`, :data:`MAX_HEADERS`): 431;
-* a time limit for a head to arrive once it has begun, and for a new connection's first byte
-  (``server.timeouts.client_read_ms``): the connection is closed;
+* a time limit on a client that owes bytes — a new connection's first request, a head that has begun, a body
+  that has not finished — and sends none for ``server.timeouts.client_read_ms`` (slowloris): a stalled head closes
+  the connection, a stalled body is answered 408. One timer, armed only while bytes are owed: a request that
+  arrives in one read (the usual case) arms none;
 * refusals as Anthropic error envelopes, answered in turn: a malformed request pipelined behind good ones is
   refused after their answers, never before them.
 """
@@ -21,6 +23,8 @@ from claude_code_mux.errors import error_body, error_type_for_status
 
 MAX_HEAD_BYTES = 64 * 1024
 MAX_HEADERS = 256
+# Set in the request's scope["state"] when its body stalled: the handler records a 408, not a client gone.
+STALLED = "ccm.client_stalled"
 
 
 class _HeadTooLarge(Exception):
@@ -36,24 +40,27 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._head_size = 0
         self._header_count = 0
-        self._head_timer: asyncio.TimerHandle | None = None
         self._refusal: bytes | None = None
+        self._head_pending = True  # a new connection owes its first request
+        self._stall_timer: asyncio.TimerHandle | None = None
+        self._progress = 0.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm_head_timer()  # a connection that never sends a byte is closed too
+        self._owing()  # a connection that never sends a byte is closed too
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_head_timer()
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._refusal is not None:
             return  # a refusal is waiting for the answers before it; nothing more is read
-        try:
-            super().data_received(data)
-        except _HeadTooLarge:  # pragma: no cover - httptools wraps callback errors; see below
-            self._refuse(431, f"request head larger than {MAX_HEAD_BYTES} bytes or {MAX_HEADERS} headers")
+        super().data_received(data)
+        if self._refusal is None and self.parser is not None:
+            self._owing()
 
     def send_400_response(self, msg: str) -> None:
         # Called by uvicorn for a parser error; the oversized-head stop arrives here as a callback error.
@@ -68,8 +75,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._head_size = 0
         self._header_count = 0
-        if self._head_timer is None:
-            self._arm_head_timer()
+        self._head_pending = True
 
     def on_url(self, url: bytes) -> None:
         self._head_size += len(url)
@@ -85,7 +91,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        self._cancel_head_timer()
+        self._head_pending = False
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
@@ -100,12 +106,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _refuse(self, status: int, why: str) -> None:
         body = error_body(error_type_for_status(status), why)
-        phrase = {400: "Bad Request", 431: "Request Header Fields Too Large"}.get(status, "Error")
+        phrase = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large"}.get(
+            status, "Error"
+        )
         self._refusal = (
             f"HTTP/1.1 {status} {phrase}\r\ncontent-type: application/json\r\n"
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
         ).encode() + body
-        self._cancel_head_timer()
         cycle = self.cycle
         if cycle is not None and cycle.more_body and not cycle.response_complete:
             # The error is in this request's body: the request is refused whole, never handed a partial body.
@@ -127,15 +134,39 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.write(self._refusal)
             self.transport.close()
 
-    def _arm_head_timer(self) -> None:
-        self._head_timer = self.loop.call_later(self.head_timeout_s, self._head_timed_out)
+    def _body_pending(self) -> bool:
+        cycle = self.cycle
+        return cycle is not None and cycle.more_body and not cycle.response_complete and not cycle.disconnected
 
-    def _cancel_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+    def _owing(self) -> None:
+        """After each read: start (or feed) the stall timer while the client owes bytes, else stop it."""
+        if self._head_pending or self._body_pending():
+            self._progress = self.loop.time()
+            if self._stall_timer is None:
+                self._stall_timer = self.loop.call_later(self.head_timeout_s, self._check_stall)
+        elif self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
 
-    def _head_timed_out(self) -> None:
-        self._head_timer = None
-        if not self._busy() and not self.transport.is_closing():
+    def _check_stall(self) -> None:
+        self._stall_timer = None
+        if self.transport.is_closing():
+            return
+        head, body = self._head_pending, self._body_pending()
+        if not head and not body:
+            return
+        left = self._progress + self.head_timeout_s - self.loop.time()
+        if left > 0 or self.flow.read_paused:  # progress since, or we are the ones not reading
+            self._stall_timer = self.loop.call_later(max(left, 0.05), self._check_stall)
+            return
+        if head and not self._busy():
             self.transport.close()
+        elif body:
+            cycle = self.cycle
+            cycle.scope["state"][STALLED] = True
+            if cycle.response_started:
+                cycle.disconnected = True
+                cycle.message_event.set()
+                self.transport.close()
+            else:  # the handler's next receive() is a disconnect; the 408 goes out now
+                self._refuse(408, f"the request body stopped arriving for {self.head_timeout_s:g} s")

@@ -2,7 +2,9 @@
 
 Every route reads its body through :func:`read_body` (ASGI ``receive``) or :func:`read_limited_body` (a
 Starlette request): the limit is enforced while the bytes arrive — a chunked upload is refused at the first
-byte over it, never buffered first — and a body that stops arriving for ``timeout_s`` is a 408.
+byte over it, never buffered first. A body that stops arriving is answered 408 by the connection itself
+(:mod:`claude_code_mux.server.protocol`); the handler then sees the client gone. ``timeout_s`` adds a limit of
+the handler's own (off by default: it costs a timer per request).
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from claude_code_mux.runtime import Runtime
 Receive = Callable[[], Awaitable[Any]]
 # Small bodies: admin and OAuth calls.
 ADMIN_BODY_LIMIT = 256 * 1024
-DEFAULT_BODY_TIMEOUT_S = 30.0
 
 
 def _too_large(size: int | str, limit: int, setting: str) -> RequestTooLarge:
@@ -37,12 +38,12 @@ def _too_large(size: int | str, limit: int, setting: str) -> RequestTooLarge:
 async def read_body(
     receive: Receive,
     limit: int,
-    timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+    timeout_s: float | None = None,
     *,
     declared: str | None = None,
     setting: str = "server.max_body_bytes",
 ) -> bytes:
-    """The whole body from ASGI ``receive``; 413 past ``limit``, 408 when the client stalls ``timeout_s``.
+    """The whole body from ASGI ``receive``; 413 past ``limit``, 408 when a ``timeout_s`` wait passes.
 
     ``declared`` is the request's Content-Length header (checked before anything is read).
     """
@@ -51,13 +52,14 @@ async def read_body(
     chunks: list[bytes] = []
     size = 0
     while True:
-        try:
-            async with asyncio.timeout(timeout_s):
-                message = await receive()
-        except TimeoutError:
-            raise RequestTimeout(
-                f"the request body stopped arriving for {timeout_s:g} s (server.timeouts.client_read_ms)"
-            ) from None
+        if timeout_s is None:
+            message = await receive()
+        else:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    message = await receive()
+            except TimeoutError:
+                raise RequestTimeout(f"the request body stopped arriving for {timeout_s:g} s") from None
         if message["type"] == "http.disconnect":
             raise ClientGone("the client closed the connection while sending its body")
         chunk = message.get("body", b"")
@@ -72,7 +74,7 @@ async def read_body(
 
 
 async def read_limited_body(
-    source: Request | Receive, limit: int = ADMIN_BODY_LIMIT, timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    source: Request | Receive, limit: int = ADMIN_BODY_LIMIT, timeout_s: float | None = None
 ) -> bytes:
     """For admin and OAuth handlers: the body of a Starlette request (or an ASGI ``receive``), bounded."""
     if isinstance(source, Request):

@@ -24,6 +24,7 @@ from claude_code_mux.server.api.limits import admit
 from claude_code_mux.server.api.messages import serve_count_tokens, serve_messages
 from claude_code_mux.server.api.recording import Recording
 from claude_code_mux.server.api.security import check_host, check_json_content_type, check_origin, cors_headers
+from claude_code_mux.server.protocol import STALLED
 from claude_code_mux.server.state import RuntimeHolder
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -82,12 +83,7 @@ async def serve_hot(
         identity = authenticate(rt, headers, remote)
         rec.client = identity
         release = admit(holder.limiter, s, "POST", scope["path"], identity)
-        raw = await read_body(
-            receive,
-            s.max_body_bytes,
-            s.timeouts.client_read_ms / 1000,
-            declared=headers.get("content-length"),
-        )
+        raw = await read_body(receive, s.max_body_bytes, declared=headers.get("content-length"))
         req = ClientRequest("POST", scope["path"], scope["query_string"].decode("latin-1"), headers, remote, identity)
         task = asyncio.current_task()
         assert task is not None
@@ -115,7 +111,11 @@ async def serve_hot(
         else:
             await out.send(err.status, {**err.headers, **JSON}, route.error_body(err))
     except ClientGone:
-        rec.status = 499
+        if scope.get("state", {}).get(STALLED):  # the connection answered 408 (see server.protocol)
+            rec.status, rec.error_type = 408, "timeout_error"
+            rec.error = "the request body stopped arriving (server.timeouts.client_read_ms)"
+        else:
+            rec.status = 499
     except asyncio.CancelledError:
         if not gone:
             raise

@@ -9,9 +9,9 @@ upstream is reached through the runtime's cold-path client (httpx).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-import httpx
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -23,6 +23,9 @@ from claude_code_mux.providers.credentials import auth_headers
 from claude_code_mux.routing.plan import resolve_model
 from claude_code_mux.runtime import Runtime
 from claude_code_mux.server.api.body import read_body
+
+if TYPE_CHECKING:
+    pass
 
 PASSTHROUGH_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _MAX_DECODINGS = 4
@@ -57,6 +60,8 @@ def safe_v1_path(raw_path: str) -> str:
 
 
 async def passthrough(request: Request) -> Response:
+    import httpx  # cold path: not imported at start-up
+
     holder = request.app.state.holder
     rt: Runtime = holder.current
     raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
@@ -69,9 +74,7 @@ async def passthrough(request: Request) -> Response:
         raise NotFound(f"{request.url.path} needs an Anthropic-dialect provider; none is configured")
     s = rt.config.server
     headers = {k: v for k, v in request.headers.items()}
-    body = await read_body(
-        request.receive, s.max_body_bytes, s.timeouts.client_read_ms / 1000, declared=headers.get("content-length")
-    )
+    body = await read_body(request.receive, s.max_body_bytes, declared=headers.get("content-length"))
     out = forward_headers(headers, provider)
     out.update(
         await auth_headers(
