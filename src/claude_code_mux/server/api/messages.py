@@ -7,14 +7,13 @@ Written against :class:`ClientRequest` / :class:`Outbound` (see :mod:`.exchange`
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 
 import orjson
 
 from claude_code_mux.dispatch import Attempt, DispatchFailed, DispatchResult, dispatch
-from claude_code_mux.errors import HttpError, TransportError, error_event
+from claude_code_mux.errors import HttpError, error_event
 from claude_code_mux.observe.usage_extract import session_id, usage_from_body, usage_from_stream
 from claude_code_mux.providers.base import RequestContext, UpstreamFailure, UpstreamReply
 from claude_code_mux.routing.plan import plan
@@ -28,7 +27,11 @@ from claude_code_mux.server.api.recording import Recording
 from claude_code_mux.server.state import RuntimeHolder
 from claude_code_mux.wire.guard import StreamGuard
 
-STREAM_ERRORS = (TransportError, asyncio.TimeoutError, UpstreamFailure, OSError)
+# What the upstream's chunk iterator may raise once the stream has started: the transport seam's errors
+# (TransportError, timeouts, UpstreamFailure) and whatever else a client library raises (aiohttp's payload
+# errors, until the seam is the only client). Any of them ends the stream with an error event; our own writes
+# are outside this catch, and cancellation (a BaseException) is not caught.
+STREAM_ERRORS: tuple[type[Exception], ...] = (Exception,)
 JSON = {"content-type": "application/json"}
 
 
