@@ -113,3 +113,53 @@ async def test_a_client_that_goes_away_is_recorded_as_499(tmp_path: Path) -> Non
         rec = records(router)[-1]
         assert rec.status == 499 and rec.stream and rec.provider == "up"
         assert mock.messages_requests()[0].disconnected
+
+
+async def test_under_another_asgi_server_a_disconnect_still_cancels_the_upstream(tmp_path: Path) -> None:
+    # Without our protocol's disconnect hook (scope["state"] lacks it), the hot path watches receive() instead.
+    async with (
+        MockAnthropic(name="up", delay_ms=100, chunks=30) as mock,
+        run_router(cfg(mock.url), tmp_path) as router,
+    ):
+        holder = router.server.holder
+        assert holder is not None
+        from claude_code_mux.server.app import build_app
+
+        app = build_app(holder)
+        body = orjson.dumps({**REQ, "stream": True, "messages": [{"role": "user", "content": "one two three four"}]})
+        sent: list[dict[str, object]] = []
+        gone = asyncio.Event()
+        delivered = False
+
+        async def receive() -> dict[str, object]:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(message)
+            if b"content_block_delta" in message.get("body", b""):  # type: ignore[operator]
+                gone.set()
+
+        scope = {
+            "type": "http",
+            "http_version": "1.1",
+            "method": "POST",
+            "path": "/v1/messages",
+            "raw_path": b"/v1/messages",
+            "query_string": b"",
+            "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json")],
+            "client": ("127.0.0.1", 5555),
+            "state": {},
+        }
+        await asyncio.wait_for(app(scope, receive, send), 10)
+        assert sent[0]["status"] == 200
+        for _ in range(100):
+            if mock.messages_requests() and mock.messages_requests()[0].disconnected:
+                break
+            await asyncio.sleep(0.05)
+        assert mock.messages_requests()[0].disconnected
+        assert records(router)[-1].status == 499

@@ -9,7 +9,10 @@ obs-fold) and strips trailing whitespace from header values. On top of it, this 
   the connection, a stalled body is answered 408. One timer, armed only while bytes are owed: a request that
   arrives in one read (the usual case) arms none;
 * refusals as Anthropic error envelopes, answered in turn: a malformed request pipelined behind good ones is
-  refused after their answers, never before them.
+  refused after their answers, never before them;
+* a disconnect hook: a handler puts a callable at ``scope["state"][ON_GONE]`` and it is called when the client
+  goes away before the answer is complete — so the hot path learns of a disconnect without a task waiting on
+  ``receive()`` for every request (uvicorn tells only the newest request of a connection, by ``receive()``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ MAX_HEAD_BYTES = 64 * 1024
 MAX_HEADERS = 256
 # Set in the request's scope["state"] when its body stalled: the handler records a 408, not a client gone.
 STALLED = "ccm.client_stalled"
+# scope["state"] key: a callable run when the client disconnects before the answer is complete.
+ON_GONE = "ccm.on_gone"
+HOOKS = "ccm.hooks"  # present when the request is served by this protocol (ON_GONE and STALLED work)
 
 
 class _HeadTooLarge(Exception):
@@ -44,6 +50,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_pending = True  # a new connection owes its first request
         self._stall_timer: asyncio.TimerHandle | None = None
         self._progress = 0.0
+        self._running: Any = None  # the cycle whose handler runs now (uvicorn tracks only the newest)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -53,7 +60,18 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._stall_timer is not None:
             self._stall_timer.cancel()
             self._stall_timer = None
+        running = self._running
         super().connection_lost(exc)
+        if running is not None and not running.response_complete:
+            running.disconnected = True
+            running.message_event.set()
+            on_gone = running.scope["state"].pop(ON_GONE, None)
+            if on_gone is not None:
+                on_gone()
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        self._running = cycle
+        super()._start_asgi_task(cycle, app)
 
     def data_received(self, data: bytes) -> None:
         if self._refusal is not None:
@@ -73,6 +91,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self.scope["state"][HOOKS] = True
         self._head_size = 0
         self._header_count = 0
         self._head_pending = True

@@ -24,7 +24,7 @@ from claude_code_mux.server.api.limits import admit
 from claude_code_mux.server.api.messages import serve_count_tokens, serve_messages
 from claude_code_mux.server.api.recording import Recording
 from claude_code_mux.server.api.security import check_host, check_json_content_type, check_origin, cors_headers
-from claude_code_mux.server.protocol import STALLED
+from claude_code_mux.server.protocol import HOOKS, ON_GONE, STALLED
 from claude_code_mux.server.state import RuntimeHolder
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -48,6 +48,13 @@ HOT_ROUTES: dict[str, HotRoute] = {
     "/v1/messages/count_tokens": HotRoute("count_tokens", serve_count_tokens, anthropic_error),
     "/v1/chat/completions": HotRoute("chat_completions", serve_chat_completions, openai_error),
 }
+
+
+async def _watch(receive: Receive, on_gone: Callable[[], None]) -> None:
+    # After the body, the next ASGI message is the client going away (or the response being complete).
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    on_gone()
 
 
 def request_id_of(headers: dict[str, str]) -> str:
@@ -88,20 +95,25 @@ async def serve_hot(
         task = asyncio.current_task()
         assert task is not None
 
-        async def watch() -> None:
-            # After the body, the next ASGI message is the client going away (or the response being complete).
+        def on_gone() -> None:
             nonlocal gone
-            while (await receive())["type"] != "http.disconnect":
-                pass
             if not out.finished:
                 gone = True
-                task.cancel()
+                task.cancel()  # the handler's `finally` closes the upstream request
 
-        watcher = asyncio.get_running_loop().create_task(watch())
-        try:
-            await route.handler(holder, req, raw, out, rec)
-        finally:
-            watcher.cancel()
+        state = scope.get("state")
+        if isinstance(state, dict) and state.get(HOOKS):
+            state[ON_GONE] = on_gone  # our protocol calls it (no task per request)
+            try:
+                await route.handler(holder, req, raw, out, rec)
+            finally:
+                state.pop(ON_GONE, None)
+        else:  # another ASGI server: learn of the disconnect from receive()
+            watcher = asyncio.get_running_loop().create_task(_watch(receive, on_gone))
+            try:
+                await route.handler(holder, req, raw, out, rec)
+            finally:
+                watcher.cancel()
         if not out.started:  # every handler answers; never leave a client waiting if one does not
             raise RuntimeError(f"the {route.endpoint} handler returned without a response")
     except HttpError as err:
