@@ -132,6 +132,17 @@ class UpstreamError(HttpError):
     error_type = "api_error"
 
 
+class RequestTimeout(HttpError):
+    """The client stopped sending its request (head or body) for longer than allowed."""
+
+    status = 408
+    error_type = "timeout_error"
+
+
+class ClientGone(CcmError):
+    """The client closed its connection before the request was answered."""
+
+
 class ConfigError(CcmError):
     """A configuration mistake, located by file, line and key, with the fix."""
 

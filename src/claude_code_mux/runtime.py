@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -31,6 +31,9 @@ from claude_code_mux.providers.openai_responses import OpenAIResponsesDialect
 from claude_code_mux.providers.proxy import Proxy, proxy_env, proxy_for
 from claude_code_mux.providers.transport import Http1Transport, Timeouts, Transport
 from claude_code_mux.routing.health import Health
+
+if TYPE_CHECKING:
+    import httpx  # imported on first use: it is for cold paths only, and heavy to import
 
 
 def build_providers(cfg: Config) -> dict[str, Provider]:
@@ -72,39 +75,6 @@ def build_proxies(cfg: Config, providers: Mapping[str, Provider], environ: Mappi
     return out
 
 
-class _LegacySessions(Mapping[str, Any]):
-    """aiohttp sessions made on first use, only for ``server/passthrough.py`` until it moves to ``cold_client``.
-
-    Remove with the aiohttp server (the server branch replaces it); nothing else may use it.
-    """
-
-    def __init__(self, names: set[str], proxies: Mapping[str, Proxy]) -> None:
-        self._names = names
-        self._proxies = proxies
-        self._made: dict[str, Any] = {}
-
-    def __getitem__(self, name: str) -> Any:
-        if name not in self._names:
-            raise KeyError(name)
-        if name not in self._made:
-            import aiohttp
-
-            self._made[name] = _ProxiedSession(
-                aiohttp.ClientSession(skip_auto_headers=("User-Agent",)), self._proxies.get(name)
-            )
-        return self._made[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-    async def close(self) -> None:
-        for s in self._made.values():
-            await s.session.close()
-
-
 class _ProxiedSession:
     """``session.request`` with the provider's proxy applied."""
 
@@ -132,7 +102,6 @@ class Runtime:
     proxies: dict[str, Proxy] = field(default_factory=dict)
     timeouts: Timeouts = field(default_factory=Timeouts)
     _cold: dict[str, httpx.AsyncClient] = field(default_factory=dict)
-    _legacy: _LegacySessions | None = None
     # Async closers of dialect-owned resources (e.g. the Gemini CLI login's HTTP client).
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -171,13 +140,6 @@ class Runtime:
             closers=closers,
         )
 
-    @property
-    def sessions(self) -> _LegacySessions:
-        """Transitional: aiohttp sessions for the old server's ``/v1/*`` passthrough (use ``cold_client``)."""
-        if self._legacy is None:
-            self._legacy = _LegacySessions(set(self.providers), self.proxies)
-        return self._legacy
-
     def cold_client(self, provider: str) -> httpx.AsyncClient:
         """The provider's httpx client for cold paths (passthrough, discovery), with its proxy; closed with us."""
         client = self._cold.get(provider)
@@ -201,8 +163,6 @@ class Runtime:
         self._cold.clear()
         for closer in self.closers:
             await closer()
-        if self._legacy is not None:
-            await self._legacy.close()
 
     def router_key(self) -> str | None:
         k = self.config.server.api_key

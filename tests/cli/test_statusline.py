@@ -215,8 +215,8 @@ async def test_records_from_the_real_router_reach_the_statusline(tmp_path: Path)
         )
         async with run_router(config, tmp_path) as router:
             assert router.server.holder is not None
-            # The server registers its own writer (observe.last_request.setup); use that one.
-            writer = next(x for x in router.server.holder.listeners if isinstance(x, LastRequestWriter))
+            # The server registers its own writer (observe.hub.build_observers); use that one.
+            writer = next(x for x in router.server.holder.observers.observers if isinstance(x, LastRequestWriter))
             user_id = json.dumps({"device_id": "0" * 64, "account_uuid": "", "session_id": SESSION})
             body = {
                 "model": "claude-opus-4-8",

@@ -18,7 +18,7 @@ from claude_code_mux.routing.inspect import find_image, scan_tags
 from claude_code_mux.routing.probe import Probe
 from claude_code_mux.routing.rules import TAG_NAME, decide
 from claude_code_mux.routing.types import RouteDecision
-from claude_code_mux.server.body import check_messages_body
+from claude_code_mux.server.api.body import check_messages_body
 from tests.routing.conftest import ALL_TARGETS, MAIN_TURN1, MAIN_TURN2, TITLE, fixture, make_cfg
 from tests.routing.test_rules_property import ROUTERS, RULES, bodies
 

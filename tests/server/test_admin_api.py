@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from tests.harness import RouterHandle, run_router
-from tests.mocks.anthropic import MockAnthropic
+from tests.mocks.anthropic import Fault, MockAnthropic
 
 SECRET = "sk-literal-secret-" + "a1b2c3d4e5"
 ENV_SECRET = "sk-from-env-" + "f6g7h8i9"
@@ -158,7 +158,8 @@ async def test_crud_writes_file_keeps_comments_and_applies(tmp_path: Path) -> No
         # Applied without a restart: claude-* maps to router.default = second -> extra / up-2.
         async with anthropic.AsyncAnthropic(base_url=router.url, api_key="c") as client:
             await client.messages.create(model="claude-x", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
-        assert mock.messages_requests()[-1].json["model"] == "up-2"
+        sent = mock.messages_requests()[-1].json
+        assert sent is not None and sent["model"] == "up-2"
         # Keep-if-masked: the literal key stays in the file, and the change is applied.
         r = await http.put("/api/providers/up", json={"api_key": "********", "enabled": True, "models": ["m-*"]})
         assert r.status_code == 200, r.text
@@ -265,8 +266,11 @@ async def test_csrf_content_type_and_host(tmp_path: Path) -> None:
         assert r.status_code == 415 and "application/json" in err(r)
         r = await http.post("/api/reload", content=b"{}", headers={"content-type": "text/plain"})
         assert r.status_code == 415
-        r = await http.delete("/api/models/main")
+        r = await http.delete("/api/models/main", headers={"content-type": "text/plain"})
         assert r.status_code == 415
+        # A body-less write with no content type still needs the same origin (a page can POST it without preflight).
+        r = await http.post("/api/reload", headers={"origin": "http://evil.example"})
+        assert r.status_code == 403 and "cross-origin" in err(r)
         # DNS rebinding: a foreign Host without an admin key.
         r = await http.get("/api/config", headers={"host": "evil.example"})
         assert r.status_code == 403 and "loopback Host" in err(r)
@@ -277,6 +281,40 @@ async def test_csrf_content_type_and_host(tmp_path: Path) -> None:
         # The UI is served without any of this (it holds no data).
         assert (await http.get("/", headers={"host": "evil.example"})).status_code == 200
         assert (await http.head("/")).status_code == 200
+
+
+async def test_bodyless_writes_are_not_refused_with_415(tmp_path: Path) -> None:
+    """Issue 14 item 19: DELETE and POST on endpoints that take no body, sent without one (as curl and the UI do),
+    are served, not refused for a missing Content-Type."""
+    async with stack(tmp_path) as (_, _router, http):
+        r = await http.delete("/api/providers/envp")
+        assert "content-type" not in r.request.headers and r.status_code == 200, r.text
+        assert [p["name"] for p in r.json()["config"]["providers"]] == ["up"]
+        r = await http.post("/api/reload")
+        assert "content-type" not in r.request.headers and r.status_code == 200, r.text
+        assert r.json()["reloaded"] is True
+        r = await http.request("DELETE", "/api/oauth/tokens/nobody", headers={"content-length": "0"})
+        assert r.status_code == 404 and "nobody" in err(r)
+        r = await http.post("/auth/logout")  # body-less: the default provider id
+        assert r.status_code == 200 and r.json() == {"success": False, "provider_id": "claude-max"}
+
+
+async def test_admin_and_oauth_bodies_are_bounded_while_read(tmp_path: Path) -> None:
+    """Admin bodies stop at 1 MiB and OAuth bodies at 16 KiB, announced or chunked, with a 413 envelope."""
+    async with stack(tmp_path) as (_, router, http):
+        big = orjson.dumps({"auto_map_regex": "x" * (1024 * 1024 + 10)})
+        r = await http.put("/api/config/router", content=big, headers={"content-type": "application/json"})
+        assert r.status_code == 413 and r.json()["error"]["type"] == "request_too_large"
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b'{"oauth_type": "max", "pad": "'
+            for _ in range(40):
+                yield b"y" * 1024
+            yield b'"}'
+
+        r = await http.post("/api/oauth/authorize", content=chunks(), headers={"content-type": "application/json"})
+        assert "content-length" not in r.request.headers and r.status_code == 413, r.text
+        assert "state" not in router.config_path.read_text()
 
 
 async def test_admin_key_required_beyond_loopback(tmp_path: Path) -> None:
@@ -336,6 +374,14 @@ async def test_requests_log_and_live_feed(tmp_path: Path) -> None:
                 await s.get_final_message()
             rec = await asyncio.wait_for(queue.get(), 5)
             reader.cancel()
+            hub = router.server.holder.observers if router.server.holder else None
+            assert hub is not None and hub.subscriber_count == 1
+        # The client went away: its subscription is gone too (no queue left filling up).
+        for _ in range(50):
+            if hub.subscriber_count == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert hub.subscriber_count == 0
         assert rec["provider"] == "up" and rec["model"] == "upstream-main" and rec["status"] == 200
         assert rec["stream"] is True and rec["attempts"][0]["provider"] == "up"
         r = (await http.get("/api/requests", params={"session": "sess-42"})).json()
@@ -350,7 +396,8 @@ async def test_console_json_and_stream(tmp_path: Path) -> None:
         d = r.json()
         assert r.status_code == 200 and d["ok"] and d["text"] == "pong"
         assert d["provider"] == "up" and d["headers"]["x-ccm-model"] == "upstream-main"
-        assert d["record"]["attempts"] == [{"provider": "up", "model": "upstream-main", "status": 200, "error": None}]
+        [attempt] = d["record"]["attempts"]
+        assert attempt.items() >= {"provider": "up", "model": "upstream-main", "status": 200, "error": None}.items()
         assert d["latency_ms"] > 0
         r = await http.post(
             "/api/test", json={"model": "main", "provider": "up"}, headers={"accept": "text/event-stream"}
@@ -364,6 +411,55 @@ async def test_console_json_and_stream(tmp_path: Path) -> None:
             d = r.json()
             assert r.status_code == 200 and not d["ok"] and d["status"] == 400 and needle in d["error"]
         no_secrets(r.text)
+
+
+async def test_console_failure_shows_every_attempt_and_its_cause(tmp_path: Path) -> None:
+    """Issue 14 item 17: a failed test request comes back with its record (the attempts, each with its own
+    error), and the error names the first candidate's real cause, not only the last candidate's."""
+    async with stack(tmp_path) as (mock, _router, http):
+        pair = {
+            "name": "pair",
+            "mappings": [
+                {"provider": "up", "actual_model": "first-model", "priority": 1},
+                {"provider": "envp", "actual_model": "second-model", "priority": 2},
+            ],
+        }
+        assert (await http.post("/api/models", json=pair)).status_code == 201
+        mock.add_fault(Fault(kind="status", status=529, message="first candidate overloaded", times=1))
+        mock.add_fault(Fault(kind="status", status=400, message="second candidate rejects", times=1))
+        for accept in ("application/json", "text/event-stream"):
+            r = await http.post("/api/test", json={"model": "pair", "stream": False}, headers={"accept": accept})
+            d = orjson.loads(r.text.rsplit("data: ", 1)[1]) if accept == "text/event-stream" else r.json()
+            assert r.status_code == 200 and not d["ok"] and d["status"] == 400
+            assert d["record"] is not None, d
+            attempts = sorted((a["provider"], a["model"], a["status"]) for a in d["record"]["attempts"])
+            # (the second round starts with envp: up is cooling down after its 529)
+            assert [(p, m) for p, m, _ in attempts] == [("envp", "second-model"), ("up", "first-model")]
+            assert sorted(st for _, _, st in attempts) == [400, 529]
+            assert all(a["error"] for a in d["record"]["attempts"])
+            assert "up/first-model" in d["error"] and "envp/second-model" in d["error"], d["error"]
+            no_secrets(r.text)
+            mock.add_fault(Fault(kind="status", status=529, message="first candidate overloaded", times=1))
+            mock.add_fault(Fault(kind="status", status=400, message="second candidate rejects", times=1))
+
+
+async def test_console_client_key_reaches_a_passthrough_provider(tmp_path: Path) -> None:
+    """Issue 14 item 17: the console's client key is sent as the client's own key, so a passthrough provider
+    can be tested; it is never echoed back."""
+    client_key = "sk-client-own-" + "q1w2e3r4t5"
+    async with stack(tmp_path) as (mock, _router, http):
+        prov = {"name": "pt", "provider_type": "anthropic", "base_url": mock.url, "auth_type": "passthrough"}
+        assert (await http.post("/api/providers", json=prov)).status_code == 201
+        model = {"name": "ptm", "mappings": [{"provider": "pt", "actual_model": "pt-model", "priority": 1}]}
+        assert (await http.post("/api/models", json=model)).status_code == 201
+        r = await http.post("/api/test", json={"model": "ptm", "stream": False})
+        assert not r.json()["ok"] and "passthrough" in r.json()["error"]
+        r = await http.post("/api/test", json={"model": "ptm", "stream": False, "client_key": client_key})
+        d = r.json()
+        assert d["ok"] and d["provider"] == "pt", d
+        sent = dict((k.lower(), v) for k, v in mock.messages_requests()[-1].headers)
+        assert sent["x-api-key"] == client_key
+        assert client_key not in r.text
 
 
 async def test_reload_endpoint_reports_invalid_file(tmp_path: Path) -> None:
@@ -421,6 +517,8 @@ async def test_schemathesis_finds_no_server_errors(tmp_path: Path) -> None:
             "not_a_server_error",
             "--exclude-path",
             "/api/requests/stream",  # endless by design
+            "--exclude-path",
+            "/api/oauth/exchange",  # a code-shaped value would reach the real OAuth token endpoint
             "-H",
             "Content-Type: application/json",
             "--request-timeout",

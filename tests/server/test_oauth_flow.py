@@ -6,6 +6,7 @@ redirect URIs, rotating refresh tokens and the oauth beta header.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -112,18 +113,47 @@ async def test_login_via_admin_api_then_bearer_requests(tmp_path: Path) -> None:
                 assert secret not in text
 
 
+async def test_exchange_with_the_documented_body_honours_provider_id(tmp_path: Path) -> None:
+    """Issue 14 item 8: the original's ``POST /api/oauth/exchange {code, verifier, provider_id}`` stores the login
+    under ``provider_id`` (not the id given at authorize), ignores ``verifier`` (ours stays on the server) and
+    answers the documented shape; the documented ``oauth_provider = "anthropic-max"`` then serves requests."""
+    async with MockOAuthServer() as mock:
+        config = oauth_config(mock).replace('oauth_provider = "claude-max"', 'oauth_provider = "anthropic-max"')
+        async with run_router(config, tmp_path) as router, httpx.AsyncClient(timeout=20) as http:
+            r = await http.post(router.url + "/api/oauth/authorize", json={"oauth_type": "max"})
+            assert r.status_code == 200, r.text
+            shown = (await http.get(r.json()["url"], headers={"accept": "application/json"})).json()["code"]
+            body = {"code": shown, "verifier": "verifier-from-step-2", "provider_id": "anthropic-max"}
+            r = await http.post(router.url + "/api/oauth/exchange", json=body)
+            assert r.status_code == 200, r.text
+            done = r.json()
+            assert set(done) == {"success", "message", "provider_id", "expires_at"}
+            assert done["success"] is True and done["provider_id"] == "anthropic-max"
+            assert done["expires_at"].endswith("+00:00")
+            assert datetime.fromisoformat(done["expires_at"]) > datetime.now(UTC)
+            ids = [t["provider_id"] for t in (await http.get(router.url + "/api/oauth/tokens")).json()]
+            assert ids == ["anthropic-max"]
+            r = await http.post(
+                router.url + "/v1/messages",
+                json={"model": "main", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
+            )
+            assert r.status_code == 200, r.text
+            assert "verifier-from-step-2" not in router.log_text()
+
+
 async def test_device_login_page_with_signed_cookie(tmp_path: Path) -> None:
     async with MockOAuthServer() as mock, run_router(oauth_config(mock), tmp_path) as router:
         async with httpx.AsyncClient(timeout=20) as http:
             page = await http.get(router.url + "/auth/device")
             assert page.status_code == 200 and "Start authorization" in page.text
+            assert page.headers["content-security-policy"].startswith("default-src 'self'; script-src 'self';")
             # Submitting without starting in this browser is refused.
             r = await http.post(router.url + "/auth/device/submit", json={"code": "abc#def"})
             assert r.status_code == 400 and "Start authorization" in r.json()["error"]["message"]
             r = await http.post(router.url + "/auth/device/start", json={"provider_id": "claude-max"})
             assert r.status_code == 200
             set_cookie = r.headers["set-cookie"]
-            assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie
+            assert "HttpOnly" in set_cookie and "samesite=strict" in set_cookie.lower()  # attribute values: any case
             assert "state" not in r.json()  # the browser only gets the URL
             shown = (await http.get(r.json()["url"], headers={"accept": "application/json"})).json()["code"]
             # A tampered cookie is refused.

@@ -69,6 +69,8 @@ async def test_rate_limit_triggers_and_recovers(tmp_path: Path) -> None:
         MockAnthropic(name="up") as mock,
         run_router(cfg(mock.url, "rate_limit_rps = 2\nrate_limit_burst = 2\n"), tmp_path) as router,
         httpx.AsyncClient() as http,
+        # Another client: another address (without server.api_key, clients are told apart by address).
+        httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(local_address="127.0.0.2")) as other,
     ):
         codes = [
             (await http.post(router.url + "/v1/messages", json=REQ, headers={"x-api-key": "a"})).status_code
@@ -79,12 +81,50 @@ async def test_rate_limit_triggers_and_recovers(tmp_path: Path) -> None:
         r = await http.post(router.url + "/v1/messages", json=REQ, headers={"x-api-key": "a"})
         assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
         assert r.json()["error"]["type"] == "rate_limit_error"
+        # A fresh x-api-key per request is not a fresh client (issue 14, item 5).
+        for i in range(3):
+            r = await http.post(router.url + "/v1/messages", json=REQ, headers={"x-api-key": f"random-{i}"})
+            assert r.status_code == 429
         # Another client is not affected.
-        r2 = await http.post(router.url + "/v1/messages", json=REQ, headers={"x-api-key": "b"})
+        r2 = await other.post(router.url + "/v1/messages", json=REQ, headers={"x-api-key": "b"})
         assert r2.status_code == 200
         await asyncio.sleep(1.1)
         r3 = await http.post(router.url + "/v1/messages", json=REQ, headers={"x-api-key": "a"})
         assert r3.status_code == 200
+        # Refusals reach the observers as records, keyed on who the client is.
+        refused = [rec for rec in router.server.holder.observers.recent if rec.status == 429]  # type: ignore[union-attr]
+        assert refused and all(rec.client == "addr:127.0.0.1" for rec in refused)
+        assert refused[0].error_type == "rate_limit_error" and refused[0].endpoint == "messages"
+
+
+async def test_limits_key_on_the_router_key_not_on_a_header_the_client_varies(tmp_path: Path) -> None:
+    server = 'api_key = "router-secret-key"\nrate_limit_rps = 1\nrate_limit_burst = 1\n'
+    async with (
+        MockAnthropic(name="up") as mock,
+        run_router(cfg(mock.url, server), tmp_path) as router,
+        httpx.AsyncClient() as http,
+    ):
+        auth = {"authorization": "Bearer router-secret-key"}
+        r = await http.post(router.url + "/v1/messages", json=REQ, headers={**auth, "x-api-key": "random-1"})
+        assert r.status_code == 200
+        # A valid Bearer plus a random x-api-key per request used to get a fresh bucket each time.
+        r = await http.post(router.url + "/v1/messages", json=REQ, headers={**auth, "x-api-key": "random-2"})
+        assert r.status_code == 429
+        assert router.server.holder is not None
+        assert list(router.server.holder.limiter.buckets) == ["key:router"]
+
+
+def test_idle_buckets_are_evicted() -> None:
+    from claude_code_mux.server.api.limits import Limiter
+
+    now = [0.0]
+    limiter = Limiter(clock=lambda: now[0])
+    for i in range(1000):
+        assert limiter.take(f"addr:10.0.{i // 256}.{i % 256}", rate=10.0, burst=5) == 0.0
+    assert len(limiter.buckets) == 1000
+    now[0] = 31.0  # past the sweep interval; every bucket has refilled (5 tokens at 10/s: 0.5 s)
+    limiter.take("addr:10.9.9.9", rate=10.0, burst=5)
+    assert list(limiter.buckets) == ["addr:10.9.9.9"]
 
 
 async def test_concurrent_stream_cap(tmp_path: Path) -> None:

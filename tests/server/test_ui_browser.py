@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from tests.harness import anthropic_provider, model_block, run_router
-from tests.mocks.anthropic import MockAnthropic
+from tests.mocks.anthropic import Fault, MockAnthropic
 from tests.mocks.oauth import MockOAuthServer
 from tests.mocks.openai import MockOpenAI
 
@@ -208,4 +208,78 @@ async def _run(tmp_path: Path, chromium: str) -> None:
             await context.close()
             await browser.close()
         assert outside == [], f"the UI tried to reach the network: {outside}"
+        assert not [e for e in console_errors if "404" not in e and "Failed to load resource" not in e]
+
+
+async def test_ui_key_change_console_failure_and_device_page(tmp_path: Path) -> None:
+    """Issue 14 item 17 in the browser: changing the admin key does not double the live rows (one feed, the old
+    one aborted); a failed test request shows every attempt and the first candidate's real cause; the device
+    page is styled like the UI and never shows a raw ``[]``."""
+    chromium = _chromium()
+    if async_playwright is None:
+        _missing("playwright is not installed (pip install playwright; no browser download is needed)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with (
+        MockAnthropic(name="up") as amock,
+        MockAnthropic(name="second") as second,
+        run_router(
+            config_text(amock.url)
+            + anthropic_provider("second", second.url)
+            + model_block("pair", [("up", "first-model"), ("second", "second-model")]),
+            tmp_path / "home",
+        ) as router,
+        async_playwright() as pw,
+    ):
+        holder = router.server.holder
+        assert holder is not None
+        browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = await browser.new_page(viewport={"width": 1360, "height": 1000})
+        console_errors: list[str] = []
+        page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+        try:
+            await page.goto(router.url + "/")
+            await page.wait_for_selector("#conn.good")
+            # A new admin key reconnects the feed: the old connection is aborted, not left running beside it.
+            await page.fill("#admin-key", "some-key")
+            await page.dispatch_event("#admin-key", "change")
+            await page.wait_for_function("document.querySelector('#conn').className.includes('good')")
+            for _ in range(50):
+                if holder.observers.subscriber_count == 1:
+                    break
+                await page.wait_for_timeout(100)
+            async with anthropic.AsyncAnthropic(base_url=router.url, api_key="client-key") as client:
+                await client.messages.create(
+                    model="claude-once-only-4", max_tokens=20, messages=[{"role": "user", "content": "Reply: x"}]
+                )
+            rows = page.locator("#recent-body tr", has_text="claude-once-only-4")
+            await rows.first.wait_for()
+            await page.wait_for_timeout(500)  # a second feed would have delivered its copy by now
+            assert await rows.count() == 1
+            assert holder.observers.subscriber_count == 1
+
+            # A failed test request: both attempts, each with its cause, and the first candidate named.
+            amock.add_fault(Fault(kind="status", status=529, times=1))
+            second.add_fault(Fault(kind="status", status=400, times=1))
+            await page.click("button[data-tab=test]")
+            await page.fill("#tc-model", "pair")
+            await page.click("#tc-send")
+            await page.wait_for_selector("#tc-error:not([hidden])")
+            await page.wait_for_selector("#tc-attempts tr:nth-child(2)")
+            attempts = await page.locator("#tc-attempts tr").all_inner_texts()
+            assert "up" in attempts[0] and "529" in attempts[0]
+            assert "second" in attempts[1] and "400" in attempts[1]
+            error = await page.text_content("#tc-error") or ""
+            assert "up/first-model" in error and "second/second-model" in error, error
+            await page.screenshot(path=str(ARTIFACTS / "ui-test-console-failure.png"), full_page=True)
+
+            # The device page: the UI's stylesheet, and an empty login list said in words.
+            await page.goto(router.url + "/auth/device?provider=claude-max")
+            await page.wait_for_selector("#status tr")
+            assert await page.locator("link[rel=stylesheet][href='/ui/app.css']").count() == 1
+            assert await page.text_content("#pid") == "claude-max"
+            text = await page.inner_text("body")
+            assert "[]" not in text and "no logins yet" in text
+            await page.screenshot(path=str(ARTIFACTS / "ui-device.png"), full_page=True)
+        finally:
+            await browser.close()
         assert not [e for e in console_errors if "404" not in e and "Failed to load resource" not in e]

@@ -107,8 +107,11 @@ class PendingLogins:
         self._purge()
         return state in self._pending
 
-    async def complete(self, code_input: str | CallbackInput, state: str | None = None) -> TokenRecord:
-        """Finish a login from a paste (``code#state``, URL, query, bare code) or a callback; store it."""
+    async def complete(
+        self, code_input: str | CallbackInput, state: str | None = None, *, provider_id: str | None = None
+    ) -> TokenRecord:
+        """Finish a login from a paste (``code#state``, URL, query, bare code) or a callback; store it under
+        ``provider_id`` when given (the original's exchange names it there), else the id given at start."""
         parsed = code_input if isinstance(code_input, CallbackInput) else parse_callback(code_input)
         check_state(parsed.state, state)
         self._purge()
@@ -138,13 +141,14 @@ class PendingLogins:
                 self._pending[key] = pending
             raise
         # Store the login first: the code is spent, so a failure below must not lose the tokens.
-        record = await manager.save_login(pending.provider_id, tokens)
-        log.info("logged in '%s' (%s mode)", pending.provider_id, pending.mode)
+        pid = provider_id or pending.provider_id
+        record = await manager.save_login(pid, tokens)
+        log.info("logged in '%s' (%s mode)", pid, pending.mode)
         if pending.mode == "console":
             raw = await create_api_key(session, manager.settings, tokens.access_token.reveal())
             record = replace(record, api_key=Secret(raw))
             await manager.save_record(record)
-            log.info("created an API key for '%s'", pending.provider_id)
+            log.info("created an API key for '%s'", pid)
         return record
 
 

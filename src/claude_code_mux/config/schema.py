@@ -44,10 +44,19 @@ class Timeouts(_Strict):
     retry_budget_ms: int = Field(10_000, ge=0)
     # How long SIGTERM lets open streams finish.
     shutdown_grace_ms: int = Field(10_000, ge=0)
+    # Longest silence allowed while a client sends a request head or body (slowloris).
+    client_read_ms: int = Field(30_000, gt=0)
 
     @property
     def read_ms(self) -> int:
         return self.read_timeout_ms or self.api_timeout_ms
+
+
+class CorsConfig(_Strict):
+    """``[server.cors]``: browser origins allowed to call ``/v1/*`` (preflight answered by the router)."""
+
+    allow_origins: tuple[str, ...] = ()
+    max_age_s: int = Field(600, ge=0)
 
 
 class ServerConfig(_Strict):
@@ -67,9 +76,11 @@ class ServerConfig(_Strict):
     # Deprecated and ignored: the lean HTTP/1.1 client is the only upstream transport. Still accepted (with a
     # logged warning) so old configs load.
     upstream_client: Literal["fast", "aiohttp"] = "fast"
-    # HTTP front for clients: "fast" (POST /v1/messages served straight off the socket, the rest by aiohttp)
-    # or "aiohttp" (aiohttp serves everything). Read at start; a reload does not switch it.
-    front: Literal["fast", "aiohttp"] = "fast"
+    # Deprecated and ignored: the one server stack (uvicorn) serves everything. Kept so old configs load.
+    front: Literal["fast", "aiohttp"] | None = None
+    # Host names (besides loopback) clients may use to reach the router, e.g. a name in /etc/hosts.
+    allowed_hosts: tuple[str, ...] = ()
+    cors: CorsConfig = CorsConfig()
     # Optional JSONL request trace (redacted).
     trace_path: str | None = None
     trace_max_bytes: int = Field(50 * 1024 * 1024, gt=0)
@@ -86,6 +97,15 @@ class ServerConfig(_Strict):
             "server.upstream_client is deprecated and ignored (the lean HTTP/1.1 client serves every provider); "
             "remove it from the config"
         )
+        return v
+
+    @field_validator("front")
+    @classmethod
+    def _front_deprecated(cls, v: str | None) -> str | None:
+        if v is not None:
+            logging.getLogger("claude_code_mux").warning(
+                "server.front is deprecated and ignored: one server stack serves every request; remove the key"
+            )
         return v
 
 

@@ -1,6 +1,6 @@
 """Each Claude Code session's last request, in ``HOME/last_requests.json``, for ``ccm statusline``.
 
-:class:`LastRequestWriter` is a request listener: called with each finished request record, it updates an
+:class:`LastRequestWriter` is an observer: called with each finished request record, it updates an
 in-memory table (the last record and per-model token totals of the most recent sessions) and writes the file
 atomically at most every ``interval_s`` seconds, from a worker thread (``loop.call_later`` +
 ``asyncio.to_thread``), never on the request path. :func:`read_last` is the reader; it is stdlib-only and
@@ -33,10 +33,9 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from aiohttp import web
+from claude_code_mux.observe.record import RequestRecord
 
 FILE_NAME = "last_requests.json"
 MAX_SESSIONS = 64
@@ -124,7 +123,8 @@ class LastRequestWriter:
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
 
-    def __call__(self, rec: dict[str, Any]) -> None:
+    def __call__(self, record: RequestRecord | dict[str, Any]) -> None:
+        rec = record.to_dict() if isinstance(record, RequestRecord) else record
         sid = session_key(rec.get("session_id"))
         entry = self._sessions.pop(sid, None) or {"totals": {"requests": 0, "by_model": {}}}
         last = _slim(rec, sid)
@@ -217,19 +217,3 @@ def read_last(home: Path | str, session_id: str | None) -> dict[str, Any] | None
     totals = entry.get("totals")
     out["totals"] = totals if isinstance(totals, dict) else {}
     return out
-
-
-def setup(app: web.Application) -> None:
-    """Register the writer on the server (like the other observers); no home, no file."""
-    from claude_code_mux.server.state import HOLDER
-
-    holder = app[HOLDER]
-    if holder.home is None:
-        return
-    writer = LastRequestWriter(Path(holder.home))
-    holder.listeners.append(writer)
-
-    async def _flush(_: web.Application) -> None:
-        await writer.flush()
-
-    app.on_cleanup.append(_flush)

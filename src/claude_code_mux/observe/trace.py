@@ -5,33 +5,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import orjson
-from aiohttp import web
 
-from claude_code_mux.server.state import HOLDER, RuntimeHolder
+from claude_code_mux.config.schema import ServerConfig
+from claude_code_mux.observe.logging import Redactor
+from claude_code_mux.observe.record import RequestRecord
 
 
 class TraceWriter:
-    def __init__(self, holder: RuntimeHolder) -> None:
-        self._holder = holder
+    """An observer appending one line per request to ``server.trace_path`` (read at each request: reloadable)."""
+
+    def __init__(self, settings: Callable[[], ServerConfig], redactor: Redactor) -> None:
+        self._settings = settings
+        self._redactor = redactor
         self._lines: list[bytes] = []
         self._task: asyncio.Task[None] | None = None
 
-    def __call__(self, rec: dict[str, Any]) -> None:
-        s = self._holder.current.config.server
-        if not s.trace_path:
+    def __call__(self, rec: RequestRecord) -> None:
+        if not self._settings().trace_path:
             return
-        line = self._holder.redactor(orjson.dumps(rec, default=str).decode())
+        line = self._redactor(orjson.dumps(rec.to_dict(), default=str).decode())
         self._lines.append(line.encode() + b"\n")
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self.flush())
 
     async def flush(self) -> None:
         await asyncio.sleep(0)
-        s = self._holder.current.config.server
+        s = self._settings()
         lines, self._lines = self._lines, []
         if lines and s.trace_path:
             await asyncio.to_thread(_append, s.trace_path, b"".join(lines), s.trace_max_bytes)
@@ -48,14 +51,3 @@ def _append(where: str, data: bytes, limit: int) -> None:
         os.write(fd, data)
     finally:
         os.close(fd)
-
-
-def setup(app: web.Application) -> None:
-    holder = app[HOLDER]
-    writer = TraceWriter(holder)
-    holder.listeners.append(writer)
-
-    async def _flush(_: web.Application) -> None:
-        await writer.flush()
-
-    app.on_cleanup.append(_flush)

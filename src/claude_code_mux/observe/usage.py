@@ -1,27 +1,31 @@
 """Usage records in SQLite (``~/.claude-code-mux/usage.db``), written off the hot path in batches.
 
-Each finished request becomes one row: time, session, route, provider, model, status, tokens (cache reads and
-writes included), latency, the client key's name, the project, and the cost from :mod:`claude_code_mux.pricing`
-(the shipped table under ``[prices."model"]`` overrides). A model without a price stores a NULL cost ("no price"),
-never 0. Older ``usage.db`` files gain the new columns on open (:func:`.usage_db.migrate`).
+Each request that reached the router becomes one row — refused and failed ones too, with their status and error
+type: time, session, route, provider, model, status, tokens (cache reads and writes included), latency, the
+client key's name, the project, and the cost from :mod:`claude_code_mux.pricing` (the shipped table;
+``[prices."model"]`` overrides). A model without a price stores a NULL cost ("no price"), never 0. The schema and
+its migrations live in :mod:`.usage_db`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
-
-from aiohttp import web
+from typing import TYPE_CHECKING, Any
 
 from claude_code_mux.config.schema import PriceConfig
+from claude_code_mux.observe.record import RequestRecord
 from claude_code_mux.observe.usage_db import COLUMNS, connect
 from claude_code_mux.pricing import book, record_cost
-from claude_code_mux.server.state import HOLDER, RuntimeHolder
+
+if TYPE_CHECKING:
+    from claude_code_mux.config.schema import Config
+
+_INSERT = f"INSERT INTO usage ({COLUMNS}) VALUES ({', '.join('?' * len(COLUMNS.split(',')))})"
 
 
 def estimate_cost(
@@ -36,10 +40,18 @@ def estimate_cost(
 
 
 class UsageWriter:
-    """A request listener that batches rows and writes them from a worker thread."""
+    """An observer that batches rows and writes them from a worker thread."""
 
-    def __init__(self, holder: RuntimeHolder, path: Path, *, interval_s: float = 1.0) -> None:
-        self._holder = holder
+    def __init__(
+        self,
+        config: Callable[[], Config],
+        path: Path,
+        logger: logging.Logger,
+        *,
+        interval_s: float = 1.0,
+    ) -> None:
+        self._config = config
+        self._logger = logger
         self.path = path
         self._rows: list[tuple[Any, ...]] = []
         self._interval = interval_s
@@ -48,35 +60,36 @@ class UsageWriter:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ccm-usage")
         self._conn: sqlite3.Connection | None = None
 
-    def __call__(self, rec: dict[str, Any]) -> None:
-        if rec.get("provider") is None and not rec.get("usage"):
-            return
-        usage = rec.get("usage") or {}
-        cfg = self._holder.current.config
-        provider = cfg.provider(rec["provider"]) if rec.get("provider") else None
-        cost = estimate_cost(
-            cfg.prices, usage, rec.get("model"), rec.get("client_model"), provider.provider_type if provider else None
-        )
-        rec["cost_usd"] = cost
+    def cost(self, rec: RequestRecord) -> float | None:
+        if not rec.usage:
+            return None
+        cfg = self._config()
+        pc = cfg.provider(rec.provider) if rec.provider else None
+        return estimate_cost(cfg.prices, rec.usage, rec.model, rec.client_model, pc.provider_type if pc else None)
+
+    def __call__(self, rec: RequestRecord) -> None:
+        usage = rec.usage
         self._rows.append(
             (
-                rec.get("time", time.time()),
-                rec.get("request_id"),
-                rec.get("session_id"),
-                str(rec.get("route", "")),
-                rec.get("provider"),
-                rec.get("model"),
-                rec.get("client_model"),
-                rec.get("status"),
+                rec.time,
+                rec.request_id,
+                rec.session_id,
+                rec.route or "",
+                rec.provider,
+                rec.model,
+                rec.client_model,
+                rec.status,
                 usage.get("input_tokens", 0),
                 usage.get("output_tokens", 0),
                 usage.get("cache_read_input_tokens", 0),
                 usage.get("cache_creation_input_tokens", 0),
-                rec.get("total_ms"),
-                rec.get("ttfb_ms"),
-                cost,
-                rec.get("key_name"),
-                rec.get("project"),
+                rec.total_ms,
+                rec.ttfb_ms,
+                self.cost(rec),
+                rec.extra.get("key_name"),
+                rec.extra.get("project"),
+                rec.endpoint,
+                rec.error_type,
             )
         )
         if self._task is None or self._task.done():
@@ -95,13 +108,18 @@ class UsageWriter:
             try:
                 await asyncio.get_running_loop().run_in_executor(self._pool, self._write, rows)
             except sqlite3.Error:
-                self._holder.logger.exception("usage: could not write %d row(s) to %s", len(rows), self.path)
+                self._logger.exception("usage: could not write %d row(s) to %s", len(rows), self.path)
 
     def _write(self, rows: list[tuple[Any, ...]]) -> None:
         if self._conn is None:
             self._conn = connect(self.path)
         with self._conn:
-            self._conn.executemany(f"INSERT INTO usage ({COLUMNS}) VALUES ({','.join('?' * 17)})", rows)
+            self._conn.executemany(_INSERT, rows)
+
+    async def aclose(self) -> None:
+        """Write what is pending, then close the connection and the worker thread."""
+        await self.flush()
+        await asyncio.to_thread(self.close)
 
     def close(self) -> None:
         def _close() -> None:
@@ -111,21 +129,3 @@ class UsageWriter:
 
         self._pool.submit(_close)
         self._pool.shutdown(wait=True)
-
-
-USAGE: web.AppKey[UsageWriter] = web.AppKey("usage", UsageWriter)
-
-
-def setup(app: web.Application) -> None:
-    holder = app[HOLDER]
-    if holder.home is None:
-        return
-    writer = UsageWriter(holder, Path(holder.home) / "usage.db")
-    app[USAGE] = writer
-    holder.listeners.append(writer)
-
-    async def _flush(_: web.Application) -> None:
-        await writer.flush()
-        writer.close()
-
-    app.on_cleanup.append(_flush)

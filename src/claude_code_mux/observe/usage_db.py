@@ -27,15 +27,17 @@ CREATE TABLE IF NOT EXISTS usage (
   ttfb_ms REAL,
   cost_usd REAL DEFAULT 0,
   key_name TEXT,
-  project TEXT
+  project TEXT,
+  endpoint TEXT,
+  error_type TEXT
 );
 CREATE INDEX IF NOT EXISTS usage_ts ON usage(ts);
 """
 # Columns added after the first release: (name, SQL type). Old files gain them on open.
-ADDED_COLUMNS = (("key_name", "TEXT"), ("project", "TEXT"))
+ADDED_COLUMNS = (("key_name", "TEXT"), ("project", "TEXT"), ("endpoint", "TEXT"), ("error_type", "TEXT"))
 COLUMNS = (
     "ts, request_id, session_id, route, provider, model, client_model, status, input_tokens, output_tokens, "
-    "cache_read_tokens, cache_write_tokens, latency_ms, ttfb_ms, cost_usd, key_name, project"
+    "cache_read_tokens, cache_write_tokens, latency_ms, ttfb_ms, cost_usd, key_name, project, endpoint, error_type"
 )
 
 

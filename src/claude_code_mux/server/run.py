@@ -1,4 +1,9 @@
-"""Run the server: build the runtime, listen, reload on SIGHUP / file change, shut down gracefully."""
+"""Run the server: build the runtime, listen, reload on SIGHUP / file change, shut down gracefully.
+
+uvicorn (httptools, uvloop) serves the one ASGI application (:mod:`.app`), driven programmatically: we make
+the listening socket (port 0 in tests; ``SO_REUSEPORT`` for ``--workers N``), uvicorn serves it, and on stop it
+stops accepting, lets open streams finish within ``server.timeouts.shutdown_grace_ms``, then closes.
+"""
 
 from __future__ import annotations
 
@@ -15,15 +20,17 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiohttp import web
+import uvicorn
 
 from claude_code_mux import __version__
 from claude_code_mux.config.schema import Config
 from claude_code_mux.errors import ConfigError
+from claude_code_mux.observe.hub import build_observers
 from claude_code_mux.observe.logging import Redactor, setup_logging
 from claude_code_mux.runtime import Runtime
+from claude_code_mux.server.admin import routes as admin_routes
 from claude_code_mux.server.app import build_app
-from claude_code_mux.server.front import Front
+from claude_code_mux.server.protocol import BoundedHttpToolsProtocol
 from claude_code_mux.server.state import RuntimeHolder
 from claude_code_mux.server.wiring import RuntimeBuilder
 
@@ -84,9 +91,7 @@ class Server:
         self.redactor = Redactor(secrets_of(cfg))
         self.logger = setup_logging(cfg.server.log_level, self.redactor)
         self._stop = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._front: Front | None = None
-        self._listener: asyncio.AbstractServer | None = None
+        self._uvicorn: uvicorn.Server | None = None
         self.holder: RuntimeHolder | None = None
         self.port = opts.port
         self._retired: dict[asyncio.Task[None], Runtime] = {}
@@ -115,27 +120,32 @@ class Server:
                 self._loaded_digest = hashlib.sha256(self.opts.config_path.read_bytes()).digest()
         rt = await self._build_runtime(self.cfg)
         self.holder = RuntimeHolder(
-            current=rt, redactor=self.redactor, logger=self.logger, reload=self.reload, home=self.opts.home
+            current=rt,
+            redactor=self.redactor,
+            logger=self.logger,
+            observers=build_observers(self.cfg, self.opts.home, self.logger),
+            home=self.opts.home,
+            config_path=self.opts.config_path,
+            bound_host=self.opts.host,
+            reload=self.reload,
         )
-        app = build_app(self.holder)
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
-        await self._runner.setup()
+        app = build_app(self.holder, admin_routes())
         sock = socket.socket(socket.AF_INET6 if ":" in self.opts.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if hasattr(socket, "SO_REUSEPORT") and os.environ.get("CCM_REUSEPORT"):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((self.opts.host, self.opts.port))
+        try:
+            sock.bind((self.opts.host, self.opts.port))
+        except OSError:
+            sock.close()
+            raise
         sock.listen(1024)
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
-        if self.cfg.server.front == "fast":
-            handler_factory = self._runner.server
-            assert handler_factory is not None  # set by setup()
-            self._front = Front(app, handler_factory)
-            self._listener = await asyncio.get_running_loop().create_server(self._front, sock=sock, backlog=1024)
-        else:
-            site = web.SockSite(self._runner, sock)
-            await site.start()
+        config = self._uvicorn_config(app)
+        self._uvicorn = uvicorn.Server(config)
+        self._uvicorn.lifespan = config.lifespan_class(config)  # what uvicorn's own serve() sets up first
+        await self._uvicorn.startup(sockets=[sock])
         if self.opts.tune_gc:
             settle_gc()
         if self.opts.port_file is not None:
@@ -147,6 +157,32 @@ class Server:
             self.port,
             self.opts.config_path or "<embedded default>",
         )
+
+    def _uvicorn_config(self, app: object) -> uvicorn.Config:
+        t = self.cfg.server.timeouts
+        BoundedHttpToolsProtocol.head_timeout_s = t.client_read_ms / 1000
+        # uvicorn's own messages (a protocol error, a failed task) go through our redacting handler.
+        uv_log = logging.getLogger("uvicorn.error")
+        uv_log.handlers = list(self.logger.handlers)
+        uv_log.propagate = False
+        uv_log.setLevel(logging.ERROR)
+        config = uvicorn.Config(
+            app,  # type: ignore[arg-type]
+            http=BoundedHttpToolsProtocol,
+            loop="none",
+            interface="asgi3",
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,  # the client address is the peer's: limits are keyed on it
+            server_header=False,
+            date_header=False,
+            timeout_keep_alive=75,
+            timeout_graceful_shutdown=max(1, round(t.shutdown_grace_ms / 1000)),
+            backlog=1024,
+        )
+        config.load()
+        return config
 
     async def reload(self, reason: str) -> bool:
         """Load the config again and swap the runtime; on error keep serving the old one."""
@@ -220,24 +256,17 @@ class Server:
                 await self.reload("file changed")
 
     async def shutdown(self) -> None:
-        assert self.holder is not None and self._runner is not None
+        assert self.holder is not None and self._uvicorn is not None
         grace = self.cfg.server.timeouts.shutdown_grace_ms / 1000
         self.logger.info("shutting down: waiting up to %.1fs for %d open stream(s)", grace, self.holder.active_streams)
-        # Stop accepting, let open streams finish up to the deadline, then close.
-        if self._listener is not None:
-            self._listener.close()
-        if self._front is not None:
-            self._front.close()
-        for site in list(self._runner.sites):
-            await site.stop()
-        deadline = asyncio.get_running_loop().time() + grace
-        while self.holder.active_streams > 0 and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
-        await self._runner.cleanup()
+        # Stop accepting, let open streams finish up to the deadline (idle connections close now), then close.
+        self.holder.observers.close_subscribers()  # live feeds end, or they would hold the grace period
+        await self._uvicorn.shutdown()
         await self.holder.current.close()
         for task, old in list(self._retired.items()):
             task.cancel()
             await old.close()
+        await self.holder.observers.aclose()
         await self._builder.close()
 
     def stop(self) -> None:

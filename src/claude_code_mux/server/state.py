@@ -1,37 +1,39 @@
-"""Typed app keys and the runtime holder that hot reload swaps."""
+"""The runtime holder: the one mutable reference hot reload swaps, and the server-wide parts that outlive it.
+
+The ASGI application keeps it (``app.state.holder`` for Starlette handlers); a request reads ``holder.current``
+once at its start and finishes on that runtime even if a reload swaps in a new one meanwhile.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
 
-from aiohttp import web
-
+from claude_code_mux.observe.hub import Observers
 from claude_code_mux.observe.logging import Redactor
 from claude_code_mux.runtime import Runtime
+from claude_code_mux.server.api.limits import Limiter
 
 
 @dataclass
 class RuntimeHolder:
-    """One mutable reference to the current runtime; requests read it once at their start."""
+    """The current runtime plus what every request shares: logging, observers, limits, open-stream count."""
 
     current: Runtime
     redactor: Redactor
     logger: logging.Logger
-    recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=200))
+    observers: Observers
+    home: Path | None = None
+    config_path: Path | None = None
+    # server.host as the server started with it (a host changed in the file applies at the next start).
+    bound_host: str = "127.0.0.1"
+    limiter: Limiter = field(default_factory=Limiter)
     active_streams: int = 0
     # Set by the server: reload the config file now (returns False and keeps serving on error).
     reload: Callable[[str], Awaitable[bool]] | None = None
-    home: Any = None
-    # Called with each finished request record (admin live feed, metrics, usage).
-    listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
 
     def swap(self, new: Runtime) -> Runtime:
         old, self.current = self.current, new
         return old
-
-
-HOLDER: web.AppKey[RuntimeHolder] = web.AppKey("holder", RuntimeHolder)

@@ -1,27 +1,26 @@
-"""The admin JSON API under ``/api/`` and the web UI at ``/``.
+"""The admin JSON API under ``/api/``: status, the config (read and written), reload, presets, OpenAPI.
 
-Every write is validated twice (the request body by a pydantic model, then the whole resulting file by the
+Every write is validated twice (the request body by a pydantic schema, then the whole resulting file by the
 config loader), written atomically with comments kept (:mod:`claude_code_mux.config.edit`), and applied at
-once by reloading the runtime; the answer is the new state. Access rules live in :mod:`.admin_guard`;
-secrets are masked by :mod:`.admin_view` and never returned.
+once by reloading the runtime; the answer is the new state. Access rules live in :mod:`.guard`;
+secrets are masked by :mod:`.view` and never returned.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from importlib import resources
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
-from aiohttp import web
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from claude_code_mux.config.load import load_config
-from claude_code_mux.errors import ConfigError, HttpError, InvalidRequest, NotFound
-from claude_code_mux.server.admin_feed import FEED, Feed, handle_requests, handle_requests_stream, handle_test
-from claude_code_mux.server.admin_guard import BOUND_HOST, guard, is_loopback_host
-from claude_code_mux.server.admin_models import (
+from claude_code_mux.errors import ConfigError, HttpError, InvalidRequest
+from claude_code_mux.server.admin.context import admin_state, holder_of, json_response
+from claude_code_mux.server.admin.guard import guard
+from claude_code_mux.server.admin.openapi import openapi_document
+from claude_code_mux.server.admin.schemas import (
     CompatConfigIn,
     ModelIn,
     ProviderIn,
@@ -29,38 +28,19 @@ from claude_code_mux.server.admin_models import (
     ServerIn,
     read_body,
 )
-from claude_code_mux.server.admin_openapi import openapi_document
-from claude_code_mux.server.admin_view import (
+from claude_code_mux.server.admin.view import (
     compat_view,
     config_view,
     presets_view,
     read_file_state,
     status_view,
 )
-from claude_code_mux.server.state import HOLDER
+from claude_code_mux.server.api.security import is_loopback_host
 
 if TYPE_CHECKING:
     from tomlkit.toml_document import TOMLDocument
 
     from claude_code_mux.config import edit
-
-STARTED: web.AppKey[float] = web.AppKey("admin_started", float)
-EDIT_LOCK: web.AppKey[asyncio.Lock] = web.AppKey("admin_edit_lock", asyncio.Lock)
-UI_FILES = {
-    "index.html": "text/html",
-    "app.js": "text/javascript",
-    "app.css": "text/css",
-}
-_UI_HEADERS = {
-    "Cache-Control": "no-cache",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    ),
-}
 
 
 class NoConfigFile(HttpError):
@@ -68,20 +48,11 @@ class NoConfigFile(HttpError):
     error_type = "invalid_request_error"
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(data),
-        status=status,
-        content_type="application/json",
-        headers={"Cache-Control": "no-store"},
-    )
-
-
 # ---- reads ---------------------------------------------------------------------------------------
 
 
-async def _config_state(request: web.Request) -> dict[str, Any]:
-    rt = request.app[HOLDER].current
+async def _config_state(request: Request) -> dict[str, Any]:
+    rt = holder_of(request).current
     raw, file_error = await asyncio.to_thread(read_file_state, rt.config_path)
     return {
         "config_path": str(rt.config_path) if rt.config_path else None,
@@ -90,63 +61,68 @@ async def _config_state(request: web.Request) -> dict[str, Any]:
     }
 
 
-async def handle_status(request: web.Request) -> web.Response:
+async def handle_status(request: Request) -> Response:
     guard(request)
-    holder = request.app[HOLDER]
+    holder = holder_of(request)
     data = await status_view(
         holder.current,
-        started_at=request.app[STARTED],
+        started_at=admin_state(request).started_at,
         active_streams=holder.active_streams,
-        seen=len(holder.recent),
+        seen=holder.observers.seen,
     )
     if data["tokens_error"]:
         data["tokens_error"] = holder.redactor(data["tokens_error"])
-    return _json(data)
+    return json_response(data)
 
 
-async def handle_config(request: web.Request) -> web.Response:
+async def handle_config(request: Request) -> Response:
     guard(request)
-    return _json(await _config_state(request))
+    return json_response(await _config_state(request))
 
 
-async def handle_presets(request: web.Request) -> web.Response:
+async def handle_presets(request: Request) -> Response:
     guard(request)
-    return _json({"presets": presets_view()})
+    return json_response({"presets": presets_view()})
 
 
-async def handle_openapi(request: web.Request) -> web.Response:
+async def handle_openapi(request: Request) -> Response:
     guard(request)
-    return _json(openapi_document())
+    return json_response(openapi_document())
 
 
 # ---- writes --------------------------------------------------------------------------------------
 
 
-async def _write(request: web.Request, change: edit.Edit, status: int = 200) -> web.Response:
-    holder = request.app[HOLDER]
+async def _apply(request: Request, change: edit.Edit) -> bool:
+    """Write ``change`` to the config file and reload; whether the reload took."""
+    holder = holder_of(request)
     path = holder.current.config_path
     if path is None:
         raise NoConfigFile("the server runs on the embedded default config; there is no file to edit")
-    async with request.app[EDIT_LOCK]:
+    async with admin_state(request).edit_lock:
         try:
             from claude_code_mux.config.edit import apply_edit  # tomlkit loads only when the config is edited
 
             await asyncio.to_thread(apply_edit, path, change)
         except ConfigError as exc:
             raise InvalidRequest(f"not saved: {exc}") from None
-        reloaded = await holder.reload("api") if holder.reload is not None else False
+        return await holder.reload("api") if holder.reload is not None else False
+
+
+async def _write(request: Request, change: edit.Edit, status: int = 200) -> Response:
+    reloaded = await _apply(request, change)
     state = await _config_state(request)
-    return _json({"saved": True, "reloaded": reloaded, **state}, status=status)
+    return json_response({"saved": True, "reloaded": reloaded, **state}, status=status)
 
 
-def _name(request: web.Request) -> str:
-    name = request.match_info["name"]
+def _name(request: Request) -> str:
+    name = str(request.path_params["name"])
     if not name or len(name) > 200:
         raise InvalidRequest("name: must be 1 to 200 characters")
     return name
 
 
-async def handle_put_router(request: web.Request) -> web.Response:
+async def handle_put_router(request: Request) -> Response:
     from claude_code_mux.config import edit  # tomlkit loads only when the config is edited
 
     guard(request)
@@ -159,7 +135,7 @@ async def handle_put_router(request: web.Request) -> web.Response:
     return await _write(request, lambda doc: edit.set_table(doc, "router", values))
 
 
-async def handle_put_server(request: web.Request) -> web.Response:
+async def handle_put_server(request: Request) -> Response:
     from claude_code_mux.config import edit  # tomlkit loads only when the config is edited
 
     guard(request)
@@ -168,7 +144,7 @@ async def handle_put_server(request: web.Request) -> web.Response:
     if not values:
         raise InvalidRequest("body: send at least one server key")
     host = values.get("host")
-    server = request.app[HOLDER].current.config.server
+    server = holder_of(request).current.config.server
     if host and not is_loopback_host(host) and (server.api_key is None or server.admin_key is None):
         raise InvalidRequest(
             f"host: {host!r} is reachable beyond this machine; set server.api_key and server.admin_key "
@@ -177,7 +153,7 @@ async def handle_put_server(request: web.Request) -> web.Response:
     return await _write(request, lambda doc: edit.set_table(doc, "server", values))
 
 
-async def handle_post_provider(request: web.Request) -> web.Response:
+async def handle_post_provider(request: Request) -> Response:
     from claude_code_mux.config import edit  # tomlkit loads only when the config is edited
 
     guard(request)
@@ -189,7 +165,7 @@ async def handle_post_provider(request: web.Request) -> web.Response:
     return await _write(request, lambda doc: edit.upsert_provider(doc, name, values, create=True), status=201)
 
 
-async def handle_put_provider(request: web.Request) -> web.Response:
+async def handle_put_provider(request: Request) -> Response:
     from claude_code_mux.config import edit  # tomlkit loads only when the config is edited
 
     guard(request)
@@ -201,7 +177,7 @@ async def handle_put_provider(request: web.Request) -> web.Response:
     return await _write(request, lambda doc: edit.upsert_provider(doc, name, values, create=False))
 
 
-async def handle_delete_provider(request: web.Request) -> web.Response:
+async def handle_delete_provider(request: Request) -> Response:
     from claude_code_mux.config import edit  # tomlkit loads only when the config is edited
 
     guard(request)
@@ -225,7 +201,7 @@ def _model_change(name: str, body: ModelIn, create: bool) -> edit.Edit:
     return change
 
 
-async def handle_post_model(request: web.Request) -> web.Response:
+async def handle_post_model(request: Request) -> Response:
     guard(request)
     body = await read_body(request, ModelIn)
     if not body.name:
@@ -233,14 +209,14 @@ async def handle_post_model(request: web.Request) -> web.Response:
     return await _write(request, _model_change(body.name, body, True), status=201)
 
 
-async def handle_put_model(request: web.Request) -> web.Response:
+async def handle_put_model(request: Request) -> Response:
     guard(request)
     name = _name(request)
     body = await read_body(request, ModelIn)
     return await _write(request, _model_change(name, body, False))
 
 
-async def handle_delete_model(request: web.Request) -> web.Response:
+async def handle_delete_model(request: Request) -> Response:
     from claude_code_mux.config import edit  # tomlkit loads only when the config is edited
 
     guard(request)
@@ -248,9 +224,9 @@ async def handle_delete_model(request: web.Request) -> web.Response:
     return await _write(request, lambda doc: edit.delete_model(doc, name))
 
 
-async def handle_reload(request: web.Request) -> web.Response:
+async def handle_reload(request: Request) -> Response:
     guard(request)
-    holder = request.app[HOLDER]
+    holder = holder_of(request)
     path = holder.current.config_path
     if path is None or holder.reload is None:
         raise NoConfigFile("the server runs on the embedded default config; there is no file to reload")
@@ -259,17 +235,17 @@ async def handle_reload(request: web.Request) -> web.Response:
     except ConfigError as exc:
         raise InvalidRequest(f"not reloaded, still serving the previous config: {exc}") from None
     reloaded = await holder.reload("api")
-    return _json({"reloaded": reloaded, **await _config_state(request)})
+    return json_response({"reloaded": reloaded, **await _config_state(request)})
 
 
 # ---- the original's /api/config/json -------------------------------------------------------------
 
 
-async def handle_compat_get(request: web.Request) -> web.Response:
+async def handle_compat_get(request: Request) -> Response:
     guard(request)
-    rt = request.app[HOLDER].current
+    rt = holder_of(request).current
     raw, _ = await asyncio.to_thread(read_file_state, rt.config_path)
-    return _json(compat_view(rt.config, raw))
+    return json_response(compat_view(rt.config, raw))
 
 
 def _compat_change(body: CompatConfigIn) -> edit.Edit:
@@ -307,80 +283,34 @@ def _compat_change(body: CompatConfigIn) -> edit.Edit:
     return change
 
 
-async def handle_compat_post(request: web.Request) -> web.Response:
+async def handle_compat_post(request: Request) -> Response:
     guard(request)
     body = await read_body(request, CompatConfigIn, strip_nulls=True)
-    resp = await _write(request, _compat_change(body))
-    data = orjson.loads(resp.body) if isinstance(resp.body, bytes) else {}
-    return _json(
+    reloaded = await _apply(request, _compat_change(body))
+    return json_response(
         {
             "status": "success",
-            "message": "configuration saved and applied" if data.get("reloaded") else "configuration saved",
-            "reloaded": data.get("reloaded", False),
+            "message": "configuration saved and applied" if reloaded else "configuration saved",
+            "reloaded": reloaded,
         }
     )
 
 
-# ---- UI ------------------------------------------------------------------------------------------
-
-
-def _ui_dir() -> Path:
-    return Path(str(resources.files("claude_code_mux.server") / "ui"))
-
-
-async def handle_ui_index(request: web.Request) -> web.Response:
-    return _ui_file("index.html")
-
-
-async def handle_ui_file(request: web.Request) -> web.Response:
-    return _ui_file(request.match_info["file"])
-
-
-def _ui_file(name: str) -> web.Response:
-    ctype = UI_FILES.get(name)
-    if ctype is None:
-        raise NotFound(f"no such UI file: {name[:100]}")
-    try:
-        data = (_ui_dir() / name).read_bytes()
-    except OSError:
-        raise NotFound(f"UI file {name} is missing from the installation") from None
-    return web.Response(body=data, content_type=ctype, charset="utf-8", headers=_UI_HEADERS)
-
-
-# ---- wiring --------------------------------------------------------------------------------------
-
-
-def setup(app: web.Application) -> None:
-    holder = app[HOLDER]
-    app[STARTED] = time.time()
-    app[BOUND_HOST] = holder.current.config.server.host
-    app[EDIT_LOCK] = asyncio.Lock()
-    feed = Feed(holder)
-    app[FEED] = feed
-    holder.listeners.append(feed.publish)
-
-    async def _close_feed(_: web.Application) -> None:
-        feed.close_all()
-
-    app.on_shutdown.append(_close_feed)
-    r = app.router
-    r.add_get("/", handle_ui_index, allow_head=False)
-    r.add_get("/ui/{file}", handle_ui_file)
-    r.add_get("/api/status", handle_status)
-    r.add_get("/api/config", handle_config)
-    r.add_put("/api/config/router", handle_put_router)
-    r.add_put("/api/config/server", handle_put_server)
-    r.add_get("/api/config/json", handle_compat_get)
-    r.add_post("/api/config/json", handle_compat_post)
-    r.add_post("/api/providers", handle_post_provider)
-    r.add_put("/api/providers/{name}", handle_put_provider)
-    r.add_delete("/api/providers/{name}", handle_delete_provider)
-    r.add_post("/api/models", handle_post_model)
-    r.add_put("/api/models/{name:.+}", handle_put_model)
-    r.add_delete("/api/models/{name:.+}", handle_delete_model)
-    r.add_post("/api/reload", handle_reload)
-    r.add_get("/api/requests", handle_requests)
-    r.add_get("/api/requests/stream", handle_requests_stream)
-    r.add_post("/api/test", handle_test)
-    r.add_get("/api/presets", handle_presets)
-    r.add_get("/api/openapi.json", handle_openapi)
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/api/status", handle_status, methods=["GET"]),
+        Route("/api/config", handle_config, methods=["GET"]),
+        Route("/api/config/router", handle_put_router, methods=["PUT"]),
+        Route("/api/config/server", handle_put_server, methods=["PUT"]),
+        Route("/api/config/json", handle_compat_get, methods=["GET"]),
+        Route("/api/config/json", handle_compat_post, methods=["POST"]),
+        Route("/api/providers", handle_post_provider, methods=["POST"]),
+        Route("/api/providers/{name}", handle_put_provider, methods=["PUT"]),
+        Route("/api/providers/{name}", handle_delete_provider, methods=["DELETE"]),
+        Route("/api/models", handle_post_model, methods=["POST"]),
+        Route("/api/models/{name:path}", handle_put_model, methods=["PUT"]),
+        Route("/api/models/{name:path}", handle_delete_model, methods=["DELETE"]),
+        Route("/api/reload", handle_reload, methods=["POST"]),
+        Route("/api/presets", handle_presets, methods=["GET"]),
+        Route("/api/openapi.json", handle_openapi, methods=["GET"]),
+    ]

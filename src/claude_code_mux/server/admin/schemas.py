@@ -1,4 +1,4 @@
-"""Pydantic models of admin API request bodies, and reading a body into one (400 names the field)."""
+"""Pydantic schemas of admin API request bodies, and reading a body into one (400 names the field)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import re
 from typing import Any, Literal, TypeVar
 
 import orjson
-from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.requests import Request
 
+from claude_code_mux.auth.login import DEFAULT_PROVIDER_ID
 from claude_code_mux.config.schema import AuthType
 from claude_code_mux.errors import InvalidRequest
+from claude_code_mux.server.api.body import read_limited_body
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 MODEL_NAME_PATTERN = r"^[^\x00-\x1f\x7f]{1,200}$"
@@ -121,6 +123,41 @@ class ConsoleIn(_In):
     # Sent as X-Provider: restricts the candidates to this provider.
     provider: str | None = Field(None, pattern=NAME_PATTERN)
     temperature: float | None = Field(None, ge=0, le=2)
+    # Sent as x-api-key instead of the router's key: lets a passthrough provider be tested with the client's own
+    # key. Never echoed back nor logged.
+    client_key: str | None = Field(None, min_length=1, max_length=4000, pattern=HEADER_SAFE)
+
+
+class OAuthIn(_In):
+    """OAuth API bodies: unknown fields are ignored, as the original's clients may send more."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class OAuthAuthorizeIn(OAuthIn):
+    oauth_type: Literal["max", "console"] = "max"  # Claude Pro/Max, or create an API key (console)
+    provider_id: str = Field(DEFAULT_PROVIDER_ID, pattern=NAME_PATTERN)
+
+
+class OAuthExchangeIn(OAuthIn):
+    code: str = Field(min_length=1, max_length=8192)  # what the page shows: code#state, a URL or a bare code
+    state: str | None = Field(None, max_length=512)
+    # The original's body: the login is stored under provider_id when given (else the id given at authorize);
+    # verifier is accepted and ignored (ours never left the server).
+    provider_id: str | None = Field(None, pattern=NAME_PATTERN)
+    verifier: str | None = Field(None, max_length=1024)
+
+
+class OAuthProviderIn(OAuthIn):
+    provider_id: str = Field(pattern=NAME_PATTERN)
+
+
+class DeviceProviderIn(OAuthIn):
+    provider_id: str = Field(DEFAULT_PROVIDER_ID, pattern=NAME_PATTERN)
+
+
+class DeviceSubmitIn(OAuthIn):
+    code: str = Field(min_length=1, max_length=8192)
 
 
 class CompatServerIn(_In):
@@ -172,13 +209,9 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return out or "body"
 
 
-async def read_body(request: web.Request, model: type[M], *, strip_nulls: bool = False) -> M:
+async def read_body(request: Request, model: type[M], *, strip_nulls: bool = False, limit: int = MAX_ADMIN_BODY) -> M:
     """Parse the JSON body into ``model``; any problem is a 400 whose message starts with the field."""
-    if request.content_length is not None and request.content_length > MAX_ADMIN_BODY:
-        raise InvalidRequest(f"body: larger than {MAX_ADMIN_BODY} bytes")
-    raw = await request.read()
-    if len(raw) > MAX_ADMIN_BODY:
-        raise InvalidRequest(f"body: larger than {MAX_ADMIN_BODY} bytes")
+    raw = await read_limited_body(request, limit)
     try:
         data = orjson.loads(raw) if raw.strip() else {}
     except orjson.JSONDecodeError as exc:

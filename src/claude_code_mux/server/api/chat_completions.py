@@ -1,4 +1,4 @@
-"""Inbound ``POST /v1/chat/completions``: OpenAI-format clients routed like any Claude Code request.
+"""``POST /v1/chat/completions``: OpenAI-format clients routed like any Claude Code request.
 
 The request is translated to the Anthropic form, routed and dispatched to either dialect, and the answer (or
 stream) is translated back. Errors use OpenAI's ``{"error": {...}}`` shape, which OpenAI SDKs parse.
@@ -6,30 +6,33 @@ stream) is translated back. Errors use OpenAI's ``{"error": {...}}`` shape, whic
 
 from __future__ import annotations
 
-import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import orjson
-from aiohttp import web
 
 from claude_code_mux.dispatch import DispatchFailed
 from claude_code_mux.errors import HttpError, InvalidRequest
-from claude_code_mux.providers.base import UpstreamFailure
-from claude_code_mux.routing.probe import Probe
+from claude_code_mux.observe.usage_extract import usage_from_body
+from claude_code_mux.routing.probe import Probe, loads_object
 from claude_code_mux.routing.rules import decide
-from claude_code_mux.server.body import check_client_auth, check_messages_body, lower_headers, read_json
-from claude_code_mux.server.messages import build_context, explain_headers, route_and_dispatch
-from claude_code_mux.server.state import HOLDER
+from claude_code_mux.server.api.body import check_messages_body
+from claude_code_mux.server.api.exchange import ClientRequest, Outbound
+from claude_code_mux.server.api.messages import STREAM_ERRORS, build_context, explain_headers, route_and_dispatch
+from claude_code_mux.server.api.recording import Recording
+from claude_code_mux.server.state import RuntimeHolder
 from claude_code_mux.translate.inbound_openai import anthropic_to_openai_response, openai_to_anthropic_request
 from claude_code_mux.translate.inbound_stream import AnthropicToOpenAIStream
 
-_STREAM_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, UpstreamFailure, OSError)
+JSON = {"content-type": "application/json"}
 
 
-def _openai_error(err: HttpError) -> web.Response:
-    body = {"error": {"message": err.message, "type": err.error_type, "param": None, "code": err.status}}
+def openai_error(err: HttpError) -> bytes:
+    """An error in OpenAI's shape (the message of an Anthropic envelope body, when there is one)."""
+    body: dict[str, Any] = {
+        "error": {"message": err.message, "type": err.error_type, "param": None, "code": err.status}
+    }
     try:
         parsed = orjson.loads(err.body())
         inner = parsed.get("error") if isinstance(parsed, dict) else None
@@ -37,75 +40,80 @@ def _openai_error(err: HttpError) -> web.Response:
             body["error"]["message"] = inner["message"]
     except orjson.JSONDecodeError:
         pass
-    return web.Response(
-        status=err.status, body=orjson.dumps(body), content_type="application/json", headers=err.headers
-    )
+    return orjson.dumps(body)
 
 
-async def handle_chat_completions(request: web.Request) -> web.StreamResponse:
-    try:
-        return await _handle(request)
-    except HttpError as err:
-        return _openai_error(err)
-
-
-async def _handle(request: web.Request) -> web.StreamResponse:
-    holder = request.app[HOLDER]
+async def serve_chat_completions(
+    holder: RuntimeHolder, req: ClientRequest, raw: bytes, out: Outbound, rec: Recording
+) -> None:
     rt = holder.current
-    headers = lower_headers(request)
-    check_client_auth(rt, headers)
-    _, oa_body = await read_json(request, rt.config.server.max_body_bytes)
+    headers = req.headers
+    oa_body = loads_object(raw)
     try:
         body: dict[str, Any] = openai_to_anthropic_request(oa_body)
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidRequest(f"cannot read this chat.completions request: {exc}") from None
     model = check_messages_body(body)
-    raw = orjson.dumps(body)
+    rec.client_model = model
+    rec.stream = bool(body.get("stream"))
+    anthropic_raw = orjson.dumps(body)
     decision = decide(body, headers, rt.config)
-    ctx = build_context(rt, request.path, request.query_string, Probe.of(body, raw), headers, model)
-    ctx.path = "/v1/messages"
-    ctx.query = ""
+    rec.routed(decision)
+    inner = ClientRequest(req.method, "/v1/messages", "", headers, req.remote, req.identity)
+    ctx = build_context(rt, inner, Probe.of(body, anthropic_raw), model, rec.request_id)
     result = await route_and_dispatch(rt, ctx, decision)
+    rec.candidate = result.candidate
+    rec.attempts = result.attempts
     reply = result.reply
     out_headers = {k: v for k, v in reply.headers.items() if k.lower() in ("retry-after", "request-id")}
     out_headers.update(explain_headers(decision, result.candidate, result.attempts))
+    out_headers["x-ccm-request-id"] = rec.request_id
     if not reply.is_stream:
         reply.close()
         try:
             msg = orjson.loads(reply.body or b"{}")
         except orjson.JSONDecodeError:
             raise DispatchFailed(HttpError("upstream answer is not JSON", status=502), result.attempts) from None
-        out = anthropic_to_openai_response(msg, model=model)
-        return web.Response(body=orjson.dumps(out), content_type="application/json", headers=out_headers)
+        rec.usage = reply.usage or usage_from_body(reply.body)
+        rec.status = 200
+        await out.send(200, {**JSON, **out_headers}, orjson.dumps(anthropic_to_openai_response(msg, model=model)))
+        rec.ttfb = time.perf_counter()
+        return
     out_headers["content-type"] = "text/event-stream; charset=utf-8"
     out_headers["cache-control"] = "no-cache"
-    resp = web.StreamResponse(status=200, headers=out_headers)
     opts = oa_body.get("stream_options")
     include_usage = bool(opts.get("include_usage")) if isinstance(opts, dict) else False
     conv = AnthropicToOpenAIStream(model=model, include_usage=include_usage)
     assert reply.chunks is not None
+    rec.status = 200
+    holder.active_streams += 1
     try:
-        await resp.prepare(request)
+        await out.start(200, out_headers)
         first = conv.feed(reply.first)
         if first:
-            await resp.write(first)
+            await out.write(first)
+        rec.ttfb = time.perf_counter()
         it: AsyncIterator[bytes] = reply.chunks.__aiter__()
         while True:
             try:
                 chunk = await it.__anext__()
             except StopAsyncIteration:
                 break
-            except _STREAM_ERRORS as exc:
-                failure = {"error": {"message": f"upstream stream failed: {exc}", "type": "api_error", "code": 502}}
-                await resp.write(b"data: " + orjson.dumps(failure) + b"\n\n")
+            except STREAM_ERRORS as exc:
+                rec.status = 599
+                rec.error = f"upstream stream failed: {exc}"
+                rec.error_type = "api_error"
+                failure = {"error": {"message": rec.error, "type": "api_error", "code": 502}}
+                await out.write(b"data: " + orjson.dumps(failure) + b"\n\n")
                 break
             piece = conv.feed(chunk)
             if piece:
-                await resp.write(piece)
+                await out.write(piece)
         tail = conv.close()
         if tail:
-            await resp.write(tail)
-        await resp.write_eof()
+            await out.write(tail)
+        await out.end()
     finally:
         reply.close()
-    return resp
+        holder.active_streams -= 1
+        rec.usage = reply.usage

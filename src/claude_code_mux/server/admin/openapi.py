@@ -9,17 +9,30 @@ from typing import Any
 from pydantic import BaseModel
 
 from claude_code_mux import __version__
-from claude_code_mux.server.admin_models import (
+from claude_code_mux.server.admin.schemas import (
     CompatConfigIn,
     ConsoleIn,
     ModelIn,
+    OAuthAuthorizeIn,
+    OAuthExchangeIn,
+    OAuthProviderIn,
     ProviderIn,
     RouterIn,
     ServerIn,
 )
 
 _REF = "#/components/schemas/{model}"
-_INPUTS: tuple[type[BaseModel], ...] = (ProviderIn, ModelIn, RouterIn, ServerIn, ConsoleIn, CompatConfigIn)
+_INPUTS: tuple[type[BaseModel], ...] = (
+    ProviderIn,
+    ModelIn,
+    RouterIn,
+    ServerIn,
+    ConsoleIn,
+    CompatConfigIn,
+    OAuthAuthorizeIn,
+    OAuthExchangeIn,
+    OAuthProviderIn,
+)
 
 _ERROR = {
     "type": "object",
@@ -210,6 +223,80 @@ def _paths() -> dict[str, Any]:
     }
 
 
+def _oauth_paths() -> dict[str, Any]:
+    done = _ok(
+        {
+            "type": "object",
+            "required": ["success", "provider_id"],
+            "properties": {"success": {"type": "boolean"}, "provider_id": {"type": "string"}},
+        }
+    )
+    missing = _err("no login, or OAuth is not available in this server")
+    return {
+        "/api/oauth/authorize": {
+            "post": _op(
+                "Start a login; the PKCE verifier stays on the server (keyed by state)",
+                {
+                    "200": _ok(
+                        {
+                            "type": "object",
+                            "required": ["url", "state", "instructions"],
+                            "properties": {k: {"type": "string"} for k in ("url", "state", "instructions")},
+                        }
+                    ),
+                    "404": missing,
+                    **_WRITE,
+                },
+                requestBody=_body(OAuthAuthorizeIn),
+            )
+        },
+        "/api/oauth/exchange": {
+            "post": _op(
+                "Finish a login with the pasted code; stored under provider_id when given",
+                {
+                    "200": _ok(
+                        {
+                            "type": "object",
+                            "required": ["success", "message", "provider_id", "expires_at"],
+                            "properties": {
+                                "success": {"type": "boolean"},
+                                "message": {"type": "string"},
+                                "provider_id": {"type": "string"},
+                                "expires_at": {"type": "string", "format": "date-time"},
+                            },
+                        }
+                    ),
+                    "404": missing,
+                    **_WRITE,
+                },
+                requestBody=_body(OAuthExchangeIn),
+            )
+        },
+        "/api/oauth/tokens": {
+            "get": _op(
+                "Logins without secrets",
+                {"200": _ok({"type": "array", "items": _OBJ}), "404": missing, **_COMMON},
+            )
+        },
+        "/api/oauth/tokens/refresh": {
+            "post": _op(
+                "Refresh a login now",
+                {"200": done, "404": missing, **_WRITE},
+                requestBody=_body(OAuthProviderIn),
+            )
+        },
+        "/api/oauth/tokens/delete": {
+            "post": _op("Remove a login", {"200": done, "404": missing, **_WRITE}, requestBody=_body(OAuthProviderIn))
+        },
+        "/api/oauth/tokens/{provider_id}": {
+            "parameters": [
+                {"name": "provider_id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+            ],
+            "delete": _op("Remove a login (no body)", {"200": done, "404": missing, **_WRITE}),
+        },
+    }
+
+
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     schemas: dict[str, Any] = {"Error": _ERROR, "ConfigState": _STATE}
@@ -231,5 +318,5 @@ def openapi_document() -> dict[str, Any]:
             "securitySchemes": {"adminKey": {"type": "apiKey", "in": "header", "name": "x-admin-key"}},
         },
         "security": [{}, {"adminKey": []}],
-        "paths": _paths(),
+        "paths": {**_paths(), **_oauth_paths()},
     }

@@ -1,14 +1,15 @@
-"""``GET /v1/models``: the configured model names in the Anthropic list shape."""
+"""``GET /v1/models`` and ``/v1/models/{id}``: the configured model names in the Anthropic list shape."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import orjson
-from aiohttp import web
+from starlette.requests import Request
+from starlette.responses import Response
 
 from claude_code_mux.config.schema import Config
-from claude_code_mux.server.state import HOLDER
+from claude_code_mux.errors import NotFound
 
 _EPOCH = datetime(2025, 1, 1, tzinfo=UTC).isoformat().replace("+00:00", "Z")
 
@@ -28,27 +29,29 @@ def model_ids(cfg: Config) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-async def handle_models(request: web.Request) -> web.Response:
-    cfg = request.app[HOLDER].current.config
+def _json(body: object) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+async def list_models(request: Request) -> Response:
+    cfg = request.app.state.holder.current.config
     data = [{"type": "model", "id": i, "display_name": i, "created_at": _EPOCH} for i in model_ids(cfg)]
-    limit = request.query.get("limit")
+    limit = request.query_params.get("limit")
     if limit and limit.isdigit():
         data = data[: int(limit)]
-    body = {
-        "data": data,
-        "has_more": False,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-    }
-    return web.Response(body=orjson.dumps(body), content_type="application/json")
+    return _json(
+        {
+            "data": data,
+            "has_more": False,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
+    )
 
 
-async def handle_model(request: web.Request) -> web.Response:
-    cfg = request.app[HOLDER].current.config
-    mid = request.match_info["model_id"]
+async def get_model(request: Request) -> Response:
+    cfg = request.app.state.holder.current.config
+    mid = request.path_params["model_id"]
     if mid not in model_ids(cfg):
-        from claude_code_mux.errors import NotFound
-
         raise NotFound(f"model {mid!r} is not configured in claude-code-mux")
-    body = {"type": "model", "id": mid, "display_name": mid, "created_at": _EPOCH}
-    return web.Response(body=orjson.dumps(body), content_type="application/json")
+    return _json({"type": "model", "id": mid, "display_name": mid, "created_at": _EPOCH})

@@ -1,0 +1,27 @@
+"""The admin side of the server on Starlette: admin JSON API + OpenAPI, UI, live feed, test console, OAuth API,
+device-login page and ``/metrics``. Handlers find the runtime holder at ``request.app.state.holder``.
+
+Modules: :mod:`.config_api` (status, config reads and writes, reload), :mod:`.feed` (recent requests, live SSE
+feed), :mod:`.console` (test console), :mod:`.oauth` (``/api/oauth/*``), :mod:`.device` (``/auth/*``),
+:mod:`.ui` (static files), :mod:`.metrics`; :mod:`.guard` (who may call), :mod:`.schemas` (input bodies),
+:mod:`.view` (masked read views), :mod:`.openapi`.
+"""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from claude_code_mux.server.admin import config_api, console, device, feed, metrics, oauth, ui
+
+
+def routes() -> list[BaseRoute]:
+    """Every admin route, to be mounted by the server's app."""
+    return [
+        *ui.routes(),
+        *config_api.routes(),
+        *feed.routes(),
+        *console.routes(),
+        *oauth.routes(),
+        *device.routes(),
+        *metrics.routes(),
+    ]

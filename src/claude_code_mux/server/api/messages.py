@@ -1,0 +1,215 @@
+"""``POST /v1/messages`` and ``/v1/messages/count_tokens``: route, dispatch, and relay the answer.
+
+Written against :class:`ClientRequest` / :class:`Outbound` (see :mod:`.exchange`); the ASGI entry
+(:mod:`.hot`) has already checked the caller and read the body. Facts go into the request's
+:class:`Recording`; an :class:`HttpError` raised before anything was sent is the entry's to answer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import orjson
+
+from claude_code_mux.dispatch import Attempt, DispatchFailed, DispatchResult, dispatch
+from claude_code_mux.errors import HttpError, error_event
+from claude_code_mux.observe.usage_extract import session_id, usage_from_body, usage_from_stream
+from claude_code_mux.providers.base import RequestContext, UpstreamFailure, UpstreamReply
+from claude_code_mux.routing.plan import plan
+from claude_code_mux.routing.probe import Probe
+from claude_code_mux.routing.rules import decide
+from claude_code_mux.routing.types import Candidate, RouteDecision
+from claude_code_mux.runtime import Runtime
+from claude_code_mux.server.api.body import check_messages_body
+from claude_code_mux.server.api.exchange import ClientRequest, Outbound
+from claude_code_mux.server.api.recording import Recording
+from claude_code_mux.server.state import RuntimeHolder
+from claude_code_mux.wire.guard import StreamGuard
+
+# What the upstream's chunk iterator may raise once the stream has started: the transport seam's errors
+# (TransportError, timeouts, UpstreamFailure) and whatever else a client library raises (aiohttp's payload
+# errors, until the seam is the only client). Any of them ends the stream with an error event; our own writes
+# are outside this catch, and cancellation (a BaseException) is not caught.
+STREAM_ERRORS: tuple[type[Exception], ...] = (Exception,)
+JSON = {"content-type": "application/json"}
+
+
+def explain_headers(decision: RouteDecision, cand: Candidate | None, attempts: list[Attempt]) -> dict[str, str]:
+    out = {"x-ccm-route": decision.label[:200], "x-ccm-attempts": str(len(attempts))}
+    if cand is not None:
+        out["x-ccm-provider"] = cand.provider
+        out["x-ccm-model"] = cand.upstream_model
+    return out
+
+
+def build_context(rt: Runtime, req: ClientRequest, probe: Probe, model: str, request_id: str) -> RequestContext:
+    assert probe.raw is not None
+    return RequestContext(
+        request_id=request_id,
+        path=req.path if req.path.startswith("/v1/") else "/v1/messages",
+        query=req.query,
+        raw=probe.raw,
+        probe=probe,
+        client_model=model,
+        stream=bool(probe.get("stream")),
+        headers=req.headers,
+        router_key=rt.router_key(),
+    )
+
+
+async def route_and_dispatch(
+    rt: Runtime, ctx: RequestContext, decision: RouteDecision, *, count_tokens: bool = False
+) -> DispatchResult:
+    cands = plan(decision, rt.config, rt.health)
+    if decision.edited_body is not None:
+        ctx.edited_body = decision.edited_body
+
+    async def send(c: Candidate) -> UpstreamReply:
+        provider = rt.providers[c.provider]
+        dialect = rt.dialects.get(provider.dialect)
+        if dialect is None:
+            raise UpstreamFailure(f"{provider.name}: dialect {provider.dialect!r} is not available")
+        if count_tokens:
+            return await dialect.count_tokens(ctx, provider, c.upstream_model)
+        return await dialect.send(ctx, provider, c.upstream_model)
+
+    t = rt.config.server
+    return await dispatch(
+        cands,
+        send,
+        health=rt.health,
+        retry_budget_s=t.timeouts.retry_budget_ms / 1000,
+        failover_statuses=frozenset(t.failover_on_status),
+    )
+
+
+async def serve_messages(holder: RuntimeHolder, req: ClientRequest, raw: bytes, out: Outbound, rec: Recording) -> None:
+    """Route, dispatch and relay one ``/v1/messages`` request whose body has been read."""
+    rt = holder.current
+    headers = req.headers
+    probe = Probe.parse(raw)
+    model = check_messages_body(probe)
+    rec.client_model = model
+    rec.stream = bool(probe.get("stream"))
+    rec.session_id = session_id(probe.get("metadata"))
+    decision = decide(probe, headers, rt.config)
+    rec.routed(decision)
+    ctx = build_context(rt, req, probe, model, rec.request_id)
+    try:
+        result = await route_and_dispatch(rt, ctx, decision)
+    except DispatchFailed as exc:
+        exc.headers.update(explain_headers(decision, None, exc.attempts))
+        raise
+    rec.candidate = result.candidate
+    rec.attempts = result.attempts
+    reply = result.reply
+    out_headers = reply.headers
+    out_headers.update(explain_headers(decision, result.candidate, result.attempts))
+    out_headers["x-ccm-request-id"] = ctx.request_id
+    rec.status = reply.status
+    if not reply.is_stream:
+        reply.close()
+        await out.send(reply.status, out_headers, reply.body or b"")
+        rec.ttfb = time.perf_counter()
+        rec.usage = reply.usage or usage_from_body(reply.body)
+        return
+    await _relay_stream(out, holder, rec, result)
+
+
+async def _relay_stream(resp: Outbound, holder: RuntimeHolder, rec: Recording, result: DispatchResult) -> None:
+    reply = result.reply
+    assert reply.chunks is not None
+    holder.active_streams += 1
+    tail = b""
+    guard = StreamGuard() if reply.guard else None
+    try:
+        await resp.start(reply.status, reply.headers)
+        first = guard.feed(reply.first) if guard is not None else reply.first
+        await resp.write(first)
+        rec.ttfb = time.perf_counter()
+        tail = reply.first[-2048:]
+        it: AsyncIterator[bytes] = reply.chunks.__aiter__()
+        failure: str | None = None
+        while guard is None or guard.error is None:
+            try:
+                chunk = await it.__anext__()
+            except StopAsyncIteration:
+                break
+            except STREAM_ERRORS as exc:
+                failure = str(exc) or type(exc).__name__
+                break
+            if guard is not None:
+                chunk = guard.feed(chunk)
+                if chunk:
+                    await resp.write(chunk)
+            else:
+                await resp.write(chunk)
+                tail = (tail + chunk)[-2048:]
+        if failure is None and guard is not None:
+            failure = guard.close()
+        elif failure is None and b"message_stop" not in tail and b"event: error" not in tail:
+            failure = "upstream stream ended without message_stop"
+        if failure is not None:
+            rec.status = 599
+            rec.error = f"upstream stream failed after it started: {failure}"
+            rec.error_type = "api_error"
+            await resp.write(error_event("api_error", rec.error))
+        await resp.end()
+    finally:
+        reply.close()
+        holder.active_streams -= 1
+        rec.usage = reply.usage or (guard.usage if guard is not None else usage_from_stream(reply.first, tail))
+
+
+async def serve_count_tokens(
+    holder: RuntimeHolder, req: ClientRequest, raw: bytes, out: Outbound, rec: Recording
+) -> None:
+    """Upstream ``count_tokens`` when an Anthropic-dialect candidate serves the model, else a local estimate.
+
+    count_tokens never fails for routing reasons: whatever routing says, the local estimate answers.
+    """
+    rt = holder.current
+    headers = req.headers
+    probe = Probe.parse(raw)
+    model = check_messages_body(probe)
+    rec.client_model = model
+    body = probe.full()  # the local estimate reads all of it
+    try:
+        decision = decide(body, headers, rt.config)
+        cands = plan(decision, rt.config, rt.health)
+    except HttpError:
+        decision = RouteDecision("default", "estimate_only", model)
+        cands = []
+    rec.routed(decision)
+    ctx = build_context(rt, req, probe, model, rec.request_id)
+    ctx.stream = False
+    anthropic_cands = [c for c in cands if rt.providers[c.provider].dialect == "anthropic"]
+    if anthropic_cands:
+        ctx.edited_body = decision.edited_body
+
+        async def send(c: Candidate) -> UpstreamReply:
+            provider = rt.providers[c.provider]
+            return await rt.dialects["anthropic"].count_tokens(ctx, provider, c.upstream_model)
+
+        try:
+            result = await dispatch(anthropic_cands, send, retry_budget_s=0)
+        except DispatchFailed as exc:
+            rec.attempts = exc.attempts
+        else:
+            rec.candidate = result.candidate
+            rec.attempts = result.attempts
+            rec.status = result.reply.status
+            hdrs = result.reply.headers
+            hdrs.update(explain_headers(decision, result.candidate, result.attempts))
+            await out.send(result.reply.status, hdrs, result.reply.body or b"")
+            return
+    from claude_code_mux.routing.estimate import estimate_tokens
+
+    n = estimate_tokens(decision.edited_body or body)
+    rec.status = 200
+    await out.send(
+        200,
+        {**JSON, "x-ccm-route": decision.label[:200], "x-ccm-count": "estimate"},
+        orjson.dumps({"input_tokens": n}),
+    )

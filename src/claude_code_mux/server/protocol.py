@@ -1,0 +1,191 @@
+"""uvicorn's httptools protocol with the bounds a router facing hostile clients needs.
+
+uvicorn parses with llhttp (which refuses smuggling shapes: CL+TE, duplicate Content-Length, bad chunk sizes,
+obs-fold) and strips trailing whitespace from header values. On top of it, this subclass adds only:
+
+* a bound on the request head (:data:`MAX_HEAD_BYTES`, :data:`MAX_HEADERS`): 431;
+* a time limit on a client that owes bytes — a new connection's first request, a head that has begun, a body
+  that has not finished — and sends none for ``server.timeouts.client_read_ms`` (slowloris): a stalled head closes
+  the connection, a stalled body is answered 408. One timer, armed only while bytes are owed: a request that
+  arrives in one read (the usual case) arms none;
+* refusals as Anthropic error envelopes, answered in turn: a malformed request pipelined behind good ones is
+  refused after their answers, never before them;
+* a disconnect hook: a handler puts a callable at ``scope["state"][ON_GONE]`` and it is called when the client
+  goes away before the answer is complete — so the hot path learns of a disconnect without a task waiting on
+  ``receive()`` for every request (uvicorn tells only the newest request of a connection, by ``receive()``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from claude_code_mux.errors import error_body, error_type_for_status
+
+MAX_HEAD_BYTES = 64 * 1024
+MAX_HEADERS = 256
+# Set in the request's scope["state"] when its body stalled: the handler records a 408, not a client gone.
+STALLED = "ccm.client_stalled"
+# scope["state"] key: a callable run when the client disconnects before the answer is complete.
+ON_GONE = "ccm.on_gone"
+HOOKS = "ccm.hooks"  # present when the request is served by this protocol (ON_GONE and STALLED work)
+
+
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback to stop at an oversized head."""
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """One client connection (see the module docstring); ``head_timeout_s`` is set on the class by the server."""
+
+    head_timeout_s: float = 30.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_size = 0
+        self._header_count = 0
+        self._refusal: bytes | None = None
+        self._head_pending = True  # a new connection owes its first request
+        self._stall_timer: asyncio.TimerHandle | None = None
+        self._progress = 0.0
+        self._running: Any = None  # the cycle whose handler runs now (uvicorn tracks only the newest)
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._owing()  # a connection that never sends a byte is closed too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
+        running = self._running
+        super().connection_lost(exc)
+        if running is not None and not running.response_complete:
+            running.disconnected = True
+            running.message_event.set()
+            on_gone = running.scope["state"].pop(ON_GONE, None)
+            if on_gone is not None:
+                on_gone()
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        self._running = cycle
+        super()._start_asgi_task(cycle, app)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refusal is not None:
+            return  # a refusal is waiting for the answers before it; nothing more is read
+        super().data_received(data)
+        if self._refusal is None and self.parser is not None:
+            self._owing()
+
+    def send_400_response(self, msg: str) -> None:
+        # Called by uvicorn for a parser error; the oversized-head stop arrives here as a callback error.
+        if self._head_size > MAX_HEAD_BYTES or self._header_count > MAX_HEADERS:
+            self._refuse(431, f"request head larger than {MAX_HEAD_BYTES} bytes or {MAX_HEADERS} headers")
+        else:
+            self._refuse(400, "malformed HTTP request")
+
+    # ------------------------------------------------------------------ parser callbacks
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.scope["state"][HOOKS] = True
+        self._head_size = 0
+        self._header_count = 0
+        self._head_pending = True
+
+    def on_url(self, url: bytes) -> None:
+        self._head_size += len(url)
+        if self._head_size > MAX_HEAD_BYTES:
+            raise _HeadTooLarge
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value) + 4
+        self._header_count += 1
+        if self._head_size > MAX_HEAD_BYTES or self._header_count > MAX_HEADERS:
+            raise _HeadTooLarge
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._head_pending = False
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._refusal is not None and not self.pipeline:
+            self._write_refusal()
+
+    # ------------------------------------------------------------------ refusals and timers
+
+    def _busy(self) -> bool:
+        return bool(self.pipeline) or (self.cycle is not None and not self.cycle.response_complete)
+
+    def _refuse(self, status: int, why: str) -> None:
+        body = error_body(error_type_for_status(status), why)
+        phrase = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large"}.get(
+            status, "Error"
+        )
+        self._refusal = (
+            f"HTTP/1.1 {status} {phrase}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        ).encode() + body
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body and not cycle.response_complete:
+            # The error is in this request's body: the request is refused whole, never handed a partial body.
+            queued = [entry for entry in self.pipeline if entry[0] is cycle]
+            for entry in queued:
+                self.pipeline.remove(entry)
+            if not queued:  # it is running: its handler sees the client gone, the refusal goes out now
+                cycle.disconnected = True
+                cycle.message_event.set()
+                self._write_refusal()
+                return
+        if self._busy():
+            self.flow.pause_reading()
+        else:
+            self._write_refusal()
+
+    def _write_refusal(self) -> None:
+        if self._refusal is not None and not self.transport.is_closing():
+            self.transport.write(self._refusal)
+            self.transport.close()
+
+    def _body_pending(self) -> bool:
+        cycle = self.cycle
+        return cycle is not None and cycle.more_body and not cycle.response_complete and not cycle.disconnected
+
+    def _owing(self) -> None:
+        """After each read: start (or feed) the stall timer while the client owes bytes, else stop it."""
+        if self._head_pending or self._body_pending():
+            self._progress = self.loop.time()
+            if self._stall_timer is None:
+                self._stall_timer = self.loop.call_later(self.head_timeout_s, self._check_stall)
+        elif self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
+
+    def _check_stall(self) -> None:
+        self._stall_timer = None
+        if self.transport.is_closing():
+            return
+        head, body = self._head_pending, self._body_pending()
+        if not head and not body:
+            return
+        left = self._progress + self.head_timeout_s - self.loop.time()
+        if left > 0 or self.flow.read_paused:  # progress since, or we are the ones not reading
+            self._stall_timer = self.loop.call_later(max(left, 0.05), self._check_stall)
+            return
+        if head and not self._busy():
+            self.transport.close()
+        elif body:
+            cycle = self.cycle
+            cycle.scope["state"][STALLED] = True
+            if cycle.response_started:
+                cycle.disconnected = True
+                cycle.message_event.set()
+                self.transport.close()
+            else:  # the handler's next receive() is a disconnect; the 408 goes out now
+                self._refuse(408, f"the request body stopped arriving for {self.head_timeout_s:g} s")
