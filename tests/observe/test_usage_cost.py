@@ -83,7 +83,7 @@ def test_old_usage_db_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
     assert out.stdout.splitlines()[2].startswith("-  ")  # old rows have no project
     conn = connect(db)
     cols = [r[1] for r in conn.execute("PRAGMA table_info(usage)")]
-    assert cols[-2:] == ["key_name", "project"]
+    assert cols[-4:] == ["key_name", "project", "endpoint", "error_type"]
     assert conn.execute("SELECT request_id, cost_usd, key_name FROM usage").fetchall() == [("r1", 0.25, None)]
     conn.execute(f"INSERT INTO usage ({COLUMNS}) VALUES ({','.join('?' * 17)})", (time.time(),) + (None,) * 16)
     conn.commit()

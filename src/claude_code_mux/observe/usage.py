@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from claude_code_mux.config.schema import PriceConfig
 from claude_code_mux.observe.record import RequestRecord
-from claude_code_mux.observe.usage_db import COLUMNS, connect
+from claude_code_mux.observe.usage_db import WRITER_COLUMNS, connect
 from claude_code_mux.pricing import book, record_cost
 
 if TYPE_CHECKING:
     from claude_code_mux.config.schema import Config
 
-_INSERT = f"INSERT INTO usage ({COLUMNS}) VALUES ({', '.join('?' * len(COLUMNS.split(',')))})"
+_INSERT = f"INSERT INTO usage ({WRITER_COLUMNS}) VALUES ({', '.join('?' * len(WRITER_COLUMNS.split(',')))})"
 
 
 def estimate_cost(

@@ -37,8 +37,10 @@ CREATE INDEX IF NOT EXISTS usage_ts ON usage(ts);
 ADDED_COLUMNS = (("key_name", "TEXT"), ("project", "TEXT"), ("endpoint", "TEXT"), ("error_type", "TEXT"))
 COLUMNS = (
     "ts, request_id, session_id, route, provider, model, client_model, status, input_tokens, output_tokens, "
-    "cache_read_tokens, cache_write_tokens, latency_ms, ttfb_ms, cost_usd, key_name, project, endpoint, error_type"
+    "cache_read_tokens, cache_write_tokens, latency_ms, ttfb_ms, cost_usd, key_name, project"
 )
+# What the writer fills: the above, then which endpoint and, for a failed request, the error type.
+WRITER_COLUMNS = COLUMNS + ", endpoint, error_type"
 
 
 def migrate(conn: sqlite3.Connection) -> None:
