@@ -1,0 +1,193 @@
+"""Quota readings, the account book, pool ordering and sticky sessions: table tests with an explicit clock."""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+
+from claude_code_mux.accounts.book import HARD, OK, SOFT, AccountBook, Limits
+from claude_code_mux.accounts.pool import Pool
+from claude_code_mux.accounts.quota import claim_window, parse_headers, parse_usage_body
+from claude_code_mux.accounts.sticky import StickyTable, cached_prefix, session_key
+
+NOW = 1_800_000_000.0
+P = "anthropic-ratelimit-unified-"
+
+
+def hdrs(**kw: str) -> dict[str, str]:
+    return {P + k.replace("_", "-"): v for k, v in kw.items()}
+
+
+def reading(util5: float, util7: float = 0.1, *, status: str = "allowed", claim: str = "five_hour", at: float = NOW):
+    h = {
+        P + "status": status,
+        P + "reset": str(int(at + 3600)),
+        P + "representative-claim": claim,
+        P + "5h-utilization": str(util5),
+        P + "5h-reset": str(int(at + 3600)),
+        P + "5h-status": "allowed" if util5 < 1 else "rejected",
+        P + "7d-utilization": str(util7),
+        P + "7d-reset": str(int(at + 86400)),
+        P + "7d-status": "allowed",
+    }
+    r = parse_headers(h, at)
+    assert r is not None
+    return r
+
+
+def test_headers_parse_every_window_generically() -> None:
+    h = hdrs(status="allowed_warning", reset="1800003600", representative_claim="seven_day_sonnet")
+    h[P + "5h-utilization"] = "0.42"
+    h[P + "7d-sonnet-utilization"] = "0.95"
+    h[P + "7d-sonnet-reset"] = "1800090000"
+    h[P + "7d-sonnet-status"] = "allowed_warning"
+    h[P + "overage-status"] = "allowed"
+    h[P + "overage-utilization"] = "0.5"
+    h["content-type"] = "application/json"
+    r = parse_headers(h, NOW)
+    assert r is not None
+    assert r.status == "allowed_warning" and r.claim == "7d-sonnet" and r.reset == 1800003600
+    assert r.windows["5h"].utilization == pytest.approx(0.42)
+    assert r.windows["7d-sonnet"].reset == 1800090000 and r.windows["7d-sonnet"].status == "allowed_warning"
+    assert r.overage_status == "allowed" and r.overage_utilization == 0.5
+    assert "overage" not in r.windows  # pay-as-you-go is not a window
+
+
+def test_no_headers_no_reading_and_garbage_ignored() -> None:
+    assert parse_headers({"content-type": "text/plain"}, NOW) is None
+    r = parse_headers({P + "5h-utilization": "nan", P + "7d-utilization": "lots"}, NOW)
+    assert r is not None and r.windows["5h"].utilization is None and r.windows["7d"].utilization is None
+
+
+@pytest.mark.parametrize(
+    ("claim", "window"),
+    [("five_hour", "5h"), ("seven_day", "7d"), ("seven_day_opus", "7d-opus"), ("Seven_Day_Sonnet", "7d-sonnet")],
+)
+def test_claim_names(claim: str, window: str) -> None:
+    assert claim_window(claim) == window
+
+
+def test_usage_endpoint_body() -> None:
+    body = {
+        "five_hour": {"utilization": 37.0, "resets_at": "2027-01-15T05:00:00+00:00"},
+        "seven_day": {"utilization": 12, "resets_at": "2027-01-20T00:00:00Z"},
+        "seven_day_opus": {"utilization": 100, "resets_at": None},
+        "extra_usage": {"is_enabled": False},
+    }
+    r = parse_usage_body(body, NOW)
+    assert r is not None
+    assert r.windows["5h"].utilization == pytest.approx(0.37)
+    assert r.windows["7d"].reset == pytest.approx(1_800_403_200.0)
+    assert r.windows["7d-opus"].utilization == 1.0
+    assert set(r.windows) == {"5h", "7d", "7d-opus"}
+
+
+def test_states_soft_hard_and_reset() -> None:
+    book = AccountBook(limits=Limits(soft=0.9, hard=0.98))
+    assert book.state("a", "claude-sonnet-4-5", NOW).state == OK
+    changed = book.record("a", "claude-sonnet-4-5", reading(0.92))
+    assert changed is not None and changed.state == SOFT and changed.window == "5h"
+    assert changed.until == NOW + 3600
+    assert "5h at 92 %" in changed.describe("max-work", lambda t: "17:40")
+    assert book.record("a", "claude-sonnet-4-5", reading(0.93)) is None  # no change, no log line
+    book.record("a", "claude-sonnet-4-5", reading(0.985))
+    assert book.state("a", "claude-sonnet-4-5", NOW).state == HARD
+    # After the 5h window resets the account comes back on its own.
+    assert book.state("a", "claude-sonnet-4-5", NOW + 3601).state == OK
+
+
+def test_rejected_binds_until_reset_not_retry_after() -> None:
+    book = AccountBook()
+    book.record("a", "claude-sonnet-4-5", reading(0.5, status="rejected", claim="five_hour"))
+    st = book.state("a", "claude-sonnet-4-5", NOW + 10)
+    assert st.state == HARD and st.until == NOW + 3600
+    assert book.state("a", "claude-sonnet-4-5", NOW + 3600).state == OK
+
+
+def test_per_family_windows() -> None:
+    book = AccountBook()
+    h = {
+        P + "status": "rejected",
+        P + "representative-claim": "seven_day_opus",
+        P + "reset": str(int(NOW + 7200)),
+        P + "5h-utilization": "0.3",
+        P + "5h-reset": str(int(NOW + 3600)),
+        P + "7d-opus-utilization": "1.0",
+        P + "7d-opus-reset": str(int(NOW + 7200)),
+        P + "7d-opus-status": "rejected",
+    }
+    r = parse_headers(h, NOW)
+    assert r is not None
+    book.record("a", "claude-opus-4-1", r)
+    assert book.state("a", "claude-opus-4-1", NOW).state == HARD
+    assert book.state("a", "claude-sonnet-4-5", NOW).state == OK  # an exhausted Opus window leaves Sonnet usable
+    # A sonnet reading's global 5h window applies to opus as well.
+    book.record("a", "claude-sonnet-4-5", reading(0.95))
+    assert book.state("a", "claude-opus-4-1", NOW).state == HARD
+    assert book.state("a", "claude-sonnet-4-5", NOW).state == SOFT
+
+
+def test_pool_priority_skips_hard_and_defers_soft_for_new_sessions() -> None:
+    book = AccountBook()
+    pool = Pool(["a", "b", "c"])
+    assert pool.order(book, "claude-sonnet-4-5", NOW) == ["a", "b", "c"]
+    book.record("a", "claude-sonnet-4-5", reading(0.92))
+    assert pool.order(book, "claude-sonnet-4-5", NOW) == ["b", "c", "a"]
+    assert pool.order(book, "claude-sonnet-4-5", NOW, new_session=False) == ["a", "b", "c"]
+    book.record("b", "claude-sonnet-4-5", reading(0.99))
+    assert pool.order(book, "claude-sonnet-4-5", NOW) == ["c", "a"]
+
+
+def test_round_robin_and_weights_spread_over_1000_requests() -> None:
+    book = AccountBook()
+    rr = Pool(["a", "b"], strategy="round_robin")
+    firsts = collections.Counter(rr.order(book, "m", NOW)[0] for _ in range(1000))
+    assert firsts == {"a": 500, "b": 500}
+    weighted = Pool(["a", "b", "c"], strategy="round_robin", weights=[3, 1, 1])
+    firsts = collections.Counter(weighted.order(book, "m", NOW)[0] for _ in range(1000))
+    assert firsts == {"a": 600, "b": 200, "c": 200}
+    # Every order lists every healthy account once.
+    assert sorted(weighted.order(book, "m", NOW)) == ["a", "b", "c"]
+
+
+def test_least_utilized() -> None:
+    book = AccountBook()
+    book.record("a", "claude-sonnet-4-5", reading(0.6))
+    book.record("b", "claude-sonnet-4-5", reading(0.2))
+    book.record("c", "claude-sonnet-4-5", reading(0.4))
+    pool = Pool(["a", "b", "c"], strategy="least_utilized")
+    assert pool.order(book, "claude-sonnet-4-5", NOW) == ["b", "c", "a"]
+    picks = collections.Counter()
+    for _ in range(1000):  # readings move as traffic lands: the least used keeps getting picked
+        first = pool.order(book, "claude-sonnet-4-5", NOW)[0]
+        picks[first] += 1
+        old = book.utilization(first, "claude-sonnet-4-5", NOW)
+        book.record(first, "claude-sonnet-4-5", reading(old + 0.0005))
+    assert picks["b"] > picks["c"] > picks["a"]
+
+
+def test_session_key_sources() -> None:
+    meta = {"user_id": '{"device_id":"d","account_uuid":"","session_id":"s-123"}'}
+    assert session_key({"x-claude-code-session-id": "s-9"}, meta) == "sid:s-9"
+    assert session_key({}, meta) == "sid:s-123"
+    body = {
+        "system": [{"type": "text", "text": "sys", "cache_control": {"type": "ephemeral"}}],
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    k1 = session_key({}, None, body)
+    body2 = {**body, "messages": [{"role": "user", "content": "a different turn"}]}
+    assert k1 is not None and k1.startswith("prefix:") and k1 == session_key({}, None, body2)
+    assert cached_prefix({"messages": [{"role": "user", "content": "x"}]}) is None
+    assert session_key({}, {"user_id": "not json"}, {"messages": []}) is None
+
+
+def test_sticky_ttl_renew_and_bound() -> None:
+    t = StickyTable(ttl_s=100, max_entries=3)
+    t.pin("s1", "anthropic", "a", NOW)
+    assert t.get("s1", NOW + 99) is not None
+    assert t.get("s1", NOW + 100) is None
+    for i in range(5):
+        t.pin(f"s{i}", "anthropic", "a", NOW)
+    assert len(t) == 3 and t.get("s0", NOW) is None and t.get("s4", NOW) is not None
+    assert t.count_by_account(NOW) == {("anthropic", "a"): 3}
