@@ -9,7 +9,10 @@ import pytest
 from claude_code_mux.accounts.book import HARD, OK, SOFT, AccountBook, Limits
 from claude_code_mux.accounts.pool import Pool
 from claude_code_mux.accounts.quota import claim_window, parse_headers, parse_usage_body
+from claude_code_mux.accounts.select import AccountRouter, health_key
 from claude_code_mux.accounts.sticky import StickyTable, cached_prefix, session_key
+from claude_code_mux.errors import RateLimited
+from claude_code_mux.routing.types import Candidate
 
 NOW = 1_800_000_000.0
 P = "anthropic-ratelimit-unified-"
@@ -191,3 +194,75 @@ def test_sticky_ttl_renew_and_bound() -> None:
         t.pin(f"s{i}", "anthropic", "a", NOW)
     assert len(t) == 3 and t.get("s0", NOW) is None and t.get("s4", NOW) is not None
     assert t.count_by_account(NOW) == {("anthropic", "a"): 3}
+
+
+def _router(strategy: str = "priority") -> tuple[AccountRouter, list[str]]:
+    logs: list[str] = []
+    r = AccountRouter(
+        pools={"max": Pool(["a", "b"], strategy=strategy)},
+        book=AccountBook(),
+        sticky=StickyTable(),
+        log=logs.append,
+        clock_fmt=lambda t: "17:40",
+    )
+    return r, logs
+
+
+CANDS = [Candidate("max", "claude-sonnet-4-5", 1), Candidate("key", "claude-sonnet-4-5", 2)]
+
+
+def test_select_sticky_new_hit_and_moved_on_quota() -> None:
+    r, logs = _router()
+    exp = r.expand(CANDS, "sid:1", NOW)
+    assert [(c.provider, c.account) for c in exp.candidates] == [("max", "a"), ("max", "b"), ("key", None)]
+    assert r.served(exp, exp.candidates[0], NOW) == "new"
+    exp = r.expand(CANDS, "sid:1", NOW)
+    assert r.served(exp, exp.candidates[0], NOW) == "hit"
+    # A crosses the soft limit: new sessions go to B, the pinned one stays on A.
+    r.observe(exp.candidates[0], hdrs_for(0.92), NOW)
+    assert logs == ["a: 5h at 92 % → new sessions go elsewhere until 17:40"]
+    new = r.expand(CANDS, "sid:2", NOW)
+    assert new.candidates[0].account == "b"
+    pinned = r.expand(CANDS, "sid:1", NOW)
+    assert pinned.candidates[0].account == "a"
+    # A hits the hard limit: the pinned session moves to B, and says why.
+    r.observe(pinned.candidates[0], hdrs_for(0.99), NOW)
+    moved = r.expand(CANDS, "sid:1", NOW)
+    assert [c.account for c in moved.candidates] == ["b", None]
+    assert r.served(moved, moved.candidates[0], NOW) == "moved:quota"
+    assert "moved from a to b (quota)" in logs[-1]
+    # Both exhausted: the API-key mapping serves, and that session is not pinned to it.
+    r.observe(moved.candidates[0], hdrs_for(1.0, status="rejected"), NOW)
+    both = r.expand(CANDS, "sid:3", NOW)
+    assert [(c.provider, c.account) for c in both.candidates] == [("key", None)]
+    assert r.served(both, both.candidates[0], NOW) == ""
+    # The window resets: traffic returns to A.
+    later = r.expand(CANDS, "sid:3", NOW + 3601)
+    assert later.candidates[0].account == "a"
+
+
+def test_select_everything_exhausted_is_a_clear_429() -> None:
+    r, _ = _router()
+    only = [Candidate("max", "claude-sonnet-4-5", 1)]
+    for acc in ("a", "b"):
+        r.observe(Candidate("max", "claude-sonnet-4-5", 1, acc), hdrs_for(1.0, status="rejected"), NOW)
+    with pytest.raises(RateLimited) as ei:
+        r.expand(only, None, NOW)
+    assert "a, b" in ei.value.message and "17:40" in ei.value.message
+    assert ei.value.headers["retry-after"] == "3600"
+
+
+def test_select_cooling_accounts_go_last() -> None:
+    r, _ = _router()
+    exp = r.expand(CANDS, None, NOW, cooling=lambda key, model: 5.0 if key == health_key("max", "a") else 0.0)
+    assert [c.account for c in exp.candidates] == ["b", "a", None]
+
+
+def hdrs_for(util5: float, *, status: str = "allowed") -> dict[str, str]:
+    return {
+        P + "status": status,
+        P + "reset": str(int(NOW + 3600)),
+        P + "representative-claim": "five_hour",
+        P + "5h-utilization": str(util5),
+        P + "5h-reset": str(int(NOW + 3600)),
+    }
