@@ -13,6 +13,8 @@ from typing import Any
 
 import aiohttp
 
+from claude_code_mux.accounts.select import AccountRouter
+from claude_code_mux.accounts.wiring import build_account_router
 from claude_code_mux.config.presets import preset_for
 from claude_code_mux.config.schema import Config
 from claude_code_mux.providers.anthropic import AnthropicDialect
@@ -45,6 +47,8 @@ def build_providers(cfg: Config) -> dict[str, Provider]:
             oauth_provider=pc.oauth_provider,
             headers={**preset.headers, **pc.headers},
             max_output_tokens=pc.max_output_tokens or preset.max_output_tokens,
+            oauth_accounts=pc.oauth_accounts,
+            api_keys=pc.api_keys,
         )
     return out
 
@@ -61,6 +65,8 @@ class Runtime:
     started_at: float = field(default_factory=time.time)
     extras: dict[str, Any] = field(default_factory=dict)
     pools: dict[str, Http1Pool] = field(default_factory=dict)
+    # Pools of accounts, their quota readings and sticky sessions; carried over on reload like ``health``.
+    accounts: AccountRouter | None = None
 
     @classmethod
     async def create(
@@ -70,6 +76,7 @@ class Runtime:
         config_path: Path | None = None,
         tokens: TokenSource | None = None,
         health: Health | None = None,
+        accounts: AccountRouter | None = None,
     ) -> Runtime:
         providers = build_providers(config)
         t = config.server.timeouts
@@ -110,6 +117,7 @@ class Runtime:
             tokens=tokens,
         )
         rt.pools = pools
+        rt.accounts = build_account_router(config, providers, previous=accounts)
         return rt
 
     async def close(self, grace_s: float = 0.0) -> None:

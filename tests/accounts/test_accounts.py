@@ -266,3 +266,27 @@ def hdrs_for(util5: float, *, status: str = "allowed") -> dict[str, str]:
         P + "5h-utilization": str(util5),
         P + "5h-reset": str(int(NOW + 3600)),
     }
+
+
+def test_pool_config_validation_and_env_keys() -> None:
+    from claude_code_mux.config.load import parse_config
+    from claude_code_mux.errors import ConfigError
+
+    base = '[router]\ndefault = "m"\n[[providers]]\nname = "p"\nprovider_type = "anthropic"\nmodels = ["m"]\n'
+    cfg = parse_config(
+        base + 'api_keys = ["$KEY_A", "${KEY_B}"]\nweights = [2, 1]\n', env={"KEY_A": "a1", "KEY_B": "b2"}
+    )
+    p = cfg.providers[0]
+    assert [k.get_secret_value() for k in p.api_keys] == ["a1", "b2"] and "a1" not in repr(p)
+    for bad, needle in [
+        ('api_keys = ["a", "b"]\nweights = [1]\n', "weights has 1 entries for 2"),
+        ('auth_type = "oauth"\noauth_accounts = ["x", "x"]\n', "lists an account twice"),
+        ('oauth_accounts = ["x"]\napi_key = "k"\n', 'needs auth_type = "oauth"'),
+        ('api_key = "k"\nstrategy = "random"\n', "strategy"),
+    ]:
+        with pytest.raises(ConfigError) as ei:
+            parse_config(base + bad)
+        assert needle in str(ei.value)
+    with pytest.raises(ConfigError) as ei:
+        parse_config(base + 'api_key = "k"\n[subscription]\nsoft_limit = 0.99\nhard_limit = 0.9\n')
+    assert "soft_limit must not exceed hard_limit" in str(ei.value)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -44,6 +45,7 @@ class AccountRouter:
     sticky: StickyTable
     log: Callable[[str], None] = lambda _msg: None
     clock_fmt: Callable[[float], str] = local_hhmm
+    clock: Callable[[], float] = time.time  # epoch seconds: reset times are wall-clock
 
     def expand(
         self,

@@ -104,6 +104,22 @@ def parse_config(text: str, *, path: str = "<config>", env: Mapping[str, str] | 
     return validate_raw(raw, text=text, path=path, env=env)
 
 
+def _pool_key(val: Any, env: Mapping[str, str], path: str, text: str, i: int, j: int, prov: dict[str, Any]) -> Any:
+    """One entry of a provider's ``api_keys`` with ``$VAR`` resolved."""
+    if not isinstance(val, str):
+        return val
+    resolved = _resolve_env(val, env)
+    if resolved is None:
+        raise ConfigError(
+            f"environment variable referenced by {val!r} is not set",
+            path=path,
+            line=locate(text, ("providers", i, "api_keys")),
+            key=f"providers[{i}].api_keys[{j}] ({prov.get('name', '?')})",
+            fix=f"export {val.strip('${}')}=... before starting, or remove it from the list",
+        )
+    return resolved
+
+
 def validate_raw(
     raw: dict[str, Any], *, text: str = "", path: str = "<config>", env: Mapping[str, str] | None = None
 ) -> schema.Config:
@@ -144,6 +160,9 @@ def validate_raw(
                         fix=f"export {val.strip('${}')}=... before starting, or set enabled = false",
                     )
                 prov["api_key"] = resolved
+            keys = prov.get("api_keys")
+            if isinstance(keys, list):
+                prov["api_keys"] = [_pool_key(k, env, path, text, i, j, prov) for j, k in enumerate(keys)]
     try:
         cfg = schema.Config.model_validate(raw)
     except ValidationError as exc:
@@ -184,7 +203,13 @@ def _check_semantics(cfg: schema.Config, *, text: str, path: str) -> None:
                 + 'or set base_url and dialect = "openai" / "anthropic"',
             )
         preset = preset_for(p.provider_type)
-        if p.enabled and p.auth_type == "apikey" and p.api_key is None and (preset is None or preset.needs_key):
+        if (
+            p.enabled
+            and p.auth_type == "apikey"
+            and p.api_key is None
+            and not p.api_keys
+            and (preset is None or preset.needs_key)
+        ):
             raise ConfigError(
                 'api_key is required when auth_type = "apikey"',
                 path=path,

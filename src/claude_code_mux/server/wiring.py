@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from claude_code_mux.accounts.select import AccountRouter
 from claude_code_mux.auth.tokens import TokenManager
 from claude_code_mux.auth.wiring import LazySession, token_manager_for
 from claude_code_mux.config.schema import Config
@@ -20,6 +21,7 @@ class RuntimeBuilder:
         self.logger = logger
         self.tokens: TokenManager | None = None
         self._http: LazySession | None = None
+        self._accounts: AccountRouter | None = None  # quota readings and pins survive reloads
 
     async def build(self, cfg: Config) -> Runtime:
         if self.tokens is None:
@@ -27,7 +29,11 @@ class RuntimeBuilder:
         else:
             # Endpoint settings may have changed with the config.
             self.tokens.settings = token_manager_for(cfg, self.home)[0].settings
-        return await Runtime.create(cfg, config_path=self.config_path, tokens=self.tokens)
+        rt = await Runtime.create(cfg, config_path=self.config_path, tokens=self.tokens, accounts=self._accounts)
+        if rt.accounts is not None:
+            rt.accounts.log = self.logger.info
+        self._accounts = rt.accounts
+        return rt
 
     async def close(self) -> None:
         if self._http is not None:
