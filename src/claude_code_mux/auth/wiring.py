@@ -35,5 +35,7 @@ class LazySession:
 def token_manager_for(cfg: Config, home: Path) -> tuple[TokenManager, LazySession]:
     settings = apply_env_overrides(cfg.oauth)
     http = LazySession()
-    manager = TokenManager(FileStore(Path(home) / TOKEN_FILE), settings, http, sync=ClaudeCodeSync())
+    seal = None if cfg.oauth.store_encryption == "none" else cfg.oauth.store_encryption
+    store = FileStore(Path(home) / TOKEN_FILE, seal=seal)
+    manager = TokenManager(store, settings, http, sync=ClaudeCodeSync())
     return manager, http
