@@ -12,6 +12,7 @@ from pathlib import Path
 
 import anthropic
 import httpx
+import pytest
 
 from claude_code_mux.auth.secret import Secret
 from claude_code_mux.auth.store import FileStore, TokenRecord
@@ -198,3 +199,24 @@ actual_model = "{MODEL}"
             # The revoked key was tried once, then cooled down: later requests go straight to key2.
             tried = [rq.header("x-api-key") for rq in up.messages_requests()]
             assert tried.count("sk-revoked") == 1
+
+
+@pytest.mark.e2e
+async def test_claude_code_through_a_pool_with_one_exhausted_account(tmp_path: Path) -> None:
+    from tests.e2e.claude_cli import run_claude
+
+    async with MockAnthropic(name="sub") as sub, MockAnthropic(name="paid") as paid:
+        sub.quotas.add("tok-max-work").util["5h"] = 1.0  # exhausted: answers 429 rejected
+        sub.quotas.add("tok-max-home")
+        await seed_logins(tmp_path)
+        async with run_router(config(sub.url, paid.url), tmp_path) as router:
+            res = await run_claude(
+                router.url,
+                "Run the shell command `echo pool-$((20+22))` and tell me its output",
+                extra_args=("--allowedTools", "Bash"),
+            )
+            assert res.ok, res.stdout + res.stderr
+            assert "pool-42" in res.text and res.result.get("num_turns", 0) >= 2
+        served = [r.header("authorization") for r in sub.messages_requests() if r.status == 200]
+        assert served and all(a == "Bearer tok-max-home" for a in served)
+        assert not paid.messages_requests()  # the second subscription account served; no paid fallback
