@@ -290,3 +290,20 @@ def test_pool_config_validation_and_env_keys() -> None:
     with pytest.raises(ConfigError) as ei:
         parse_config(base + 'api_key = "k"\n[subscription]\nsoft_limit = 0.99\nhard_limit = 0.9\n')
     assert "soft_limit must not exceed hard_limit" in str(ei.value)
+
+
+def test_snapshot_and_table() -> None:
+    from claude_code_mux.accounts.report import format_table, snapshot
+
+    r, _ = _router()
+    r.clock = lambda: NOW
+    r.observe(Candidate("max", "claude-sonnet-4-5", 1, "a"), hdrs_for(0.92), NOW)
+    exp = r.expand(CANDS, "sid:1", NOW)
+    r.served(exp, exp.candidates[0], NOW)
+    rows = snapshot(r)
+    a = next(x for x in rows if x["account"] == "a")
+    b = next(x for x in rows if x["account"] == "b")
+    assert a["state"] == "soft" and a["windows"]["5h"]["utilization"] == 0.92 and a["sessions"] == 0
+    assert b["state"] == "ok" and b["sessions"] == 1
+    table = format_table(rows)
+    assert "92 %" in table and "soft until" in table and table.splitlines()[0].startswith("PROVIDER")

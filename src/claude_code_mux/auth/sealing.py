@@ -58,7 +58,7 @@ def load_key(source: str, store_path: Path, *, create: bool) -> bytes:
             import keyring
             from keyring.errors import KeyringError
         except ImportError:  # pragma: no cover - keyring is a dependency
-            raise OAuthError("the keyring package is not installed; use store_encryption = \"keyfile\"") from None
+            raise OAuthError('the keyring package is not installed; use store_encryption = "keyfile"') from None
         try:
             stored = keyring.get_password(SERVICE, _keyring_user(store_path))
             if stored is None:
@@ -71,7 +71,7 @@ def load_key(source: str, store_path: Path, *, create: bool) -> bytes:
                 keyring.set_password(SERVICE, _keyring_user(store_path), stored)
         except KeyringError as exc:
             raise OAuthError(
-                f"no usable OS keyring here ({type(exc).__name__}); use store_encryption = \"keyfile\" instead"
+                f'no usable OS keyring here ({type(exc).__name__}); use store_encryption = "keyfile" instead'
             ) from None
         return stored.encode()
     raise OAuthError(f"unknown token-store encryption {source!r} (use one of: none, keyring, keyfile)")
