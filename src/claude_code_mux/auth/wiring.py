@@ -8,7 +8,7 @@ import aiohttp
 
 from claude_code_mux.auth.claude_credentials import ClaudeCodeSync
 from claude_code_mux.auth.settings import apply_env_overrides
-from claude_code_mux.auth.store import FileStore
+from claude_code_mux.auth.store import FileStore, TokenStore
 from claude_code_mux.auth.tokens import TokenManager
 from claude_code_mux.config.schema import Config
 
@@ -32,10 +32,15 @@ class LazySession:
             self._session = None
 
 
-def token_manager_for(cfg: Config, home: Path) -> tuple[TokenManager, LazySession]:
+def token_store_for(cfg: Config, home: Path) -> FileStore:
+    """The durable token file (sealed at rest as configured)."""
+    seal = None if cfg.oauth.store_encryption == "none" else cfg.oauth.store_encryption
+    return FileStore(Path(home) / TOKEN_FILE, seal=seal)
+
+
+def token_manager_for(cfg: Config, home: Path, store: TokenStore | None = None) -> tuple[TokenManager, LazySession]:
     settings = apply_env_overrides(cfg.oauth)
     http = LazySession()
-    seal = None if cfg.oauth.store_encryption == "none" else cfg.oauth.store_encryption
-    store = FileStore(Path(home) / TOKEN_FILE, seal=seal)
+    store = store if store is not None else token_store_for(cfg, home)
     manager = TokenManager(store, settings, http, sync=ClaudeCodeSync())
     return manager, http

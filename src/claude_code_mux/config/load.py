@@ -140,6 +140,19 @@ def validate_raw(
                         fix=f"export {val.strip('${}')}=... or write the value",
                     )
                 server[key] = resolved or None
+    state = raw.get("state")
+    if isinstance(state, dict) and isinstance(state.get("url"), str):
+        val = state["url"]
+        resolved = _resolve_env(val, env)
+        if resolved is None:
+            raise ConfigError(
+                f"environment variable referenced by {val!r} is not set",
+                path=path,
+                line=locate(text, ("state", "url")),
+                key="state.url",
+                fix=f"export {val.strip('${}')}=redis://host:6379/0 before starting",
+            )
+        state["url"] = resolved
     providers = raw.get("providers")
     if isinstance(providers, list):
         for i, prov in enumerate(providers):

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from claude_code_mux.config.oauth_schema import OAuthSettings
+from claude_code_mux.config.state_schema import StateSettings
 from claude_code_mux.config.subscription_schema import SubscriptionSettings
 
 DEFAULT_PORT = 13456
@@ -224,6 +225,7 @@ class Config(_Strict):
     oauth: OAuthSettings = OAuthSettings()
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
     subscription: SubscriptionSettings = SubscriptionSettings()
+    state: StateSettings = StateSettings()
 
     @model_validator(mode="after")
     def _references(self) -> Config:
