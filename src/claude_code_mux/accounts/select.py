@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from claude_code_mux.accounts.book import HARD, AccountBook, AccountState, local_hhmm
 from claude_code_mux.accounts.pool import Pool
-from claude_code_mux.accounts.quota import parse_headers
+from claude_code_mux.accounts.quota import QuotaReading, parse_headers
 from claude_code_mux.accounts.sticky import Pin, StickyTable
 from claude_code_mux.errors import RateLimited
 from claude_code_mux.routing.types import Candidate
@@ -46,6 +46,9 @@ class AccountRouter:
     log: Callable[[str], None] = lambda _msg: None
     clock_fmt: Callable[[float], str] = local_hhmm
     clock: Callable[[], float] = time.time  # epoch seconds: reset times are wall-clock
+    # Told of every quota reading and pin made here (to share them with a fleet).
+    on_reading: Callable[[str, str, Mapping[str, str], float], None] | None = None
+    on_pin: Callable[[str, str, str, float], None] | None = None
 
     def expand(
         self,
@@ -95,7 +98,9 @@ class AccountRouter:
         if cand.account is None or cand.provider not in self.pools:
             return ""
         if exp.session is not None:
-            self.sticky.pin(exp.session, cand.provider, cand.account, now)
+            made = self.sticky.pin(exp.session, cand.provider, cand.account, now)
+            if self.on_pin is not None:
+                self.on_pin(exp.session, made.provider, made.account, made.expires)
         pin = exp.pin
         if pin is None or pin.provider != cand.provider:
             return "new"
@@ -113,6 +118,13 @@ class AccountRouter:
         reading = parse_headers(headers, now)
         if reading is None:
             return
-        changed = self.book.record(cand.account, cand.upstream_model, reading)
+        self.apply_reading(cand.account, cand.upstream_model, reading)
+        if self.on_reading is not None:
+            unified = {k: v for k, v in headers.items() if k.startswith("anthropic-ratelimit-unified-")}
+            self.on_reading(cand.account, cand.upstream_model, unified, now)
+
+    def apply_reading(self, account: str, model: str, reading: QuotaReading) -> None:
+        """Keep a reading (made here or by another instance), logging a change of state once."""
+        changed = self.book.record(account, model, reading)
         if changed is not None:
-            self.log(changed.describe(cand.account, self.clock_fmt))
+            self.log(changed.describe(account, self.clock_fmt))

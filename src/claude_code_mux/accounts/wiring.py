@@ -42,6 +42,8 @@ def build_account_router(
     router = AccountRouter(pools=pools, book=book, sticky=sticky)
     if previous is not None:
         router.clock = previous.clock
+        router.on_reading = previous.on_reading
+        router.on_pin = previous.on_pin
     if log is not None:
         router.log = log
     elif previous is not None:
