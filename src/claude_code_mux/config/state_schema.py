@@ -18,7 +18,7 @@ class StateSettings(BaseModel):
     url: SecretStr | None = None
     key_prefix: str = Field("ccm:", min_length=1, max_length=64)
     # How long one Redis call may take before the instance carries on with local state (degraded).
-    timeout_ms: int = Field(500, gt=0, le=60_000)
+    timeout_ms: int = Field(1500, gt=0, le=60_000)
 
     @field_validator("key_prefix")
     @classmethod

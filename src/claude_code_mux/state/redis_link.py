@@ -21,7 +21,7 @@ log = logging.getLogger("claude_code_mux.state")
 
 
 class RedisLink:
-    def __init__(self, url: str, prefix: str = "ccm:", timeout_s: float = 0.5) -> None:
+    def __init__(self, url: str, prefix: str = "ccm:", timeout_s: float = 1.5) -> None:
         self.prefix = prefix
         self.timeout_s = timeout_s
         self.client: redis_async.Redis = redis_async.Redis.from_url(
