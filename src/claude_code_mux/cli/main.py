@@ -19,6 +19,7 @@ _GROUPS = (
     "claude_code_mux.cli.code",
     "claude_code_mux.cli.usage",
     "claude_code_mux.cli.bench",
+    "claude_code_mux.cli.service",
 )
 
 
