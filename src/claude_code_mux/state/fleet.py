@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from claude_code_mux.auth.store import TokenStore
 from claude_code_mux.auth.wiring import token_store_for
 from claude_code_mux.config.schema import Config
+from claude_code_mux.accounts.select import AccountRouter
+from claude_code_mux.routing.health import Health
 from claude_code_mux.state.redis_link import RedisLink
+from claude_code_mux.state.replica import Replicator
 from claude_code_mux.state.token_store import RedisTokenStore
 
 
@@ -17,6 +21,28 @@ class Fleet:
 
     def __init__(self, link: RedisLink | None) -> None:
         self.link = link
+        self.replicator: Replicator | None = None
+
+    async def start(
+        self,
+        health: Health,
+        accounts: Callable[[], AccountRouter | None],
+        reload: Callable[[str], Awaitable[Any]],
+    ) -> None:
+        """Share health, quota readings and pins with the fleet, and re-read the config when another instance
+        changes it."""
+        if self.link is None or self.replicator is not None:
+            return
+        self.replicator = Replicator(self.link, health, accounts, reload)
+        await self.replicator.start()
+
+    def attach(self, accounts: AccountRouter | None) -> None:
+        if self.replicator is not None:
+            self.replicator.attach(accounts)
+
+    def config_changed(self, digest: str) -> None:
+        if self.replicator is not None:
+            self.replicator.config_changed(digest)
 
     @classmethod
     def from_config(cls, cfg: Config) -> Fleet:
@@ -38,5 +64,7 @@ class Fleet:
         return self.link.status()
 
     async def close(self) -> None:
+        if self.replicator is not None:
+            await self.replicator.close()
         if self.link is not None:
             await self.link.close()
