@@ -6,10 +6,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from claude_code_mux.accounts.select import AccountRouter
 from claude_code_mux.auth.store import TokenStore
 from claude_code_mux.auth.wiring import token_store_for
 from claude_code_mux.config.schema import Config
-from claude_code_mux.accounts.select import AccountRouter
 from claude_code_mux.routing.health import Health
 from claude_code_mux.state.redis_link import RedisLink
 from claude_code_mux.state.replica import Replicator
