@@ -41,3 +41,30 @@ async def test_quota_headers_rejection_and_reset() -> None:
             assert r.headers["anthropic-ratelimit-unified-representative-claim"] == "seven_day_opus"
             r = await c.post("/v1/messages", json=BODY, headers=h)
             assert r.status_code == 200
+
+
+async def test_usage_poller_reads_idle_accounts_from_the_usage_endpoint() -> None:
+    import time
+
+    from claude_code_mux.accounts.book import AccountBook
+    from claude_code_mux.accounts.poller import UsagePoller
+    from claude_code_mux.accounts.pool import Pool
+    from claude_code_mux.accounts.select import AccountRouter
+    from claude_code_mux.accounts.sticky import StickyTable
+
+    async with MockAnthropic() as mock:
+        mock.quotas.add("tok-a").util.update({"5h": 0.95, "7d-opus": 1.0})
+        router = AccountRouter(pools={"max": Pool(["a", "b"])}, book=AccountBook(), sticky=StickyTable())
+        tokens = {"a": "tok-a", "b": "tok-unknown"}
+        async with httpx.AsyncClient(base_url=mock.url) as c:
+
+            async def fetch(provider: str, account: str) -> dict[str, object] | None:
+                r = await c.get("/api/oauth/usage", headers={"authorization": f"Bearer {tokens[account]}"})
+                return r.json() if r.status_code == 200 else None
+
+            poller = UsagePoller(lambda: router, fetch, every_s=60)
+            assert poller.idle_accounts(time.time()) == [("max", "a"), ("max", "b")]
+            assert await poller.poll_once() == 1  # b's token has no usage scope: skipped, no error
+        assert router.book.state("a", "claude-sonnet-4-5", time.time()).state == "soft"
+        assert router.book.state("a", "claude-opus-4-1", time.time()).state == "hard"
+        assert poller.idle_accounts(time.time()) == [("max", "b")]  # a has a fresh reading now

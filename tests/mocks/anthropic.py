@@ -22,6 +22,7 @@ Endpoints (any path prefix is accepted, e.g. ``/anthropic/v1/messages``; the que
   GET|POST /_mock/faults          pending faults / replace them: {"faults": [...], "append": false}
   POST /_mock/clear               drop records and faults
   GET|POST /_mock/quota[/reset]   per-account subscription quotas (see tests/mocks/quota.py)
+  GET  /api/oauth/usage           an account's windows (percent, resets_at), for a quota-tracked bearer
   GET  /_mock/health              {"ok": true}
   anything else                   404 in the Anthropic error envelope
 
@@ -694,6 +695,11 @@ class MockAnthropic:
             route = "models"
         elif method == "GET" and "/v1/models/" in path:
             route, model_id = "model", path.rsplit("/v1/models/", 1)[1]
+        elif method == "GET" and path.endswith("/api/oauth/usage"):
+            quota = self.quotas.accounts.get(_token_of(request) or "")
+            if quota is None:
+                return self._error(rec, 403, "permission_error", "OAuth token does not meet scope requirement")
+            return self._json(rec, 200, quota.usage_body(self.quotas.clock()))
         if route is None:
             return self._error(rec, 404, "not_found_error", "Not Found")
 

@@ -62,6 +62,20 @@ class AccountQuota:
         for w in self.windows_for(family):
             self.util[w] = round(self.util.get(w, 0.0) + self.per_request, 6)
 
+    def usage_body(self, now: float) -> dict[str, Any]:
+        """What ``GET /api/oauth/usage`` answers: utilization in percent, ``resets_at`` in ISO 8601."""
+        import datetime as _dt
+
+        out: dict[str, Any] = {}
+        for w in ["5h", "7d", *sorted(k for k in self.util if k.startswith("7d-"))]:
+            reset = self._reset_of(w, now)
+            name = _CLAIM.get(w) or "seven_day_" + w.split("-", 1)[1]
+            out[name] = {
+                "utilization": round(self.util.get(w, 0.0) * 100, 2),
+                "resets_at": _dt.datetime.fromtimestamp(reset, _dt.UTC).isoformat(),
+            }
+        return out
+
     def headers(self, family: str, now: float) -> dict[str, str]:
         out: dict[str, str] = {}
         worst: tuple[float, str] = (-1.0, "5h")
