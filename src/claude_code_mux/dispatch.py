@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from claude_code_mux.accounts.select import health_key
 from claude_code_mux.errors import AuthenticationFailed, HttpError, UpstreamError, error_body
 from claude_code_mux.providers.base import UpstreamFailure, UpstreamReply
 from claude_code_mux.routing.health import Health
@@ -22,6 +23,7 @@ class Attempt:
     status: int | None
     error: str | None
     latency_ms: float
+    account: str | None = None
 
 
 @dataclass(slots=True)
@@ -29,6 +31,7 @@ class DispatchResult:
     reply: UpstreamReply
     candidate: Candidate
     attempts: list[Attempt] = field(default_factory=list)
+    sticky: str = ""  # x-ccm-sticky: hit / new / moved:<reason>; empty when no pool was involved
 
 
 class DispatchFailed(HttpError):
@@ -84,11 +87,16 @@ async def dispatch(
                 reply = await send(cand)
             except UpstreamFailure as f:
                 ms = (time.perf_counter() - t0) * 1000
-                attempts.append(Attempt(cand.provider, cand.upstream_model, f.status, f.message, ms))
+                attempts.append(Attempt(cand.provider, cand.upstream_model, f.status, f.message, ms, cand.account))
                 last = f
                 retryable = f.retryable or (f.status in failover_statuses)
-                if health is not None and retryable:
-                    health.record_failure(cand.provider, cand.upstream_model, f.retry_after)
+                # A pool's revoked key or lost login is that account's problem: the next account may serve.
+                pooled_auth = cand.account is not None and f.status in (401, 403)
+                if health is not None and (retryable or pooled_auth):
+                    retry_after = 300.0 if pooled_auth else f.retry_after
+                    health.record_failure(health_key(cand.provider, cand.account), cand.upstream_model, retry_after)
+                if pooled_auth:
+                    continue
                 if not retryable:
                     err, raw = _as_http_error(f)
                     raise DispatchFailed(err, attempts, raw) from None
@@ -98,13 +106,13 @@ async def dispatch(
             except AuthenticationFailed as exc:
                 # A missing login on one provider: try the others, report it if nothing else works.
                 ms = (time.perf_counter() - t0) * 1000
-                attempts.append(Attempt(cand.provider, cand.upstream_model, 401, exc.message, ms))
+                attempts.append(Attempt(cand.provider, cand.upstream_model, 401, exc.message, ms, cand.account))
                 last = UpstreamFailure(exc.message, status=401, body=exc.body(), retryable=False)
                 continue
             ms = (time.perf_counter() - t0) * 1000
-            attempts.append(Attempt(cand.provider, cand.upstream_model, reply.status, None, ms))
+            attempts.append(Attempt(cand.provider, cand.upstream_model, reply.status, None, ms, cand.account))
             if health is not None:
-                health.record_success(cand.provider, cand.upstream_model)
+                health.record_success(health_key(cand.provider, cand.account), cand.upstream_model)
             return DispatchResult(reply, cand, attempts)
         # Every candidate failed in this round. Honour retry-after once, within the budget.
         if round_no == 0 and waits and last is not None and last.retryable:

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from claude_code_mux.accounts.select import AccountRouter
+from claude_code_mux.accounts.wiring import build_account_router
 from claude_code_mux.config.presets import preset_for
 from claude_code_mux.config.schema import Config
 from claude_code_mux.providers.anthropic import AnthropicDialect
@@ -59,6 +61,8 @@ def build_providers(cfg: Config) -> dict[str, Provider]:
             oauth_provider=pc.oauth_provider,
             headers={**preset.headers, **pc.headers},
             max_output_tokens=pc.max_output_tokens or preset.max_output_tokens,
+            oauth_accounts=pc.oauth_accounts,
+            api_keys=pc.api_keys,
         )
     return out
 
@@ -104,6 +108,8 @@ class Runtime:
     _cold: dict[str, httpx.AsyncClient] = field(default_factory=dict)
     # Async closers of dialect-owned resources (e.g. the Gemini CLI login's HTTP client).
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Pools of accounts, their quota readings and sticky sessions; carried over on reload like ``health``.
+    accounts: AccountRouter | None = None
 
     @classmethod
     async def create(
@@ -114,6 +120,7 @@ class Runtime:
         tokens: TokenSource | None = None,
         health: Health | None = None,
         environ: Mapping[str, str] | None = None,
+        accounts: AccountRouter | None = None,
     ) -> Runtime:
         providers = build_providers(config)
         proxies = build_proxies(config, providers, os.environ if environ is None else environ)
@@ -138,6 +145,7 @@ class Runtime:
             proxies=proxies,
             timeouts=timeouts,
             closers=closers,
+            accounts=build_account_router(config, providers, previous=accounts),
         )
 
     def cold_client(self, provider: str) -> httpx.AsyncClient:

@@ -11,8 +11,8 @@ from claude_code_mux.auth.secret import Secret
 from claude_code_mux.auth.store import FileStore, TokenRecord
 
 
-async def main(path: Path) -> None:
-    store = FileStore(path)
+async def main(path: Path, seal: str | None) -> None:
+    store = FileStore(path, seal=seal)
     n = 0
     while True:
         n += 1
@@ -30,4 +30,4 @@ async def main(path: Path) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1])))
+    asyncio.run(main(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else None))

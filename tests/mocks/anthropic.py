@@ -21,6 +21,8 @@ Endpoints (any path prefix is accepted, e.g. ``/anthropic/v1/messages``; the que
   GET  /_mock/log                 JSON array of the recorded requests
   GET|POST /_mock/faults          pending faults / replace them: {"faults": [...], "append": false}
   POST /_mock/clear               drop records and faults
+  GET|POST /_mock/quota[/reset]   per-account subscription quotas (see tests/mocks/quota.py)
+  GET  /api/oauth/usage           an account's windows (percent, resets_at), for a quota-tracked bearer
   GET  /_mock/health              {"ok": true}
   anything else                   404 in the Anthropic error envelope
 
@@ -57,6 +59,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.mocks.quota import Quotas, family_of
 from tests.mocks.serve import serve_until_stopped
 
 __all__ = [
@@ -121,6 +124,7 @@ MALFORMED_LINE = b"event: content_block_delta\ndata: {not json at all\n\n"
 _B62 = string.ascii_letters + string.digits
 _POLL_S = 0.02
 _REQUEST_ID = web.RequestKey("mock_request_id", str)
+_QUOTA = web.RequestKey("mock_quota_headers", dict)
 
 
 @dataclass
@@ -494,6 +498,7 @@ class MockAnthropic:
         self.requests: list[RecordedRequest] = []
         self.disconnects = 0
         self._faults: list[_Armed] = []
+        self.quotas = Quotas()
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
 
@@ -576,6 +581,8 @@ class MockAnthropic:
     async def _on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
         response.headers.setdefault("request-id", request.get(_REQUEST_ID) or _new_id("req_011"))
         response.headers["x-mock-name"] = self.name
+        for k, v in (request.get(_QUOTA) or {}).items():
+            response.headers[k] = v
 
     def _gone(self, request: web.Request) -> bool:
         tr = request.transport
@@ -695,6 +702,11 @@ class MockAnthropic:
             route = "models"
         elif method == "GET" and "/v1/models/" in path:
             route, model_id = "model", path.rsplit("/v1/models/", 1)[1]
+        elif method == "GET" and path.endswith("/api/oauth/usage"):
+            quota = self.quotas.accounts.get(_token_of(request) or "")
+            if quota is None:
+                return self._error(rec, 403, "permission_error", "OAuth token does not meet scope requirement")
+            return self._json(rec, 200, quota.usage_body(self.quotas.clock()))
         if route is None:
             return self._error(rec, 404, "not_found_error", "Not Found")
 
@@ -729,6 +741,17 @@ class MockAnthropic:
             return self._error(rec, 400, "invalid_request_error", problem)
         if route == "count_tokens":
             return await self._reply_json(request, rec, {"input_tokens": max(1, len(rec.body) // 4)}, fault)
+        quota = self.quotas.accounts.get(_token_of(request) or "")
+        if quota is not None:
+            family = family_of(str(body.get("model", "")))
+            over = quota.rejected(family)
+            request[_QUOTA] = quota.headers(family, self.quotas.clock())
+            if over is not None:
+                return self._error(
+                    rec, 429, "rate_limit_error", f"This request would exceed your account's rate limit ({over})"
+                )
+            quota.charge(family)
+            request[_QUOTA] = quota.headers(family, self.quotas.clock())
         return await self._messages(request, rec, body, fault)
 
     def _models_list(self, request: web.Request) -> dict[str, Any]:
@@ -882,6 +905,12 @@ class MockAnthropic:
 
     async def _control(self, request: web.Request) -> web.StreamResponse:
         path = request.path
+        if path.startswith("/_mock/quota"):
+            try:
+                req = json.loads(await request.read() or b"{}") if request.method == "POST" else {}
+                return web.json_response(self.quotas.control(path, req))
+            except (ValueError, KeyError, TypeError) as e:
+                return web.json_response(error_body("invalid_request_error", str(e)), status=400)
         if path == "/_mock/health":
             return web.json_response({"ok": True, "name": self.name})
         if path == "/_mock/log":
@@ -903,6 +932,13 @@ class MockAnthropic:
             pending = [dict(asdict(a.fault), remaining=a.remaining) for a in self._faults if a.remaining != 0]
             return web.json_response({"faults": pending})
         return web.json_response(error_body("not_found_error", f"unknown control path {path}"), status=404)
+
+
+def _token_of(request: web.Request) -> str | None:
+    auth = request.headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return request.headers.get("x-api-key")
 
 
 def _validate(body: dict[str, Any], *, need_max_tokens: bool) -> str | None:

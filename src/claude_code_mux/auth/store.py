@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import filelock
 import orjson
 
+from claude_code_mux.auth import sealing
 from claude_code_mux.auth.atomic import remove_stale_temps, write_private
 from claude_code_mux.auth.oauth import TokenSet
 from claude_code_mux.auth.secret import Secret
@@ -227,8 +228,11 @@ class MemoryStore:
 class FileStore:
     """The JSON token file, written 0600 and atomically, with a cross-process lock."""
 
-    def __init__(self, path: Path | str, *, lock_timeout: float = 65.0) -> None:
+    def __init__(self, path: Path | str, *, lock_timeout: float = 65.0, seal: str | None = None) -> None:
         self.path = Path(path).expanduser()
+        # How a new file is sealed ("keyring" / "keyfile", see auth/sealing.py); an existing file keeps its own.
+        self.seal = seal
+        self._sealed_as: str | None = None
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self._lock_timeout = lock_timeout
         self._flock = filelock.FileLock(self.lock_path, mode=0o600, thread_local=False)
@@ -257,6 +261,10 @@ class FileStore:
                 f"{self.path} must hold a JSON object keyed by provider id "
                 "(fix: repair it, or move it away and log in again with `ccm login`)"
             )
+        if sealing.is_sealed(data):
+            self._sealed_as = str(data.get("key_source"))
+            return sealing.unseal(data, self.path)
+        self._sealed_as = None
         return data
 
     def _parse(self, provider_id: str, entry: Any) -> TokenRecord | None:
@@ -275,9 +283,39 @@ class FileStore:
         records = (self._parse(k, data[k]) for k in sorted(data))
         return [r for r in records if r is not None]
 
-    def _write_map(self, data: dict[str, Any]) -> None:
+    def _write_map(self, data: dict[str, Any], *, sealed_as: str | bool | None = True) -> None:
+        """Write the map, sealed the way the file was (``sealed_as=True``) or as given (a source or None)."""
         remove_stale_temps(self.path)
-        write_private(self.path, orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+        if sealed_as is True:
+            sealed_as = self._sealed_as if self.path.exists() else self.seal
+        if isinstance(sealed_as, str):
+            payload = sealing.seal(data, sealed_as, self.path)
+        else:
+            payload = orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n"
+        write_private(self.path, payload)
+        self._sealed_as = sealed_as or None
+
+    async def reseal(self, source: str | None) -> int:
+        """Rewrite the file sealed with ``source`` ("keyring" / "keyfile") or in plain JSON (None).
+
+        Reads (and so checks) everything first, under the lock; returns the number of logins kept.
+        """
+
+        def run() -> int:
+            data = self._read_map()
+            self._write_map(data, sealed_as=source)
+            check = self._read_map()
+            if check != data:  # pragma: no cover - a write that does not read back is a bug
+                raise OAuthError(f"{self.path} did not read back the same after re-sealing")
+            return len(data)
+
+        async with self.locked():
+            return await asyncio.to_thread(run)
+
+    def sealed_as(self) -> str | None:
+        """How the file is sealed now ("keyring" / "keyfile"), None for plain JSON or no file."""
+        self._read_map()
+        return self._sealed_as
 
     def _put_sync(self, record: TokenRecord) -> None:
         data = self._read_map()

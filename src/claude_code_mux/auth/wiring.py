@@ -54,8 +54,14 @@ def make_manager(store: TokenStore, settings: OAuthSettings, session_factory: Se
     )
 
 
-def token_manager_for(cfg: Config, home: Path) -> tuple[TokenManager, LazySession]:
+def token_store_for(cfg: Config, home: Path) -> FileStore:
+    """The durable token file (sealed at rest as configured)."""
+    seal = None if cfg.oauth.store_encryption == "none" else cfg.oauth.store_encryption
+    return FileStore(Path(home) / TOKEN_FILE, seal=seal)
+
+
+def token_manager_for(cfg: Config, home: Path, store: TokenStore | None = None) -> tuple[TokenManager, LazySession]:
     settings = apply_env_overrides(cfg.oauth)
     http = LazySession()
-    manager = make_manager(FileStore(Path(home) / TOKEN_FILE), settings, http)
+    manager = make_manager(store if store is not None else token_store_for(cfg, home), settings, http)
     return manager, http

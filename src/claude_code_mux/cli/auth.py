@@ -26,6 +26,7 @@ from claude_code_mux.auth.settings import read_oauth_settings
 from claude_code_mux.auth.store import TOKEN_FILE_NAME, FileStore, default_home, format_rfc3339
 from claude_code_mux.auth.tokens import TokenManager
 from claude_code_mux.auth.wiring import make_manager, oauth_client
+from claude_code_mux.cli.tokens_seal import register_sealing
 from claude_code_mux.errors import CcmError, OAuthError
 
 T = TypeVar("T")
@@ -86,10 +87,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
 
     tokens = sub.add_parser("tokens", parents=[common], help="show stored OAuth logins (no secrets)")
     tokens.set_defaults(func=cmd_tokens)
-    tokens_sub = tokens.add_subparsers(dest="tokens_command", metavar="{refresh}")
+    tokens_sub = tokens.add_subparsers(dest="tokens_command", metavar="{refresh,encrypt,decrypt}")
     refresh = tokens_sub.add_parser("refresh", parents=[common], help="refresh a login's tokens now")
     refresh.add_argument("provider_id", metavar="PROVIDER_ID")
     refresh.set_defaults(func=cmd_tokens_refresh)
+    register_sealing(tokens_sub, common)
 
 
 # -- plumbing --

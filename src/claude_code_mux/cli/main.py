@@ -21,6 +21,7 @@ _GROUPS = (
     "claude_code_mux.cli.prices",
     "claude_code_mux.cli.keys",
     "claude_code_mux.cli.bench",
+    "claude_code_mux.cli.service",
 )
 
 

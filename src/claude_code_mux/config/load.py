@@ -104,6 +104,22 @@ def parse_config(text: str, *, path: str = "<config>", env: Mapping[str, str] | 
     return validate_raw(raw, text=text, path=path, env=env)
 
 
+def _pool_key(val: Any, env: Mapping[str, str], path: str, text: str, i: int, j: int, prov: dict[str, Any]) -> Any:
+    """One entry of a provider's ``api_keys`` with ``$VAR`` resolved."""
+    if not isinstance(val, str):
+        return val
+    resolved = _resolve_env(val, env)
+    if resolved is None:
+        raise ConfigError(
+            f"environment variable referenced by {val!r} is not set",
+            path=path,
+            line=locate(text, ("providers", i, "api_keys")),
+            key=f"providers[{i}].api_keys[{j}] ({prov.get('name', '?')})",
+            fix=f"export {val.strip('${}')}=... before starting, or remove it from the list",
+        )
+    return resolved
+
+
 def validate_raw(
     raw: dict[str, Any], *, text: str = "", path: str = "<config>", env: Mapping[str, str] | None = None
 ) -> schema.Config:
@@ -170,6 +186,23 @@ def _resolve_secrets(raw: dict[str, Any], *, text: str, path: str, env: Mapping[
                     server[key] = None
                     continue
                 server[key] = resolved or None
+    state = raw.get("state")
+    if isinstance(state, dict) and isinstance(state.get("url"), str):
+        val = state["url"]
+        resolved = _resolve_env(val, env)
+        if resolved is None:
+            problems.append(
+                ConfigError(
+                    f"environment variable referenced by {val!r} is not set",
+                    path=path,
+                    line=locate(text, ("state", "url")),
+                    key="state.url",
+                    fix=f"export {val.strip('${}')}=redis://host:6379/0 before starting",
+                )
+            )
+            state["url"] = None
+        else:
+            state["url"] = resolved
     providers = raw.get("providers")
     if isinstance(providers, list):
         for i, prov in enumerate(providers):
@@ -193,6 +226,15 @@ def _resolve_secrets(raw: dict[str, Any], *, text: str, path: str, env: Mapping[
                     )
                     continue
                 prov["api_key"] = resolved
+            keys = prov.get("api_keys")
+            if isinstance(keys, list):
+                resolved_keys = []
+                for j, k in enumerate(keys):
+                    try:
+                        resolved_keys.append(_pool_key(k, env, path, text, i, j, prov))
+                    except ConfigError as exc:
+                        problems.append(exc)
+                prov["api_keys"] = resolved_keys
     return problems
 
 
@@ -325,7 +367,8 @@ def _check_providers(cfg: schema.Config, *, text: str, path: str) -> list[Config
                     fix='add base_url = "https://your-endpoint.example/v1" (the URL before /chat/completions)',
                 )
             )
-        if p.enabled and p.auth_type == "apikey" and p.api_key is None and (preset is None or preset.needs_key):
+        keyless = p.api_key is None and not p.api_keys
+        if p.enabled and p.auth_type == "apikey" and keyless and (preset is None or preset.needs_key):
             problems.append(
                 ConfigError(
                     'api_key is required when auth_type = "apikey"',

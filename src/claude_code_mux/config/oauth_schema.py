@@ -7,6 +7,8 @@ endpoint at a mock server.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -57,6 +59,9 @@ class OAuthSettings(BaseModel):
     http_timeout_s: float = Field(default=30.0, gt=0)
     # Refresh this many seconds before the access token expires.
     refresh_skew_s: float = Field(default=300.0, ge=0)
+    # How a new token file is sealed at rest: "none" (the original's plain JSON), "keyring" (key in the OS
+    # keyring) or "keyfile" (a 0600 key beside the file). An existing file keeps its own; see `ccm tokens encrypt`.
+    store_encryption: Literal["none", "keyring", "keyfile"] = "none"
     # Inclusive port range tried, in order, for the CLI's loopback callback server.
     callback_ports: tuple[int, int] = (8765, 8795)
     # The ChatGPT (Codex) subscription login.

@@ -13,6 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from claude_code_mux.config.oauth_schema import OAuthSettings
+from claude_code_mux.config.state_schema import StateSettings
+from claude_code_mux.config.subscription_schema import SubscriptionSettings
 
 DEFAULT_PORT = 13456
 DEFAULT_RULE_ORDER = (
@@ -203,6 +205,28 @@ class ProviderConfig(_Strict):
     project: str | None = None
     credentials_file: str | None = None
     safety_settings: dict[str, str] = Field(default_factory=dict)
+    # Several credentials (a pool): OAuth login ids (`ccm login ID` each) or API keys, and how to choose.
+    oauth_accounts: tuple[str, ...] = ()
+    api_keys: tuple[SecretStr, ...] = ()
+    strategy: Literal["priority", "round_robin", "least_utilized"] = "priority"
+    weights: tuple[int, ...] = ()
+    soft_limit: float | None = Field(default=None, gt=0, le=1)  # [subscription] soft_limit for this provider
+    hard_limit: float | None = Field(default=None, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _pool(self) -> ProviderConfig:
+        if self.oauth_accounts and self.auth_type != "oauth":
+            raise ValueError('oauth_accounts needs auth_type = "oauth"')
+        if self.api_keys and self.auth_type != "apikey":
+            raise ValueError('api_keys needs auth_type = "apikey"')
+        n = len(self.oauth_accounts) or len(self.api_keys)
+        if self.weights and len(self.weights) != n:
+            raise ValueError(f"weights has {len(self.weights)} entries for {n} account(s); give one per account")
+        if any(w < 1 for w in self.weights):
+            raise ValueError("weights must be positive integers")
+        if len(set(self.oauth_accounts)) != len(self.oauth_accounts):
+            raise ValueError("oauth_accounts lists an account twice")
+        return self
 
     @field_validator("auth_type", mode="before")
     @classmethod
@@ -294,6 +318,8 @@ class Config(_Strict):
     oauth: OAuthSettings = OAuthSettings()
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
     budgets: tuple[BudgetConfig, ...] = ()
+    subscription: SubscriptionSettings = SubscriptionSettings()
+    state: StateSettings = StateSettings()
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> Config:

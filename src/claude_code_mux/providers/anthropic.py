@@ -130,7 +130,7 @@ class AnthropicDialect:
         # One forced refresh and one retry on a 401 with an OAuth token, never a loop.
         if provider.auth_type == "oauth" and self._tokens is not None and reply.status == 401:
             rejected = creds["authorization"][7:]
-            fresh = await self._tokens.force_refresh(provider.oauth_provider or provider.name, rejected)
+            fresh = await self._tokens.force_refresh(provider.oauth_id, rejected)
             if fresh != rejected:
                 headers["authorization"] = f"Bearer {fresh}"
                 again = await self._attempt(ctx, provider, path, data, headers, stream_ok)

@@ -66,6 +66,30 @@ class Provider:
     oauth_provider: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     max_output_tokens: int | None = None
+    # A pool: several OAuth logins or API keys (see accounts/). ``account`` names the one for this attempt.
+    oauth_accounts: tuple[str, ...] = ()
+    api_keys: tuple[SecretStr, ...] = ()
+    account: str | None = None
+
+    @property
+    def accounts(self) -> tuple[str, ...]:
+        """The pool's account names: OAuth login ids, or ``key1``… for API keys; empty without a pool."""
+        if self.oauth_accounts:
+            return self.oauth_accounts
+        return tuple(f"key{i + 1}" for i in range(len(self.api_keys)))
+
+    @property
+    def oauth_id(self) -> str:
+        """The OAuth login this attempt uses."""
+        return self.account or self.oauth_provider or self.name
+
+    def key(self) -> SecretStr | None:
+        """The API key this attempt uses."""
+        if self.account is not None and self.api_keys and self.account.startswith("key"):
+            i = int(self.account[3:]) - 1
+            if 0 <= i < len(self.api_keys):
+                return self.api_keys[i]
+        return self.api_key
 
 
 @dataclass(slots=True)

@@ -57,7 +57,7 @@ async def auth_headers(
             )
         return creds
     if provider.auth_type == "oauth":
-        pid = provider.oauth_provider or provider.name
+        pid = provider.oauth_id
         if tokens is None:
             raise AuthenticationFailed(f"no OAuth login for {pid!r} (run: ccm login {pid})")
         token = token_override or await tokens.get_access_token(pid)
@@ -65,9 +65,10 @@ async def auth_headers(
         if provider.dialect == "anthropic":
             out["anthropic-beta"] = merge_betas(client_headers.get("anthropic-beta"), oauth_beta)
         return out
-    if provider.auth_type == "none" or provider.api_key is None:
+    secret = provider.key()
+    if provider.auth_type == "none" or secret is None:
         return {}
-    key = provider.api_key.get_secret_value()
+    key = secret.get_secret_value()
     if provider.preset.auth_header == "x-api-key":
         return {"x-api-key": key}
     if provider.preset.auth_header == "api-key":  # Azure OpenAI

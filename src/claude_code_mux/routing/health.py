@@ -23,6 +23,8 @@ class Health:
     max_cooldown_s: float = 300.0
     _until: dict[tuple[str, str], float] = field(default_factory=dict)
     _failures: dict[tuple[str, str], int] = field(default_factory=dict)
+    # Told of every cooldown set here (provider key, family, seconds), e.g. to share it with a fleet.
+    on_cooldown: Callable[[str, str, float], None] | None = None
 
     def _key(self, provider: str, model: str | None) -> tuple[str, str]:
         return (provider, model_family(model) if model else "*")
@@ -35,7 +37,17 @@ class Health:
         cool = retry_after_s if retry_after_s else min(self.base_cooldown_s * 2 ** (n - 1), self.max_cooldown_s)
         cool = min(cool, self.max_cooldown_s)
         self._until[key] = self.clock() + cool
+        if self.on_cooldown is not None:
+            self.on_cooldown(key[0], key[1], cool)
         return cool
+
+    def apply_cooldown(self, provider: str, family: str, seconds: float) -> None:
+        """A cooldown another instance set (never re-announced); the longer of the two wins."""
+        key = (provider, family)
+        until = self.clock() + max(seconds, 0.0)
+        if until > self._until.get(key, 0.0):
+            self._until[key] = until
+            self._failures[key] = max(self._failures.get(key, 0), 1)
 
     def record_success(self, provider: str, model: str | None) -> None:
         key = self._key(provider, model)

@@ -33,3 +33,5 @@ class Candidate:
     provider: str
     upstream_model: str
     priority: int = 1
+    # The credential of a pooled provider (an OAuth login id or a key's name); None: the provider's only one.
+    account: str | None = None

@@ -129,6 +129,9 @@ class Server:
             bound_host=self.opts.host,
             reload=self.reload,
         )
+        fleet = self._builder.fleet
+        if fleet is not None:
+            await fleet.start(rt.health, lambda: self.holder.current.accounts if self.holder else None, self.reload)
         app = build_app(self.holder, admin_routes())
         sock = socket.socket(socket.AF_INET6 if ":" in self.opts.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -196,7 +199,9 @@ class Server:
             self.logger.error("config reload rejected (%s): cannot read %s: %s", reason, self.opts.config_path, exc)
             return False
         digest = hashlib.sha256(text).digest()
-        if reason == "file changed" and digest == self._loaded_digest:
+        fleet = self._builder.fleet
+        from_fleet = reason.endswith("on another instance")
+        if (reason == "file changed" or from_fleet) and digest == self._loaded_digest:
             return True  # already applied (e.g. written and reloaded through the admin API)
         try:
             cfg = load_config(self.opts.config_path)
@@ -211,6 +216,10 @@ class Server:
             self.redactor.add(s)
         self.cfg = cfg
         self.logger.info("config reloaded (%s)", reason)
+        if fleet is not None:
+            fleet.attach(new.accounts)
+            if not from_fleet:
+                fleet.config_changed(digest.hex())
         # In-flight requests keep using the old runtime's sessions; close them once those can have finished.
         task = asyncio.get_running_loop().create_task(old.close(grace_s=cfg.server.timeouts.read_ms / 1000))
         self._retired[task] = old

@@ -7,11 +7,14 @@ Written against :class:`ClientRequest` / :class:`Outbound` (see :mod:`.exchange`
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 
 import orjson
 
+from claude_code_mux.accounts.select import AccountRouter
+from claude_code_mux.accounts.sticky import session_key
 from claude_code_mux.dispatch import Attempt, DispatchFailed, DispatchResult, dispatch
 from claude_code_mux.errors import HttpError, error_event
 from claude_code_mux.observe.usage_extract import session_id, usage_from_body, usage_from_stream
@@ -35,11 +38,17 @@ STREAM_ERRORS: tuple[type[Exception], ...] = (Exception,)
 JSON = {"content-type": "application/json"}
 
 
-def explain_headers(decision: RouteDecision, cand: Candidate | None, attempts: list[Attempt]) -> dict[str, str]:
+def explain_headers(
+    decision: RouteDecision, cand: Candidate | None, attempts: list[Attempt], sticky: str = ""
+) -> dict[str, str]:
     out = {"x-ccm-route": decision.label[:200], "x-ccm-attempts": str(len(attempts))}
     if cand is not None:
         out["x-ccm-provider"] = cand.provider
         out["x-ccm-model"] = cand.upstream_model
+        if cand.account is not None:
+            out["x-ccm-account"] = cand.account
+    if sticky:
+        out["x-ccm-sticky"] = sticky
     return out
 
 
@@ -64,24 +73,50 @@ async def route_and_dispatch(
     cands = plan(decision, rt.config, rt.health)
     if decision.edited_body is not None:
         ctx.edited_body = decision.edited_body
+    accounts = rt.accounts
+    exp = None
+    if accounts is not None and accounts.pools and not count_tokens:
+        exp = accounts.expand(cands, request_session(ctx, accounts), accounts.clock(), cooling=rt.health.cooling)
+        cands = exp.candidates
 
     async def send(c: Candidate) -> UpstreamReply:
         provider = rt.providers[c.provider]
+        if c.account is not None:
+            provider = dataclasses.replace(provider, account=c.account)
         dialect = rt.dialects.get(provider.dialect)
         if dialect is None:
             raise UpstreamFailure(f"{provider.name}: dialect {provider.dialect!r} is not available")
         if count_tokens:
             return await dialect.count_tokens(ctx, provider, c.upstream_model)
-        return await dialect.send(ctx, provider, c.upstream_model)
+        try:
+            reply = await dialect.send(ctx, provider, c.upstream_model)
+        except UpstreamFailure as f:
+            if accounts is not None:
+                accounts.observe(c, f.headers, accounts.clock())
+            raise
+        if accounts is not None:
+            accounts.observe(c, reply.headers, accounts.clock())
+        return reply
 
     t = rt.config.server
-    return await dispatch(
+    result = await dispatch(
         cands,
         send,
         health=rt.health,
         retry_budget_s=t.timeouts.retry_budget_ms / 1000,
         failover_statuses=frozenset(t.failover_on_status),
     )
+    if exp is not None and accounts is not None:
+        result.sticky = accounts.served(exp, result.candidate, accounts.clock())
+    return result
+
+
+def request_session(ctx: RequestContext, accounts: AccountRouter) -> str | None:
+    """The session key for stickiness: the session id, else (only then) a hash of the cached prefix."""
+    key = session_key(ctx.headers, ctx.probe.get("metadata"))
+    if key is None:
+        key = session_key(ctx.headers, None, ctx.working_body())
+    return key
 
 
 async def serve_messages(holder: RuntimeHolder, req: ClientRequest, raw: bytes, out: Outbound, rec: Recording) -> None:
@@ -105,7 +140,7 @@ async def serve_messages(holder: RuntimeHolder, req: ClientRequest, raw: bytes, 
     rec.attempts = result.attempts
     reply = result.reply
     out_headers = reply.headers
-    out_headers.update(explain_headers(decision, result.candidate, result.attempts))
+    out_headers.update(explain_headers(decision, result.candidate, result.attempts, result.sticky))
     out_headers["x-ccm-request-id"] = ctx.request_id
     rec.status = reply.status
     if not reply.is_stream:

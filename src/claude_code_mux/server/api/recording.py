@@ -84,11 +84,13 @@ class Recording:
             stream=self.stream,
             ttfb_ms=round((self.ttfb - self.t0) * 1000, 2) if self.ttfb is not None else None,
             attempts=tuple(
-                AttemptRecord(a.provider, a.model, a.status, a.error, round(a.latency_ms, 2)) for a in self.attempts
+                AttemptRecord(a.provider, a.model, a.status, a.error, round(a.latency_ms, 2), a.account)
+                for a in self.attempts
             ),
             usage=dict(self.usage or {}),
             session_id=self.session_id,
             error=self.error,
             error_type=self.error_type,
             client=self.client,
+            account=cand.account if cand is not None else None,
         )

@@ -1,0 +1,1 @@
+"""Several credentials per provider: quota readings, pools, sticky sessions (pure; no I/O)."""

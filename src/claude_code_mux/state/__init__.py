@@ -1,0 +1,1 @@
+"""Shared state for a fleet of router instances: in-process by default, Redis when scaled out."""
