@@ -144,6 +144,19 @@ def validate_raw(
                         fix=f"export {val.strip('${}')}=... before starting, or set enabled = false",
                     )
                 prov["api_key"] = resolved
+    usage = raw.get("usage")
+    if isinstance(usage, dict) and isinstance(usage.get("database"), str):
+        val = usage["database"]
+        resolved = _resolve_env(val, env)
+        if resolved is None:
+            raise ConfigError(
+                f"environment variable referenced by {val!r} is not set",
+                path=path,
+                line=locate(text, ("usage", "database")),
+                key="usage.database",
+                fix=f"export {val.strip('${}')}=postgresql://... or remove usage.database to use usage.db",
+            )
+        usage["database"] = resolved or None
     try:
         cfg = schema.Config.model_validate(raw)
     except ValidationError as exc:

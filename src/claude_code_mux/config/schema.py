@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from claude_code_mux.config.oauth_schema import OAuthSettings
+from claude_code_mux.config.usage_schema import UsageConfig
 
 DEFAULT_PORT = 13456
 DEFAULT_RULE_ORDER = (
@@ -221,6 +222,7 @@ class Config(_Strict):
     models: tuple[ModelConfig, ...] = ()
     oauth: OAuthSettings = OAuthSettings()
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
+    usage: UsageConfig = UsageConfig()
 
     @model_validator(mode="after")
     def _references(self) -> Config:
