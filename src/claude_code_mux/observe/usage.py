@@ -87,6 +87,31 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def usage_row(rec: RequestRecord, prices: Mapping[str, PriceConfig]) -> tuple[Any, ...]:
+    """``rec`` as a usage row, in :data:`COLUMNS` order (both the SQLite and the PostgreSQL writer store it)."""
+    usage = rec.usage
+    cost = estimate_cost(prices, usage, rec.model, rec.client_model)
+    return (
+        rec.time,
+        rec.request_id,
+        rec.session_id,
+        rec.route or "",
+        rec.provider,
+        rec.model,
+        rec.client_model,
+        rec.status,
+        usage.get("input_tokens", 0),
+        usage.get("output_tokens", 0),
+        usage.get("cache_read_input_tokens", 0),
+        usage.get("cache_creation_input_tokens", 0),
+        rec.total_ms,
+        rec.ttfb_ms,
+        cost,
+        rec.endpoint,
+        rec.error_type,
+    )
+
+
 class UsageWriter:
     """An observer that batches rows and writes them from a worker thread."""
 
@@ -107,31 +132,11 @@ class UsageWriter:
         # One worker thread owns one connection: no per-flush connect or schema work.
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ccm-usage")
         self._conn: sqlite3.Connection | None = None
+        self._ok = True  # the last write succeeded (or none was tried yet)
+        self._dropped = 0  # rows lost to failed writes
 
     def __call__(self, rec: RequestRecord) -> None:
-        usage = rec.usage
-        cost = estimate_cost(self._prices(), usage, rec.model, rec.client_model)
-        self._rows.append(
-            (
-                rec.time,
-                rec.request_id,
-                rec.session_id,
-                rec.route or "",
-                rec.provider,
-                rec.model,
-                rec.client_model,
-                rec.status,
-                usage.get("input_tokens", 0),
-                usage.get("output_tokens", 0),
-                usage.get("cache_read_input_tokens", 0),
-                usage.get("cache_creation_input_tokens", 0),
-                rec.total_ms,
-                rec.ttfb_ms,
-                cost,
-                rec.endpoint,
-                rec.error_type,
-            )
-        )
+        self._rows.append(usage_row(rec, self._prices()))
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._flush_later())
 
@@ -148,6 +153,7 @@ class UsageWriter:
             try:
                 await asyncio.get_running_loop().run_in_executor(self._pool, self._write, rows)
             except sqlite3.Error:
+                self._ok, self._dropped = False, self._dropped + len(rows)
                 self._logger.exception("usage: could not write %d row(s) to %s", len(rows), self.path)
 
     def _write(self, rows: list[tuple[Any, ...]]) -> None:
@@ -155,6 +161,11 @@ class UsageWriter:
             self._conn = connect(self.path)
         with self._conn:
             self._conn.executemany(_INSERT, rows)
+        self._ok = True
+
+    def status(self) -> dict[str, Any]:
+        """Readiness detail for ``/health``: last write succeeded, rows waiting, rows lost to failed writes."""
+        return {"backend": "sqlite", "ok": self._ok, "pending": len(self._rows), "dropped": self._dropped}
 
     async def aclose(self) -> None:
         """Write what is pending, then close the connection and the worker thread."""
