@@ -1,14 +1,15 @@
-"""``ccm usage [--since 2h|1d|DATE] [--by model|provider|session|route]``: a usage table from usage.db."""
+"""``ccm usage [--since 2h|1d|DATE] [--by model|provider|session|route]``: a usage table from usage.db (or the
+PostgreSQL database of ``[usage] database``)."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import re
-import sqlite3
 import sys
 import time
 from datetime import datetime
+
+from claude_code_mux.observe.usage_query import SqliteUsageQuery, UsageQueryError, query_for
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _COLUMNS = {"model": "model", "provider": "provider", "session": "session_id", "route": "route"}
@@ -26,26 +27,20 @@ def parse_since(text: str, now: float | None = None) -> float:
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
-    path = args.home / "usage.db"
-    if not path.exists():
-        print(f"no usage recorded yet ({path} does not exist)")
+    try:
+        query = query_for(args.home, getattr(args, "config_path", None))
+    except UsageQueryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if isinstance(query, SqliteUsageQuery) and not query.path.exists():
+        print(f"no usage recorded yet ({query.path} does not exist)")
         return 0
     since = args.since or 0.0
     col = _COLUMNS[args.by]
-    if col == "route":
-        key = "substr(route, 1, instr(route || ':', ':') - 1)"
-    else:
-        key = f"coalesce({col}, '-')"
-    sql = (
-        f"SELECT {key} AS k, count(*), sum(status >= 400), sum(input_tokens), sum(output_tokens), "
-        "sum(cache_read_tokens), sum(cache_write_tokens), avg(latency_ms), sum(cost_usd) "
-        "FROM usage WHERE ts >= ? GROUP BY k ORDER BY sum(cost_usd) DESC, count(*) DESC"
-    )
     try:
-        with contextlib.closing(sqlite3.connect(str(path))) as conn:
-            rows = conn.execute(sql, (since,)).fetchall()
-    except sqlite3.Error as exc:
-        print(f"error: cannot read {path}: {exc}", file=sys.stderr)
+        rows = query.summary(col, since)  # the same SELECT on SQLite and PostgreSQL (observe/usage_query.py)
+    except UsageQueryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     head = (
         args.by,
