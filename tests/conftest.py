@@ -34,6 +34,7 @@ SECRETS = (
     "zai-secret-123",
     "or-secret-456",
     "router-k-789",
+    "pg-secret-pass-4321",  # tests/pgcluster.py: the PostgreSQL password in every usage database URL
 )
 # Tokens minted by the mock OAuth server (real Anthropic prefixes + 64 random characters).
 SECRET_PATTERNS = (re.compile(r"sk-ant-o(?:at|rt)01-[A-Za-z0-9_\-]{20,}"),)
