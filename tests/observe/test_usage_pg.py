@@ -326,5 +326,37 @@ async def test_a_full_buffer_drops_and_counts_without_blocking(tmp_path: Path) -
         assert writer.dropped == 150  # still pending at shutdown: counted, not silently lost
         text = out.getvalue()
     assert "usage: dropped 1 row(s) so far: the buffer is full (100 rows)" in text
-    assert "cannot write to PostgreSQL" in text
+    assert "cannot write to PostgreSQL postgresql://ccm:***@… (PoolTimeout" in text  # tried, failed as it should
     assert PASSWORD not in text
+
+
+async def test_build_observers_picks_the_backend_and_teaches_the_redactor_the_password(tmp_path: Path) -> None:
+    from claude_code_mux.config.load import parse_config
+    from claude_code_mux.observe.hub import build_observers
+    from claude_code_mux.observe.logging import RedactingFilter, Redactor
+
+    base = router_config("http://127.0.0.1:9")
+    sqlite_hub = build_observers(parse_config(base, env={}), tmp_path, logging.getLogger("ccm-test-hub"))
+    assert sqlite_hub.usage is not None
+    assert sqlite_hub.usage.status() == {"backend": "sqlite", "ok": True, "pending": 0, "dropped": 0}
+    await sqlite_hub.aclose()
+
+    url = f"postgresql://ccm:{PASSWORD}@127.0.0.1:9/db"
+    cfg = parse_config(base + '[usage]\ndatabase = "$CCM_TEST_DB"\n', env={"CCM_TEST_DB": url})
+    redactor = Redactor()
+    out = io.StringIO()
+    logger = logging.getLogger("ccm-test-hub-pg")
+    handler = logging.StreamHandler(out)
+    handler.addFilter(RedactingFilter(redactor))
+    logger.addHandler(handler)
+    try:
+        hub = build_observers(cfg, tmp_path, logger, redactor=redactor)
+        assert isinstance(hub.usage, PgUsageWriter)
+        assert PASSWORD not in repr(hub.usage) and hub.usage.display == "postgresql://ccm:***@127.0.0.1:9/db"
+        logger.warning("driver said: %s", url)  # whatever a driver might echo, the log line hides the secret
+        assert hub.usage.status()["backend"] == "postgresql"
+        hub.usage._close_timeout = 2  # nothing listens on port 9: do not wait the default 10 s at shutdown
+        await hub.aclose()
+    finally:
+        logger.removeHandler(handler)
+    assert "driver said:" in out.getvalue() and PASSWORD not in out.getvalue()

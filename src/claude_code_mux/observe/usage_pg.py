@@ -76,6 +76,7 @@ class PgUsageWriter:
         self._closing = False
         self._ok = False
         self._migrated = False
+        self._opened = False
         self._failing_since: float | None = None
         self._last_warned = 0.0
         self._last_drop_log = 0.0
@@ -120,8 +121,6 @@ class PgUsageWriter:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="ccm-usage-pg")
 
     async def _run(self) -> None:
-        assert self._pool is not None
-        await self._pool.open(wait=False)
         delay = 0.0
         while True:
             closing = self._closing
@@ -141,6 +140,9 @@ class PgUsageWriter:
     async def _flush_locked(self) -> bool:
         assert self._pool is not None
         try:
+            if not self._opened:  # here, not in _run: a flush() may come before the task's first step
+                await self._pool.open(wait=False)
+                self._opened = True
             if not self._migrated:
                 async with asyncio.timeout(self._op_timeout), self._pool.connection() as conn:
                     applied = await migrate(conn)
