@@ -305,6 +305,9 @@ async def test_migrations_are_applied_once_when_instances_start_together(pg: PgC
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT version, name FROM schema_migrations").fetchall() == [(1, "usage")]
         assert conn.execute("SELECT count(*) FROM usage").fetchone() == (2,)
+        # A column added to the SQLite schema (observe/usage.py COLUMNS) needs a new migration here too.
+        cols = conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'usage'").fetchall()
+        assert sorted(c for (c,) in cols) == sorted(COLUMNS)
 
 
 async def test_a_full_buffer_drops_and_counts_without_blocking(tmp_path: Path) -> None:
