@@ -363,3 +363,36 @@ async def test_build_observers_picks_the_backend_and_teaches_the_redactor_the_pa
     finally:
         logger.removeHandler(handler)
     assert "driver said:" in out.getvalue() and PASSWORD not in out.getvalue()
+
+
+async def test_a_row_postgresql_refuses_is_dropped_alone(pg_url: str) -> None:
+    records = _records()
+    hostile = [
+        RequestRecord(
+            request_id="nul",
+            time=time.time(),
+            endpoint="messages",
+            status=400,
+            total_ms=1.0,
+            client_model="claude\x00-x",
+        ),
+        RequestRecord(
+            request_id="huge",
+            time=time.time(),
+            endpoint="messages",
+            status=200,
+            total_ms=1.0,
+            usage={"input_tokens": 2**70},
+        ),
+    ]
+    async with captured_logger("ccm-test-poison") as (logger, out):
+        writer = pg_writer(pg_url, logger)
+        for rec in [records[0], *hostile, records[1]]:
+            writer(rec)
+        await settled(writer)
+        await writer.aclose()
+    assert writer.dropped == 1
+    assert "PostgreSQL refused a row (NumericValueOutOfRange" in out.getvalue()
+    rows = {r[1]: r for r in pg_rows(pg_url)}
+    assert sorted(rows) == ["nul", "r0", "r1"]
+    assert rows["nul"][COLUMNS.index("client_model")] == "claude-x"

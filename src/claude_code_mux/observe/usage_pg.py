@@ -6,6 +6,7 @@ appends it to a bounded in-memory buffer. One background task flushes the buffer
 is down the rows stay buffered and the task retries with exponential backoff; a row is dropped (and counted in
 :attr:`PgUsageWriter.dropped`) only when the buffer is full. Migrations (:mod:`.pg_migrations`) run before the
 first write. Delivery is at-least-once: a batch whose commit was acknowledged but lost in transit is sent again.
+A row PostgreSQL refuses as data (not for being down) is dropped alone and counted; the rest of its batch is kept.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection, DataError, IntegrityError, sql
 from psycopg_pool import AsyncConnectionPool
 
 from claude_code_mux.observe.pg_migrations import migrate
@@ -87,7 +88,8 @@ class PgUsageWriter:
         return f"PgUsageWriter({self.display!r}, pending={len(self._pending)}, dropped={self.dropped})"
 
     def __call__(self, rec: RequestRecord) -> None:
-        row = self._row(rec)
+        # PostgreSQL's TEXT cannot hold NUL (SQLite's can); a client-chosen model name must not poison a batch.
+        row = tuple(v.replace("\x00", "") if isinstance(v, str) and "\x00" in v else v for v in self._row(rec))
         if self._closing:
             self._drop(1, "the writer is closed")
             return
@@ -151,8 +153,13 @@ class PgUsageWriter:
                     self._logger.info("usage: applied PostgreSQL migration(s) %s on %s", applied, self.display)
             while self._pending:
                 batch = list(itertools.islice(self._pending, self._batch))
-                async with asyncio.timeout(self._op_timeout):
-                    await self._copy(batch)
+                try:
+                    async with asyncio.timeout(self._op_timeout):
+                        await self._copy(batch)
+                except (DataError, IntegrityError):
+                    # A row PostgreSQL refuses (e.g. a number beyond BIGINT from a hostile upstream) must not
+                    # hold back every row after it: write them one by one and drop only the refused ones.
+                    await self._copy_one_by_one(batch)
                 # New rows only ever join on the right, so the left end is still this batch.
                 for _ in batch:
                     self._pending.popleft()
@@ -176,6 +183,14 @@ class PgUsageWriter:
             async with cur.copy(_COPY) as copy:
                 for row in batch:
                     await copy.write_row(row)
+
+    async def _copy_one_by_one(self, batch: list[tuple[Any, ...]]) -> None:
+        for row in batch:
+            try:
+                async with asyncio.timeout(self._op_timeout):
+                    await self._copy([row])
+            except (DataError, IntegrityError) as exc:
+                self._drop(1, f"PostgreSQL refused a row ({_one_line(exc)})")
 
     def _failed(self, exc: BaseException) -> None:
         self._ok = False
