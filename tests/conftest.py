@@ -35,6 +35,7 @@ SECRETS = (
     "or-secret-456",
     "router-k-789",
     "gm-secret-key-1",
+    "pg-secret-pass-4321",  # tests/pgcluster.py: the PostgreSQL password in every usage database URL
 )
 # Tokens minted by the mock OAuth server (real Anthropic prefixes + 64 random characters).
 SECRET_PATTERNS = (

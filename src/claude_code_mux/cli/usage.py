@@ -7,14 +7,13 @@ are counted as "no price", never as $0.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import re
-import sqlite3
 import sys
 import time
 from datetime import datetime
 
 from claude_code_mux.cli.table import render
+from claude_code_mux.observe.usage_query import SqliteUsageQuery, UsageQueryError, query_for
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _BY = ("model", "provider", "session", "route", "key", "project")  # observe.usage_db.GROUP_BY
@@ -39,17 +38,18 @@ def _cost(total: float | None, unpriced: int) -> str:
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
-    path = args.home / "usage.db"
-    if not path.exists():
-        print(f"no usage recorded yet ({path} does not exist)")
-        return 0
-    from claude_code_mux.observe.usage_db import connect, summarize
-
     try:
-        with contextlib.closing(connect(path)) as conn:  # connect() also adds columns an old file lacks
-            rows = summarize(conn, args.by, args.since or 0.0)
-    except sqlite3.Error as exc:
-        print(f"error: cannot read {path}: {exc}", file=sys.stderr)
+        query = query_for(args.home, getattr(args, "config_path", None))
+    except UsageQueryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if isinstance(query, SqliteUsageQuery) and not query.path.exists():
+        print(f"no usage recorded yet ({query.path} does not exist)")
+        return 0
+    try:
+        rows = query.spend(args.by, args.since or 0.0)  # the same question on SQLite and PostgreSQL
+    except UsageQueryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     head = (args.by, "requests", "errors", "input", "output", "cache_read", "cache_write", "avg_ms", "cost_usd")
     body = [

@@ -235,6 +235,23 @@ def _resolve_secrets(raw: dict[str, Any], *, text: str, path: str, env: Mapping[
                     except ConfigError as exc:
                         problems.append(exc)
                 prov["api_keys"] = resolved_keys
+    usage = raw.get("usage")
+    if isinstance(usage, dict) and isinstance(usage.get("database"), str):
+        val = usage["database"]
+        resolved = _resolve_env(val, env)
+        if resolved is None:
+            problems.append(
+                ConfigError(
+                    f"environment variable referenced by {val!r} is not set",
+                    path=path,
+                    line=locate(text, ("usage", "database")),
+                    key="usage.database",
+                    fix=f"export {val.strip('${}')}=postgresql://... or remove usage.database to use usage.db",
+                )
+            )
+            usage["database"] = None
+        else:
+            usage["database"] = resolved or None
     return problems
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, fi
 from claude_code_mux.config.oauth_schema import OAuthSettings
 from claude_code_mux.config.state_schema import StateSettings
 from claude_code_mux.config.subscription_schema import SubscriptionSettings
+from claude_code_mux.config.usage_schema import UsageConfig
 
 DEFAULT_PORT = 13456
 DEFAULT_RULE_ORDER = (
@@ -320,6 +321,7 @@ class Config(_Strict):
     budgets: tuple[BudgetConfig, ...] = ()
     subscription: SubscriptionSettings = SubscriptionSettings()
     state: StateSettings = StateSettings()
+    usage: UsageConfig = UsageConfig()
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> Config:

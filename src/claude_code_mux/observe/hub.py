@@ -25,10 +25,11 @@ from claude_code_mux.observe.metrics import Metrics
 from claude_code_mux.observe.record import Observer, RequestRecord
 from claude_code_mux.observe.request_log import RequestLog
 from claude_code_mux.observe.trace import TraceWriter
-from claude_code_mux.observe.usage import UsageWriter
+from claude_code_mux.observe.usage import UsageWriter, usage_row
 
 if TYPE_CHECKING:
     from claude_code_mux.config.schema import Config
+    from claude_code_mux.observe.usage_pg import PgUsageWriter
 
 RECENT_MAX = 200
 SUBSCRIBER_QUEUE_MAX = 500
@@ -60,6 +61,7 @@ class Observers:
         self.logger = logger
         self.config: Config | None = config  # the current config (reloads set it), for observers that read it
         self.metrics: Metrics | None = None  # the Prometheus observer, for the /metrics endpoint
+        self.usage: UsageWriter | PgUsageWriter | None = None  # its status() is the usage database's readiness
         self.observers: list[Observer] = list(observers or [])
         self.recent: deque[RequestRecord] = deque(maxlen=RECENT_MAX)
         self.seen = 0  # records emitted since the hub was created (at server start)
@@ -132,11 +134,40 @@ def _name(observer: object) -> str:
     return getattr(observer, "__qualname__", None) or type(observer).__name__
 
 
+def _usage_writer(
+    cfg: Config, current: Callable[[], Config], home: Path | None, logger: logging.Logger, redactor: Redactor
+) -> UsageWriter | PgUsageWriter | None:
+    """PostgreSQL when ``[usage] database`` is set (read at start: changing it needs a restart), else
+    ``home/usage.db``, else none."""
+    u = cfg.usage
+    url = u.database_url()
+    if url is None:
+        return None if home is None else UsageWriter(current, Path(home) / "usage.db", logger)
+    from claude_code_mux.observe.usage_pg import PgUsageWriter  # psycopg loads only for teams that use it
+
+    redactor.add(u.database_password())
+    redactor.add(url)
+    writer = PgUsageWriter(
+        lambda rec: usage_row(rec, current()),
+        url,
+        logger,
+        display=u.display_database() or "",
+        buffer_rows=u.buffer_rows,
+        batch_rows=u.batch_rows,
+        interval_s=u.flush_interval_s,
+        pool_size=u.pool_size,
+    )
+    with contextlib.suppress(RuntimeError):  # no running loop yet: the first row starts it
+        writer.start()
+    return writer
+
+
 def build_observers(
     cfg: Config, home: Path | None, logger: logging.Logger, *, redactor: Redactor | None = None
 ) -> Observers:
-    """The standard observers: the request log line, Prometheus metrics, usage rows (in ``home/usage.db``), the
-    JSONL trace and the statusline's last-request file (both only with a ``home``).
+    """The standard observers: the request log line, Prometheus metrics, usage rows (in ``home/usage.db``, or
+    PostgreSQL with ``[usage] database``), the JSONL trace and the statusline's last-request file (only with a
+    ``home``).
 
     Settings that a reload may change (prices, ``server.trace_path``) are read from :attr:`Observers.config` at
     each request: whoever reloads the config sets ``observers.config = new_config`` (server-api: in
@@ -153,10 +184,11 @@ def build_observers(
     hub.metrics = Metrics()
     hub.add(hub.metrics)
     hub.add(TraceWriter(lambda: current().server, redactor))
+    hub.usage = _usage_writer(cfg, current, home, logger, redactor)
+    if hub.usage is not None:
+        hub.add(hub.usage)
+        hub.closers.append(hub.usage.aclose)
     if home is not None:
-        usage = UsageWriter(current, Path(home) / "usage.db", logger)
-        hub.add(usage)
-        hub.closers.append(usage.aclose)
         last = LastRequestWriter(Path(home))
         hub.add(last)
         hub.closers.append(last.flush)

@@ -4,7 +4,8 @@ Each request that reached the router becomes one row — refused and failed ones
 type: time, session, route, provider, model, status, tokens (cache reads and writes included), latency, the
 client key's name, the project, and the cost from :mod:`claude_code_mux.pricing` (the shipped table;
 ``[prices."model"]`` overrides). A model without a price stores a NULL cost ("no price"), never 0. The schema and
-its migrations live in :mod:`.usage_db`.
+its migrations live in :mod:`.usage_db`; :func:`usage_row` is shared with the PostgreSQL writer
+(:mod:`.usage_pg`).
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from claude_code_mux.config.schema import PriceConfig
 from claude_code_mux.observe.record import RequestRecord
-from claude_code_mux.observe.usage_db import WRITER_COLUMNS, connect
+from claude_code_mux.observe.usage_db import WRITER_COLUMN_NAMES, connect
 from claude_code_mux.pricing import book, record_cost
 
 if TYPE_CHECKING:
     from claude_code_mux.config.schema import Config
 
-_INSERT = f"INSERT INTO usage ({WRITER_COLUMNS}) VALUES ({', '.join('?' * len(WRITER_COLUMNS.split(',')))})"
+COLUMNS = WRITER_COLUMN_NAMES
+_INSERT = f"INSERT INTO usage ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
 def estimate_cost(
@@ -37,6 +39,36 @@ def estimate_cost(
 ) -> float | None:
     """USD for ``usage`` of upstream ``model`` (config prices first, then the shipped table); None: no price."""
     return record_cost(book(prices), usage, model, client_model, provider_type)
+
+
+def usage_row(rec: RequestRecord, cfg: Config) -> tuple[Any, ...]:
+    """``rec`` as a usage row, in :data:`COLUMNS` order (both the SQLite and the PostgreSQL writer store it)."""
+    usage = rec.usage
+    cost: float | None = None
+    if usage:
+        pc = cfg.provider(rec.provider) if rec.provider else None
+        cost = estimate_cost(cfg.prices, usage, rec.model, rec.client_model, pc.provider_type if pc else None)
+    return (
+        rec.time,
+        rec.request_id,
+        rec.session_id,
+        rec.route or "",
+        rec.provider,
+        rec.model,
+        rec.client_model,
+        rec.status,
+        usage.get("input_tokens", 0),
+        usage.get("output_tokens", 0),
+        usage.get("cache_read_input_tokens", 0),
+        usage.get("cache_creation_input_tokens", 0),
+        rec.total_ms,
+        rec.ttfb_ms,
+        cost,
+        rec.extra.get("key_name"),
+        rec.extra.get("project"),
+        rec.endpoint,
+        rec.error_type,
+    )
 
 
 class UsageWriter:
@@ -59,39 +91,11 @@ class UsageWriter:
         # One worker thread owns one connection: no per-flush connect or schema work.
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ccm-usage")
         self._conn: sqlite3.Connection | None = None
-
-    def cost(self, rec: RequestRecord) -> float | None:
-        if not rec.usage:
-            return None
-        cfg = self._config()
-        pc = cfg.provider(rec.provider) if rec.provider else None
-        return estimate_cost(cfg.prices, rec.usage, rec.model, rec.client_model, pc.provider_type if pc else None)
+        self._ok = True  # the last write succeeded (or none was tried yet)
+        self._dropped = 0  # rows lost to failed writes
 
     def __call__(self, rec: RequestRecord) -> None:
-        usage = rec.usage
-        self._rows.append(
-            (
-                rec.time,
-                rec.request_id,
-                rec.session_id,
-                rec.route or "",
-                rec.provider,
-                rec.model,
-                rec.client_model,
-                rec.status,
-                usage.get("input_tokens", 0),
-                usage.get("output_tokens", 0),
-                usage.get("cache_read_input_tokens", 0),
-                usage.get("cache_creation_input_tokens", 0),
-                rec.total_ms,
-                rec.ttfb_ms,
-                self.cost(rec),
-                rec.extra.get("key_name"),
-                rec.extra.get("project"),
-                rec.endpoint,
-                rec.error_type,
-            )
-        )
+        self._rows.append(usage_row(rec, self._config()))
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._flush_later())
 
@@ -108,6 +112,7 @@ class UsageWriter:
             try:
                 await asyncio.get_running_loop().run_in_executor(self._pool, self._write, rows)
             except sqlite3.Error:
+                self._ok, self._dropped = False, self._dropped + len(rows)
                 self._logger.exception("usage: could not write %d row(s) to %s", len(rows), self.path)
 
     def _write(self, rows: list[tuple[Any, ...]]) -> None:
@@ -115,6 +120,11 @@ class UsageWriter:
             self._conn = connect(self.path)
         with self._conn:
             self._conn.executemany(_INSERT, rows)
+        self._ok = True
+
+    def status(self) -> dict[str, Any]:
+        """Readiness detail for ``/health``: last write succeeded, rows waiting, rows lost to failed writes."""
+        return {"backend": "sqlite", "ok": self._ok, "pending": len(self._rows), "dropped": self._dropped}
 
     async def aclose(self) -> None:
         """Write what is pending, then close the connection and the worker thread."""

@@ -41,6 +41,7 @@ COLUMNS = (
 )
 # What the writer fills: the above, then which endpoint and, for a failed request, the error type.
 WRITER_COLUMNS = COLUMNS + ", endpoint, error_type"
+WRITER_COLUMN_NAMES = tuple(c.strip() for c in WRITER_COLUMNS.split(","))
 
 
 def migrate(conn: sqlite3.Connection) -> None:
