@@ -160,7 +160,8 @@ _PAGE = """<!doctype html>
 <style>body{{font-family:system-ui,sans-serif;max-width:40em;margin:4em auto;padding:0 1em}}</style></head>
 <body><h1>{title}</h1><p>{message}</p></body></html>
 """
-CALLBACK_HEAD_LIMIT = 16 * 1024  # a browser's redirect carries a few hundred bytes of query
+CALLBACK_HEAD_LIMIT = 16 * 1024  # h11 refuses a head still incomplete past this many bytes
+CALLBACK_QUERY_LIMIT = 8 * 1024  # a browser's redirect carries a few hundred bytes of query
 
 
 def _page(title: str, message: str, status: int) -> HTMLResponse:
@@ -248,6 +249,8 @@ class CallbackServer:
             self.result.set_exception(OAuthError(f"the callback server stopped: {type(task.exception()).__name__}"))
 
     def _handle(self, request: Request) -> HTMLResponse:
+        if len(request.url.query) > CALLBACK_QUERY_LIMIT:  # a whole head can arrive in one read, past h11's bound
+            return _page("Login failed", "The callback address is too long.", 414)
         query = request.query_params
         if query.get("error"):
             error = query.get("error", "")[:100]
