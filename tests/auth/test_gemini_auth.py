@@ -19,7 +19,7 @@ import stat
 import time
 from pathlib import Path
 
-import aiohttp
+import httpx
 import pytest
 
 from claude_code_mux.auth.gemini_cli import SOURCE, GeminiCliSettings, import_gemini_cli
@@ -116,8 +116,9 @@ async def test_browser_login_onboards_and_stores_the_project(tmp_path: Path) -> 
             while "http" not in out.getvalue():
                 await asyncio.sleep(0.01)
             url = re.search(r"(http://\S+)", out.getvalue()).group(1)  # type: ignore[union-attr]
-            async with aiohttp.ClientSession() as s, s.get(url) as r:
-                assert r.status == 200, await r.text()
+            async with httpx.AsyncClient(trust_env=False, follow_redirects=True) as s:
+                r = await s.get(url)
+                assert r.status_code == 200, r.text
 
         record, _ = await asyncio.gather(
             gemini_login.login(args, settings_for(mock), (18765, 18795), io.StringIO(), out, open_browser=False),

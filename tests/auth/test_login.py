@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
+import socket
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -9,7 +13,7 @@ import pytest
 
 from claude_code_mux.auth import pkce
 from claude_code_mux.auth.login import CallbackServer, PendingLogins
-from claude_code_mux.auth.oauth import TokenEndpointError
+from claude_code_mux.auth.oauth import CallbackInput, TokenEndpointError
 from claude_code_mux.auth.store import MemoryStore
 from claude_code_mux.auth.tokens import TokenManager
 from claude_code_mux.config.oauth_schema import OAuthSettings
@@ -166,5 +170,55 @@ async def test_callback_server_timeout_and_no_free_port() -> None:
         with pytest.raises(TimeoutError):
             await server.wait(0.05)
         assert await CallbackServer.start((lo, hi)) is None
+    finally:
+        await server.close()
+
+
+async def test_callback_server_bounds_the_request_head_and_keeps_ctrl_c(session: httpx.AsyncClient) -> None:
+    lo, hi = free_range(1)
+    sigint = signal.getsignal(signal.SIGINT)
+    server = await CallbackServer.start((lo, hi))
+    assert server is not None
+    try:
+        await asyncio.sleep(0.05)  # uvicorn is serving by now
+        assert signal.getsignal(signal.SIGINT) is sigint  # Ctrl-C still aborts the login, not just the listener
+        base = f"http://127.0.0.1:{server.port}/callback"
+        resp = await session.get(base, params={"code": "c" * 20_000, "state": "s"})
+        assert resp.status_code == 414 and not server.result.done()
+        # More than one read's worth of head (over httpx's URL limit, so by hand): h11 gives up on it unfinished.
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /callback?state=s&code=" + b"c" * 1_000_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        with contextlib.suppress(ConnectionError):  # the server may close while we are still sending
+            await writer.drain()
+        try:
+            status = (await asyncio.wait_for(reader.readline(), 5)).split(b" ")[1]
+        except ConnectionResetError:  # the answer can be lost to the reset that unread request bytes cause
+            status = b"reset"
+        writer.close()
+        assert status in (b"400", b"431", b"reset") and not server.result.done()
+        resp = await session.get(f"http://127.0.0.1:{server.port}/elsewhere", params={"code": "c", "state": "s"})
+        assert resp.status_code == 404 and not server.result.done()
+    finally:
+        await server.close()
+    again = await CallbackServer.start((lo, hi))  # closing frees the port
+    assert again is not None
+    await again.close()
+
+
+async def test_callback_server_answers_on_ipv6_localhost_and_a_custom_path() -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    lo, hi = free_range(1)
+    server = await CallbackServer.start((lo, hi), path="/auth/callback")
+    assert server is not None and server.redirect_uri == f"http://localhost:{lo}/auth/callback"
+    try:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            resp = await client.get(f"http://[::1]:{lo}/auth/callback", params={"code": "c6", "state": "s6"})
+        assert resp.status_code == 200 and resp.headers["cache-control"] == "no-store"
+        assert resp.headers["content-type"].startswith("text/html")
+        assert await server.wait(1) == CallbackInput("c6", "s6")
     finally:
         await server.close()

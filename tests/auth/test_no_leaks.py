@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import urllib.request
 from pathlib import Path
 
-import aiohttp
 import httpx
 import pytest
 
@@ -36,12 +38,17 @@ async def test_nothing_secret_is_logged_or_raised(
         return v
 
     # The browser steps use a client that logs nothing (httpcore's debug trace would show the callback URL,
-    # which a browser, not the router, fetches); the token calls under test go through ``session`` (httpx).
-    browser = aiohttp.ClientSession()
+    # which a browser, not the router, fetches): urllib without proxies, in a thread, following redirects.
+    # The token calls under test go through ``session`` (httpx).
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def fetch(url: str, accept: str = "text/html") -> tuple[int, bytes]:
+        with opener.open(urllib.request.Request(url, headers={"Accept": accept}), timeout=10) as resp:
+            return int(resp.status), bytes(resp.read())
 
     async def shown(url: str) -> str:
-        async with browser.get(url, headers={"Accept": "application/json"}) as resp:
-            return str((await resp.json())["code"])
+        _, body = await asyncio.to_thread(fetch, url, "application/json")
+        return str(json.loads(body)["code"])
 
     # paste login, then replaying the same code
     info = pending.start("max", "a")
@@ -71,12 +78,11 @@ async def test_nothing_secret_is_logged_or_raised(
         info4 = pending.start("max", "loop", server.redirect_uri)
         server.expected_state = info4["state"]
         verifier_of(info4["state"])
-        async with browser.get(info4["url"]) as resp:
-            assert resp.status == 200
+        status, _ = await asyncio.to_thread(fetch, info4["url"])
+        assert status == 200
         await pending.complete(await server.wait(5), info4["state"])
     finally:
         await server.close()
-        await browser.close()
 
     # refresh, forced refresh, then a dead login and a network failure
     token = await tm.get_access_token("a")

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-import aiohttp
+import httpx
 import orjson
 
 from claude_code_mux import __version__
-from claude_code_mux.auth.oauth import TokenEndpointError, TokenSet
+from claude_code_mux.auth.oauth import MAX_REPLY_BYTES, TokenEndpointError, TokenSet, read_bounded
 from claude_code_mux.auth.secret import Secret, redact
 from claude_code_mux.auth.store import TokenRecord
 from claude_code_mux.errors import OAuthError
@@ -95,19 +95,29 @@ def build_authorize_url(settings: GeminiCliSettings, *, redirect_uri: str, state
     return settings.authorize_url + "?" + urlencode(params)
 
 
-def _timeout(settings: GeminiCliSettings) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=settings.http_timeout_s)
+async def _post(
+    session: httpx.AsyncClient, settings: GeminiCliSettings, url: str, headers: dict[str, str], **body: Any
+) -> tuple[int, bytes | None]:
+    """POST with an overall deadline; the status and the body (``None`` when over ``MAX_REPLY_BYTES``)."""
+    async with asyncio.timeout(settings.http_timeout_s):
+        async with session.stream("POST", url, headers=headers, timeout=settings.http_timeout_s, **body) as r:
+            return r.status_code, await read_bounded(r)
 
 
-async def _token_call(session: aiohttp.ClientSession, settings: GeminiCliSettings, form: dict[str, str]) -> TokenSet:
+async def _token_call(session: httpx.AsyncClient, settings: GeminiCliSettings, form: dict[str, str]) -> TokenSet:
     headers = {"User-Agent": settings.user_agent, "Accept": "application/json"}
     secrets = [v for k, v in form.items() if k in ("code", "code_verifier", "refresh_token")]
     try:
-        async with session.post(settings.token_url, data=form, headers=headers, timeout=_timeout(settings)) as r:
-            raw = await r.read()
-            status = r.status
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        status, body = await _post(session, settings, settings.token_url, headers, data=form)
+    except (TimeoutError, httpx.HTTPError, OSError) as exc:
         raise TokenEndpointError(f"Google token endpoint unreachable: {type(exc).__name__}", transient=True) from None
+    if body is None:
+        raise TokenEndpointError(
+            f"Google token endpoint answered HTTP {status} with more than {MAX_REPLY_BYTES} bytes",
+            status=status,
+            transient=status >= 500 or status == 429,
+        )
+    raw = body
     try:
         data: Any = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -134,7 +144,7 @@ async def _token_call(session: aiohttp.ClientSession, settings: GeminiCliSetting
 
 
 async def exchange_code(
-    session: aiohttp.ClientSession, settings: GeminiCliSettings, *, code: str, verifier: str, redirect_uri: str
+    session: httpx.AsyncClient, settings: GeminiCliSettings, *, code: str, verifier: str, redirect_uri: str
 ) -> TokenSet:
     form = {
         "grant_type": "authorization_code",
@@ -147,7 +157,7 @@ async def exchange_code(
     return await _token_call(session, settings, form)
 
 
-async def refresh_tokens(session: aiohttp.ClientSession, settings: GeminiCliSettings, refresh_token: str) -> TokenSet:
+async def refresh_tokens(session: httpx.AsyncClient, settings: GeminiCliSettings, refresh_token: str) -> TokenSet:
     form = {
         "grant_type": "refresh_token",
         "refresh_token": refresh_token,
@@ -162,7 +172,7 @@ async def refresh_tokens(session: aiohttp.ClientSession, settings: GeminiCliSett
 
 
 async def _code_assist(
-    session: aiohttp.ClientSession, settings: GeminiCliSettings, token: str, method: str, body: dict[str, Any]
+    session: httpx.AsyncClient, settings: GeminiCliSettings, token: str, method: str, body: dict[str, Any]
 ) -> dict[str, Any]:
     url = f"{settings.code_assist_url.rstrip('/')}/v1internal:{method}"
     headers = {
@@ -171,11 +181,12 @@ async def _code_assist(
         "Content-Type": "application/json",
     }
     try:
-        async with session.post(url, data=orjson.dumps(body), headers=headers, timeout=_timeout(settings)) as r:
-            raw = await r.read()
-            status = r.status
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        status, reply = await _post(session, settings, url, headers, content=orjson.dumps(body))
+    except (TimeoutError, httpx.HTTPError, OSError) as exc:
         raise OAuthError(f"Code Assist {method} unreachable: {type(exc).__name__}") from None
+    if reply is None:
+        raise OAuthError(f"Code Assist {method} answered HTTP {status} with more than {MAX_REPLY_BYTES} bytes")
+    raw = reply
     if status != 200:
         text = redact(raw[:300].decode("utf-8", "replace"), token)
         raise OAuthError(f"Code Assist {method} answered HTTP {status}: {text}")
@@ -195,7 +206,7 @@ def _project_id(value: Any) -> str | None:
 
 
 async def discover_project(
-    session: aiohttp.ClientSession, settings: GeminiCliSettings, token: str, *, project: str | None = None
+    session: httpx.AsyncClient, settings: GeminiCliSettings, token: str, *, project: str | None = None
 ) -> str:
     """The Code Assist project for this login (onboarding the user to the default tier when needed)."""
     metadata: dict[str, Any] = dict(_METADATA)

@@ -14,11 +14,12 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-import aiohttp
+import httpx
 
 from claude_code_mux.auth.gemini_cli import GeminiCliSettings, discover_project, refresh_tokens
 from claude_code_mux.auth.oauth import TokenEndpointError
 from claude_code_mux.auth.store import TokenRecord, TokenStore
+from claude_code_mux.auth.wiring import oauth_client
 from claude_code_mux.errors import AuthenticationFailed, OAuthError, UpstreamError
 
 REFRESH_SKEW_S = 300.0
@@ -43,20 +44,22 @@ class GeminiCliTokens:
         self._clock = clock
         self._record: TokenRecord | None = None
         self._lock = asyncio.Lock()
-        self._session: aiohttp.ClientSession | None = None
+        self._session: httpx.AsyncClient | None = None
         self.refresh_count = 0
 
     def __repr__(self) -> str:
         return f"GeminiCliTokens(provider_id={self.provider_id!r})"
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
+    def _http(self) -> httpx.AsyncClient:
+        """The token and Code Assist client, opened on first use (our User-Agent, the environment's proxies)."""
+        if self._session is None or self._session.is_closed:
+            self._session = oauth_client()
         return self._session
 
     async def close(self) -> None:
         if self._session is not None:
-            await self._session.close()
+            await self._session.aclose()
+            self._session = None
 
     def _usable(self, record: TokenRecord | None, rejected: str | None) -> bool:
         if record is None or not record.access_token or record.needs_refresh(self._clock(), REFRESH_SKEW_S):

@@ -2,7 +2,8 @@
 
 :class:`PendingLogins` is shared by the CLI and the admin API. ``start`` returns only the URL, the ``state``
 and instructions; the PKCE verifier never leaves the process. ``complete`` takes whatever the user pasted
-(or the loopback callback) and stores the login through the :class:`TokenManager`.
+(or the loopback callback) and stores the login through the :class:`TokenManager`. :class:`CallbackServer` is
+that loopback listener: a one-route Starlette app served by ``uvicorn.Server`` on sockets we bind ourselves.
 """
 
 from __future__ import annotations
@@ -11,11 +12,17 @@ import asyncio
 import contextlib
 import html
 import logging
+import socket
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Literal
 from urllib.parse import urlsplit
 
-from aiohttp import web
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
 
 from claude_code_mux.auth import pkce
 from claude_code_mux.auth.oauth import (
@@ -157,22 +164,39 @@ _PAGE = """<!doctype html>
 <style>body{{font-family:system-ui,sans-serif;max-width:40em;margin:4em auto;padding:0 1em}}</style></head>
 <body><h1>{title}</h1><p>{message}</p></body></html>
 """
+CALLBACK_HEAD_LIMIT = 16 * 1024  # h11 refuses a head still incomplete past this many bytes
+CALLBACK_QUERY_LIMIT = 8 * 1024  # a browser's redirect carries a few hundred bytes of query
 
 
-def _page(title: str, message: str, status: int) -> web.Response:
+def _page(title: str, message: str, status: int) -> HTMLResponse:
     body = _PAGE.format(title=html.escape(title), message=html.escape(message))
-    return web.Response(text=body, status=status, content_type="text/html", headers={"Cache-Control": "no-store"})
+    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (``SO_REUSEADDR`` like asyncio's servers; IPv6 sockets v6-only)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family)
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn without its signal handlers: Ctrl-C stays the CLI's (it aborts the login)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class CallbackServer:
     """A one-shot ``GET /callback`` listener on ``127.0.0.1`` for the loopback redirect."""
 
-    def __init__(self, runner: web.AppRunner, port: int, path: str = "/callback") -> None:
-        self._runner = runner
+    def __init__(self, port: int, path: str = "/callback") -> None:
         self.port = port
         self.path = path
         self.expected_state: str | None = None
         self.result: asyncio.Future[CallbackInput] = asyncio.get_running_loop().create_future()
+        self._server: _Uvicorn | None = None
+        self._task: asyncio.Task[None] | None = None
 
     @property
     def redirect_uri(self) -> str:
@@ -186,31 +210,52 @@ class CallbackServer:
 
         ``path`` is the callback path (the ChatGPT login's registered redirect uses ``/auth/callback``).
         """
-        app = web.Application()
-        holder: list[CallbackServer] = []
-
-        async def handle(request: web.Request) -> web.Response:
-            return holder[0]._handle(request)
-
-        app.router.add_get(path, handle)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)  # no access log: URLs carry codes
-        await runner.setup()
         for port in range(ports[0], ports[1] + 1):
             try:
-                await web.TCPSite(runner, host, port).start()
+                sockets = [_listen(host, port)]
             except OSError:
                 continue
-            server = cls(runner, port, path)
-            holder.append(server)
             if host == "127.0.0.1":  # "localhost" may resolve to ::1 first; listen there too when possible
                 with contextlib.suppress(OSError):
-                    await web.TCPSite(runner, "::1", port).start()
+                    sockets.append(_listen("::1", port))
+            server = cls(port, path)
+            server._serve(sockets)
             return server
-        await runner.cleanup()
         return None
 
-    def _handle(self, request: web.Request) -> web.Response:
-        query = request.query
+    def _serve(self, sockets: list[socket.socket]) -> None:
+        async def handle(request: Request) -> HTMLResponse:
+            return self._handle(request)
+
+        app = Starlette(routes=[Route(self.path, handle, methods=["GET"])])
+        config = uvicorn.Config(
+            app,
+            http="h11",  # bounds the request head (h11_max_incomplete_event_size)
+            h11_max_incomplete_event_size=CALLBACK_HEAD_LIMIT,
+            ws="none",
+            lifespan="off",
+            log_config=None,
+            access_log=False,  # no access log: URLs carry codes
+            server_header=False,
+            date_header=False,
+            proxy_headers=False,
+            limit_concurrency=16,
+            timeout_keep_alive=5,
+            timeout_graceful_shutdown=2,
+        )
+        self._server = _Uvicorn(config)
+        # The sockets already listen, so a browser that comes back at once waits in the backlog, not refused.
+        self._task = asyncio.create_task(self._server.serve(sockets))
+        self._task.add_done_callback(self._stopped)
+
+    def _stopped(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None and not self.result.done():
+            self.result.set_exception(OAuthError(f"the callback server stopped: {type(task.exception()).__name__}"))
+
+    def _handle(self, request: Request) -> HTMLResponse:
+        if len(request.url.query) > CALLBACK_QUERY_LIMIT:  # a whole head can arrive in one read, past h11's bound
+            return _page("Login failed", "The callback address is too long.", 414)
+        query = request.query_params
         if query.get("error"):
             error = query.get("error", "")[:100]
             desc = query.get("error_description", "")[:300]
@@ -236,4 +281,8 @@ class CallbackServer:
             self.result.exception()  # mark retrieved
         else:
             self.result.cancel()
-        await self._runner.cleanup()
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True  # uvicorn closes the sockets and idle connections, then returns
+            await asyncio.wait([self._task], timeout=5)
+            if not self._task.done():
+                self._task.cancel()

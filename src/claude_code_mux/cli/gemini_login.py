@@ -17,8 +17,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-import aiohttp
-
 from claude_code_mux.auth.gemini_cli import (
     SOURCE,
     GeminiCliSettings,
@@ -32,6 +30,7 @@ from claude_code_mux.auth.login import DEFAULT_PROVIDER_ID, CallbackServer
 from claude_code_mux.auth.oauth import CallbackInput, parse_code_input
 from claude_code_mux.auth.pkce import challenge, generate_state, generate_verifier
 from claude_code_mux.auth.store import TOKEN_FILE_NAME, FileStore, TokenRecord, default_home, format_rfc3339
+from claude_code_mux.auth.wiring import oauth_client
 from claude_code_mux.errors import CcmError, OAuthError
 
 MANUAL_REDIRECT = "https://codeassist.google.com/authcode"
@@ -112,7 +111,7 @@ async def login(
     finally:
         if server is not None:
             await server.close()
-    async with aiohttp.ClientSession() as session:
+    async with oauth_client() as session:
         tokens = await exchange_code(session, settings, code=code, verifier=verifier, redirect_uri=redirect)
         if tokens.refresh_token is None:
             raise OAuthError("Google returned no refresh token; run the login again")
