@@ -19,6 +19,7 @@ from claude_code_mux.config.presets import PRESETS, preset_for
 from claude_code_mux.config.schema import Config, ProviderConfig
 from claude_code_mux.errors import ConfigError
 from claude_code_mux.runtime import Runtime
+from claude_code_mux.server.admin.schemas import CompatProviderIn
 
 _ENV_REF = re.compile(r"^\$(?:\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)$")
 ROUTE_KEYS = ("default", "background", "think", "websearch", "image", "long_context")
@@ -84,6 +85,9 @@ def config_view(cfg: Config, raw: dict[str, Any] | None) -> dict[str, Any]:
     return data
 
 
+_COMPAT_FIELDS = frozenset(CompatProviderIn.model_fields)
+
+
 def compat_view(cfg: Config, raw: dict[str, Any] | None) -> dict[str, Any]:
     """The original's ``GET /api/config/json`` shape (plus the two regexes it forgot), masked."""
     r = cfg.router
@@ -97,8 +101,10 @@ def compat_view(cfg: Config, raw: dict[str, Any] | None) -> dict[str, Any]:
             "auto_map_regex": r.auto_map_regex,
             "background_regex": r.background_regex,
         },
+        # Only what the same endpoint's POST takes (the original's fields), so a GET can be posted back as is.
         "providers": [
-            {k: v for k, v in provider_view(p, raw).items() if v not in (None, {}, [])} for p in cfg.providers
+            {k: v for k, v in provider_view(p, raw).items() if v not in (None, {}, []) and k in _COMPAT_FIELDS}
+            for p in cfg.providers
         ],
         "models": [{"name": m.name, "mappings": [mp.model_dump(mode="json") for mp in m.mappings]} for m in cfg.models],
     }
