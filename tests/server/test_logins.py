@@ -57,7 +57,10 @@ def gemini_config(mock: MockGemini, callback_port: int) -> str:
         f"[oauth]\ncallback_ports = [{callback_port}, {callback_port}]\n"
         '[router]\ndefault = "main"\n'
         f'[[providers]]\nname = "g"\nprovider_type = "gemini-cli"\nbase_url = "{mock.url}"\n'
-        'auth_type = "oauth"\noauth_provider = "gemini"\n' + model_block("main", [("g", MODEL)])
+        'auth_type = "oauth"\noauth_provider = "gemini"\n'
+        f'[[providers]]\nname = "g2"\nprovider_type = "gemini-cli"\nbase_url = "{mock.url}"\n'
+        'auth_type = "oauth"\noauth_provider = "gemini-2"\nproject = "ca-project-1"\n'
+        + model_block("main", [("g", MODEL)])
     )
 
 
@@ -197,8 +200,8 @@ async def test_gemini_login_with_project_discovery_then_exact_count_tokens(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with MockGemini(name="g", onboarded=False) as mock:
-        monkeypatch.setenv(BASE_URL_ENV, mock.url)
-        monkeypatch.setenv(CODE_ASSIST_ENV, mock.url)
+        monkeypatch.setenv(BASE_URL_ENV, mock.url)  # Google's OAuth endpoints; Code Assist is the provider's base_url
+        monkeypatch.delenv(CODE_ASSIST_ENV, raising=False)
         cb = free_port()
         async with run_router(gemini_config(mock, cb), tmp_path) as router, httpx.AsyncClient(timeout=30) as http:
             # Before the login: count_tokens still answers, by the estimate.
@@ -236,11 +239,13 @@ async def test_gemini_login_with_project_discovery_then_exact_count_tokens(
             assert r.json()["status"]["project_id"] == mock.code_assist_project
 
             # A second login by paste (Google's page did not load on this machine), with a given project.
-            info = await authorize(http, router, provider="gemini-cli", provider_id="gemini-2", project="my-proj")
+            info = await authorize(http, router, provider="gemini-cli", provider_id="gemini-2")
             landed = await browser_redirect(http, info["url"])
             r = await http.post(router.url + "/api/oauth/exchange", json={"state": info["state"], "code": landed})
             assert r.status_code == 200, r.text
             assert r.json()["source"] == "gemini-cli" and r.json()["project_id"] == mock.code_assist_project
+            load = [q for q in mock.requests if q.path == "/v1internal:loadCodeAssist"][-1]
+            assert load.json["cloudaicompanionProject"] == "ca-project-1"  # g2's configured project
             seen = (await http.get(router.url + "/api/oauth/tokens")).text + str(done) + r.text
         for token in [*mock.access_tokens, *mock.refresh_tokens]:
             assert token not in seen and token not in router.log_text()

@@ -53,6 +53,7 @@ class _GeminiPending:
     redirect_uri: str
     project: str | None
     created_at: float
+    code_assist_url: str | None = None
 
 
 def loopback_address(redirect_uri: str) -> tuple[int, str] | None:
@@ -89,8 +90,14 @@ class AdminLogins:
 
     # -- starting --
 
-    async def start(self, kind: Kind, provider_id: str, *, project: str | None = None) -> dict[str, object]:
-        """Begin a login: ``{url, state, redirect_uri, instructions, notice, listening}`` (nothing secret)."""
+    async def start(
+        self, kind: Kind, provider_id: str, *, project: str | None = None, code_assist_url: str | None = None
+    ) -> dict[str, object]:
+        """Begin a login: ``{url, state, redirect_uri, instructions, notice, listening}`` (nothing secret).
+
+        Gemini: ``project`` is the Code Assist project to use (else discovered), ``code_assist_url`` where
+        discovery goes (the base URL of the provider that uses this login; else the settings').
+        """
         if kind == "chatgpt":
             info: dict[str, object] = dict(self.chatgpt.start(provider_id))
             address = loopback_address(str(info["redirect_uri"]))
@@ -101,7 +108,7 @@ class AdminLogins:
         else:
             await self._close_listener(kind)
             server = await CallbackServer.start(self.manager.settings.callback_ports)
-            info = self._start_gemini(provider_id, project, server.redirect_uri if server else None)
+            info = self._start_gemini(provider_id, project, server.redirect_uri if server else None, code_assist_url)
         state = str(info["state"])
         self._remember_kind(state, kind)
         if server is not None:
@@ -119,13 +126,17 @@ class AdminLogins:
         self._trim_results()
         return info
 
-    def _start_gemini(self, provider_id: str, project: str | None, loopback: str | None) -> dict[str, object]:
+    def _start_gemini(
+        self, provider_id: str, project: str | None, loopback: str | None, code_assist_url: str | None
+    ) -> dict[str, object]:
         if not provider_id.strip():
             raise OAuthError("provider id must not be empty")
         verifier, state = pkce.generate_verifier(), pkce.generate_state()
         redirect = loopback or GEMINI_MANUAL_REDIRECT
         self._purge()
-        self._gemini[state] = _GeminiPending(Secret(verifier), provider_id, redirect, project, self.manager.clock())
+        self._gemini[state] = _GeminiPending(
+            Secret(verifier), provider_id, redirect, project, self.manager.clock(), code_assist_url
+        )
         url = gemini_cli.build_authorize_url(
             self.gemini_settings, redirect_uri=redirect, state=state, challenge=pkce.challenge(verifier)
         )
@@ -203,6 +214,8 @@ class AdminLogins:
             raise OAuthError("this login attempt is unknown or has expired; start the login again")
         session = self.manager.session_factory()
         settings = self.gemini_settings
+        if pending.code_assist_url:
+            settings = replace(settings, code_assist_url=pending.code_assist_url)
         try:
             tokens = await gemini_cli.exchange_code(
                 session,
@@ -277,9 +290,12 @@ class AdminLogins:
         await self.manager.save_record(record)
         return record
 
-    async def refresh_gemini(self, record: TokenRecord) -> None:
+    async def refresh_gemini(self, record: TokenRecord, code_assist_url: str | None = None) -> None:
         """Refresh a Gemini CLI login now (Google's token endpoint), discovering its project when missing."""
-        tokens = GeminiCliTokens(self.manager.store, record.provider_id, self.gemini_settings)
+        settings = self.gemini_settings
+        if code_assist_url:
+            settings = replace(settings, code_assist_url=code_assist_url)
+        tokens = GeminiCliTokens(self.manager.store, record.provider_id, settings)
         try:
             await tokens.credentials(rejected=record.access_token.reveal())
         finally:

@@ -29,6 +29,7 @@ from claude_code_mux.auth.login import DEFAULT_PROVIDER_ID, PendingLogins
 from claude_code_mux.auth.store import TokenRecord
 from claude_code_mux.auth.tokens import TokenManager
 from claude_code_mux.errors import InvalidRequest, NotFound, OAuthError
+from claude_code_mux.providers.gemini_wiring import gemini_login_id
 from claude_code_mux.server.admin.context import admin_state, holder_of, json_response
 from claude_code_mux.server.admin.guard import guard
 from claude_code_mux.server.admin.logins import NOTICES, AdminLogins, Kind
@@ -86,6 +87,16 @@ def login_kind(provider: LoginKind | None, provider_id: str | None) -> tuple[Kin
     return None, pid or DEFAULT_PROVIDER_ID
 
 
+def gemini_provider_facts(request: Request, login_id: str) -> tuple[str | None, str | None]:
+    """(Code Assist base URL, project) of the first gemini-cli provider that uses ``login_id``, if any."""
+    rt = holder_of(request).current
+    for pc in rt.config.providers:
+        if pc.provider_type.strip().lower() == "gemini-cli" and gemini_login_id(pc) == login_id:
+            live = rt.providers.get(pc.name)
+            return (live.base_url if live is not None else pc.base_url), pc.project
+    return None, None
+
+
 async def start_login(
     request: Request, provider: LoginKind | None, provider_id: str | None, oauth_type: str, project: str | None
 ) -> dict[str, object]:
@@ -94,7 +105,10 @@ async def start_login(
     try:
         if kind is None:
             return dict(pending(request).start("console" if oauth_type == "console" else "max", pid))
-        return await logins(request).start(kind, pid, project=project)
+        if kind == "chatgpt":
+            return await logins(request).start(kind, pid)
+        url, configured = gemini_provider_facts(request, pid)
+        return await logins(request).start(kind, pid, project=project or configured, code_assist_url=url)
     except OAuthError as exc:
         raise InvalidRequest(str(exc)) from None
 
@@ -189,7 +203,7 @@ async def refresh_login(request: Request, pid: str) -> None:
         raise NotFound(f"no OAuth login for {pid!r} (run: ccm login {pid})")
     try:
         if record.source == GEMINI_SOURCE:
-            await logins(request).refresh_gemini(record)
+            await logins(request).refresh_gemini(record, gemini_provider_facts(request, pid)[0])
         else:
             await mgr.force_refresh(pid, record.access_token.reveal())
     except OAuthError as exc:
