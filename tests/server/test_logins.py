@@ -188,6 +188,9 @@ async def test_import_codex_login(tmp_path: Path, chatgpt: MockChatGPTAuth) -> N
         r = await http.post(router.url + "/api/oauth/import-codex", json={"path": str(tmp_path / "none.json")})
         assert r.status_code == 400 and r.json()["type"] == "error"
         assert "no Codex CLI login" in r.json()["error"]["message"]
+        for special in ("/dev/zero", str(tmp_path)):  # never read without bound, nor a directory
+            r = await http.post(router.url + "/api/oauth/import-codex", json={"path": special})
+            assert r.status_code == 400 and "not a Codex CLI login file" in r.json()["error"]["message"]
         codex.write_text('{"OPENAI_API_KEY": "sk-only-a-key"}')
         r = await http.post(router.url + "/api/oauth/import-codex", json={"path": str(codex)})
         assert r.status_code == 400 and "sk-only-a-key" not in r.text

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import stat
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,7 +28,7 @@ from claude_code_mux.auth import gemini_cli, pkce
 from claude_code_mux.auth.chatgpt import NOTICE as CHATGPT_NOTICE
 from claude_code_mux.auth.chatgpt import ChatGPTLogins
 from claude_code_mux.auth.code_input import CallbackInput, check_state, parse_callback
-from claude_code_mux.auth.codex_credentials import import_codex
+from claude_code_mux.auth.codex_credentials import default_codex_path, import_codex
 from claude_code_mux.auth.gemini_cli import NOTICE as GEMINI_NOTICE
 from claude_code_mux.auth.gemini_cli import GeminiCliSettings
 from claude_code_mux.auth.gemini_tokens import GeminiCliTokens
@@ -44,6 +45,7 @@ Kind = Literal["chatgpt", "gemini"]
 NOTICES: dict[str, str] = {"chatgpt": CHATGPT_NOTICE, "gemini": GEMINI_NOTICE}
 GEMINI_MANUAL_REDIRECT = "https://codeassist.google.com/authcode"  # Google's page that shows the code
 MAX_RESULTS = 64
+MAX_CODEX_FILE = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,17 @@ def loopback_address(redirect_uri: str) -> tuple[int, str] | None:
     if parts.scheme != "http" or parts.hostname not in ("localhost", "127.0.0.1") or parts.port is None:
         return None
     return parts.port, parts.path or "/"
+
+
+def _check_small_file(path: Path) -> None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return  # import_codex says what to do about a missing login
+    except OSError as exc:
+        raise OAuthError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+    if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_CODEX_FILE:
+        raise OAuthError(f"{path} is not a Codex CLI login file (a JSON file of at most {MAX_CODEX_FILE} bytes)")
 
 
 class AdminLogins:
@@ -286,7 +299,11 @@ class AdminLogins:
     # -- imports and refreshes --
 
     async def import_codex(self, provider_id: str, path: str | None) -> TokenRecord:
-        record = await import_codex(provider_id, Path(path) if path else None)  # it expands ~
+        """Import the Codex CLI's login from ``path`` (default ``~/.codex/auth.json``): a regular file of at most
+        ``MAX_CODEX_FILE`` bytes (a path like ``/dev/zero`` must not make the server read forever)."""
+        where = (Path(path) if path else default_codex_path()).expanduser()
+        await asyncio.to_thread(_check_small_file, where)
+        record = await import_codex(provider_id, where)
         await self.manager.save_record(record)
         return record
 
