@@ -112,6 +112,19 @@ async def test_device_page_offers_three_logins_with_their_notices(
                 await row.wait_for()
                 assert f"gemini-cli (project {gem.code_assist_project})" in await row.inner_text()
                 await page.screenshot(path=str(ARTIFACTS / "device-logins.png"), full_page=True)
+
+                # The admin UI's OAuth tab offers the same logins, the notice first, and the Codex import.
+                await page.goto(router.url + "/#oauth")
+                await page.wait_for_selector("#oa-notice:not(:empty)")
+                assert not await page.is_visible("#oa-import-codex")
+                await page.select_option("#oa-type", "chatgpt")
+                assert await page.text_content("#oa-notice") == CHATGPT_NOTICE
+                assert await page.input_value("#oa-provider") == "chatgpt"
+                assert await page.is_visible("#oa-import-codex")
+                await page.select_option("#oa-type", "gemini")
+                assert await page.text_content("#oa-notice") == GEMINI_NOTICE
+                assert await page.input_value("#oa-provider") == "gemini"
+                await page.wait_for_selector("#oa-tokens tr[data-provider=gemini]")
             finally:
                 await browser.close()
                 taken.close()

@@ -6,7 +6,8 @@ keyed by its ``state``; the PKCE verifier never leaves the process. While a logi
 of ``[oauth.chatgpt] redirect_uri``, 1455 ``/auth/callback``; Gemini: the first free port of ``[oauth]
 callback_ports``, ``/callback``) and completes the login by itself when the browser comes back to this machine.
 When that port is busy, or the browser runs elsewhere, the user pastes the address the browser ended on
-(``complete``); the listener of a login completed by paste is closed. Listeners live at most ``ttl_s``.
+(``complete``); the listener of a login completed by paste is closed, a new start of the same kind takes the
+port over (the older attempt can still be pasted), and listeners live at most ``ttl_s`` and end with the server.
 
 Gemini logins exchange the code at Google, discover the Code Assist project (``loadCodeAssist`` /
 ``onboardUser``) and store a record with ``source = "gemini-cli"`` and ``project_id`` in the shared store.
