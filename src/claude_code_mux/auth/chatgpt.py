@@ -45,6 +45,11 @@ log = logging.getLogger(__name__)
 SOURCE = "chatgpt"
 IMPORT_PREFIX = "codex:"
 USER_AGENT = f"claude-code-mux/{__version__}"
+#: Shown before a ChatGPT login starts (the README's terms-of-service notice, short).
+NOTICE = (
+    "Note: this uses your ChatGPT subscription through a third-party tool, with the public Codex CLI client's "
+    "documented login. OpenAI's terms apply and may restrict such use; whether to use it is your decision."
+)
 
 Refresher = Callable[[httpx.AsyncClient, OAuthSettings, str], Awaitable[TokenSet]]
 

@@ -35,6 +35,11 @@ from claude_code_mux.errors import OAuthError
 SOURCE = "gemini-cli"
 BASE_URL_ENV = "CCM_GEMINI_OAUTH_BASE_URL"
 CODE_ASSIST_ENV = "CCM_GEMINI_CODE_ASSIST_URL"
+#: Shown before a Gemini CLI login starts (the CLI prints it; the admin UI and the device page show it first).
+NOTICE = (
+    "Note: this uses your Google account's Gemini Code Assist entitlement the way the Gemini CLI does. "
+    "Google's terms for Gemini Code Assist apply; automated or shared use may break them."
+)
 _METADATA = {"ideType": "IDE_UNSPECIFIED", "platform": "PLATFORM_UNSPECIFIED", "pluginType": "GEMINI"}
 
 

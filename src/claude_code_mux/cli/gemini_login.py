@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from claude_code_mux.auth.gemini_cli import (
+    NOTICE,
     SOURCE,
     GeminiCliSettings,
     build_authorize_url,
@@ -35,10 +36,6 @@ from claude_code_mux.errors import CcmError, OAuthError
 
 MANUAL_REDIRECT = "https://codeassist.google.com/authcode"
 IMPORT_DEFAULT = "\0default"
-NOTICE = (
-    "Note: this uses your Google account's Gemini Code Assist entitlement the way the Gemini CLI does. "
-    "Google's terms for Gemini Code Assist apply; automated or shared use may break them."
-)
 
 
 def is_gemini_login(args: argparse.Namespace) -> bool:

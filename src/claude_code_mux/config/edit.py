@@ -186,6 +186,16 @@ def _merge_secrets(values: dict[str, Any], existing: Mapping[str, Any] | None, n
         if existing is None or existing.get("api_key") is None:
             raise InvalidRequest(f"api_key: provider {name!r} has no stored key to keep; send the key or $ENV_VAR")
         del values["api_key"]
+    if values.get("proxy") == MASK:
+        if existing is None or existing.get("proxy") is None:
+            raise InvalidRequest(f"proxy: provider {name!r} has no stored proxy to keep; send the address")
+        del values["proxy"]
+    keys = values.get("api_keys")
+    if isinstance(keys, list) and MASK in keys:  # a masked entry keeps the stored key at that position
+        old_keys = existing.get("api_keys") if existing is not None else None
+        if not isinstance(old_keys, list) or len(old_keys) < len(keys):
+            raise InvalidRequest("api_keys: a masked entry has no stored key at its position; send the key")
+        values["api_keys"] = [str(old_keys[i]) if k == MASK else k for i, k in enumerate(keys)]
     headers = values.get("headers")
     if isinstance(headers, Mapping):
         old = existing.get("headers") if existing is not None else None

@@ -28,6 +28,7 @@ from claude_code_mux.errors import ConfigError
 from claude_code_mux.observe.hub import build_observers
 from claude_code_mux.observe.logging import Redactor, setup_logging
 from claude_code_mux.runtime import Runtime
+from claude_code_mux.server.admin import close as close_admin
 from claude_code_mux.server.admin import routes as admin_routes
 from claude_code_mux.server.app import build_app
 from claude_code_mux.server.protocol import BoundedHttpToolsProtocol
@@ -133,6 +134,7 @@ class Server:
         if fleet is not None:
             await fleet.start(rt.health, lambda: self.holder.current.accounts if self.holder else None, self.reload)
         app = build_app(self.holder, admin_routes())
+        self._admin_state = app.starlette.state
         sock = socket.socket(socket.AF_INET6 if ":" in self.opts.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if hasattr(socket, "SO_REUSEPORT") and os.environ.get("CCM_REUSEPORT"):
@@ -271,6 +273,7 @@ class Server:
         # Stop accepting, let open streams finish up to the deadline (idle connections close now), then close.
         self.holder.observers.close_subscribers()  # live feeds end, or they would hold the grace period
         await self._uvicorn.shutdown()
+        await close_admin(getattr(self, "_admin_state", None))  # pending logins' loopback listeners
         await self.holder.current.close()
         for task, old in list(self._retired.items()):
             task.cancel()

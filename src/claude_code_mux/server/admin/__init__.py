@@ -9,6 +9,8 @@ feed), :mod:`.console` (test console), :mod:`.oauth` (``/api/oauth/*``), :mod:`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.routing import BaseRoute
 
 from claude_code_mux.server.admin import config_api, console, device, feed, metrics, oauth, ui
@@ -25,3 +27,10 @@ def routes() -> list[BaseRoute]:
         *device.routes(),
         *metrics.routes(),
     ]
+
+
+async def close(app_state: Any) -> None:
+    """At shutdown: stop the loopback listeners of logins still pending (``app_state`` is the app's ``state``)."""
+    admin = getattr(app_state, "admin", None)
+    if admin is not None and admin.logins is not None:
+        await admin.logins.close()

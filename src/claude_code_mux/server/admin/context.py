@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 if TYPE_CHECKING:
     from claude_code_mux.auth.login import PendingLogins
+    from claude_code_mux.server.admin.logins import AdminLogins
     from claude_code_mux.server.state import RuntimeHolder
 
 
@@ -24,6 +25,7 @@ class AdminState:
     edit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))  # device-page cookie
     pending: PendingLogins | None = None  # OAuth logins in progress (the token manager outlives reloads)
+    logins: AdminLogins | None = None  # ChatGPT and Gemini CLI logins in progress, with their loopback listeners
 
 
 def holder_of(request: Request) -> RuntimeHolder:

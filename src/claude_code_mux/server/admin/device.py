@@ -1,5 +1,9 @@
 """The device-login page of the original Anthropic OAuth proxy: start, open the link, paste ``code#state``.
 
+Besides Claude it offers the ChatGPT and Gemini CLI logins (``"provider"`` in the start body), each with its
+terms-of-service notice shown before the start; those may also complete by themselves through their loopback
+listener (``GET /auth/device/result`` says so), else the address the browser ended on is pasted.
+
 The page itself is ``ui/device.html`` (+ ``device.js``), styled like the admin UI. A signed, httpOnly session
 cookie ties the start and submit steps together (the pasted state must match the one this browser started);
 the PKCE verifier stays on the server. Access is the admin API's (loopback or ``server.admin_key``).
@@ -14,12 +18,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from claude_code_mux.errors import InvalidRequest, NotFound, OAuthError
+from claude_code_mux.errors import InvalidRequest
 from claude_code_mux.server.admin.context import admin_state, json_response
 from claude_code_mux.server.admin.guard import check_access, guard
-from claude_code_mux.server.admin.oauth import iso, manager, pending, read_oauth
-from claude_code_mux.server.admin.schemas import DeviceProviderIn, DeviceSubmitIn
+from claude_code_mux.server.admin.oauth import (
+    complete_login,
+    iso,
+    manager,
+    read_oauth,
+    refresh_login,
+    start_login,
+)
+from claude_code_mux.server.admin.schemas import DeviceProviderIn, DeviceStartIn, DeviceSubmitIn
 from claude_code_mux.server.admin.ui import ui_file
+from claude_code_mux.server.admin.view import token_rows
 
 COOKIE = "ccm_device_session"
 COOKIE_PATH = "/auth"
@@ -44,15 +56,13 @@ async def page(request: Request) -> Response:
 
 async def start(request: Request) -> Response:
     guard(request)
-    pid = (await read_oauth(request, DeviceProviderIn)).provider_id
-    try:
-        started = pending(request).start("max", pid)
-    except OAuthError as exc:
-        raise InvalidRequest(str(exc)) from None
-    resp = json_response({"url": started["url"], "instructions": started["instructions"]})
+    body = await read_oauth(request, DeviceStartIn)
+    started = await start_login(request, body.provider, body.provider_id, "max", body.project)
+    shown = {k: started[k] for k in ("url", "instructions", "notice", "listening", "redirect_uri") if k in started}
+    resp = json_response(shown)
     resp.set_cookie(
         COOKIE,
-        _sign(admin_state(request).signing_key, started["state"]),
+        _sign(admin_state(request).signing_key, str(started["state"])),
         httponly=True,
         samesite="strict",
         path=COOKIE_PATH,
@@ -68,31 +78,30 @@ async def submit(request: Request) -> Response:
     state = _unsign(admin_state(request).signing_key, request.cookies.get(COOKIE))
     if state is None:
         raise InvalidRequest('no login in progress in this browser: press "Start authorization" first')
-    try:
-        record = await pending(request).complete(code, state)
-    except OAuthError as exc:
-        raise InvalidRequest(str(exc)) from None
+    record = await complete_login(request, code, state, None)
     resp = json_response({"success": True, "provider_id": record.provider_id, "expires_at": iso(record.expires_at)})
     resp.delete_cookie(COOKIE, path=COOKIE_PATH)
     return resp
 
 
+async def result(request: Request) -> Response:
+    """How this browser's login stands (a ChatGPT or Gemini login may complete through its loopback listener)."""
+    guard(request)
+    state = _unsign(admin_state(request).signing_key, request.cookies.get(COOKIE))
+    ours = admin_state(request).logins
+    return json_response(ours.result(state) if ours is not None and state is not None else {"status": "unknown"})
+
+
 async def status(request: Request) -> Response:
     check_access(request)
-    return json_response(await manager(request).status())
+    mgr = manager(request)
+    return json_response(token_rows(await mgr.status(), await mgr.store.all()))
 
 
 async def refresh(request: Request) -> Response:
     guard(request)
     pid = (await read_oauth(request, DeviceProviderIn)).provider_id
-    mgr = manager(request)
-    record = await mgr.store.get(pid)
-    if record is None:
-        raise NotFound(f"no OAuth login for {pid!r}")
-    try:
-        await mgr.force_refresh(pid, record.access_token.reveal())
-    except OAuthError as exc:
-        raise InvalidRequest(str(exc)) from None
+    await refresh_login(request, pid)
     return json_response({"success": True, "provider_id": pid})
 
 
@@ -110,6 +119,7 @@ def routes() -> list[BaseRoute]:
         Route("/auth/device", page, methods=["GET"]),
         Route("/auth/device/start", start, methods=["POST"]),
         Route("/auth/device/submit", submit, methods=["POST"]),
+        Route("/auth/device/result", result, methods=["GET"]),
         Route("/auth/status", status, methods=["GET"]),
         Route("/auth/refresh", refresh, methods=["POST"]),
         Route("/auth/logout", logout, methods=["POST"]),

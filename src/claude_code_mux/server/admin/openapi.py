@@ -15,6 +15,7 @@ from claude_code_mux.server.admin.schemas import (
     ModelIn,
     OAuthAuthorizeIn,
     OAuthExchangeIn,
+    OAuthImportCodexIn,
     OAuthProviderIn,
     ProviderIn,
     RouterIn,
@@ -32,6 +33,7 @@ _INPUTS: tuple[type[BaseModel], ...] = (
     OAuthAuthorizeIn,
     OAuthExchangeIn,
     OAuthProviderIn,
+    OAuthImportCodexIn,
 )
 
 _ERROR = {
@@ -235,13 +237,19 @@ def _oauth_paths() -> dict[str, Any]:
     return {
         "/api/oauth/authorize": {
             "post": _op(
-                "Start a login; the PKCE verifier stays on the server (keyed by state)",
+                "Start a login (Claude, or ChatGPT / Gemini CLI by provider); the PKCE verifier stays on the server "
+                "(keyed by state). ChatGPT and Gemini logins also answer redirect_uri, the terms notice, and "
+                "listening: a loopback listener completes the login by itself when the browser comes back here",
                 {
                     "200": _ok(
                         {
                             "type": "object",
                             "required": ["url", "state", "instructions"],
-                            "properties": {k: {"type": "string"} for k in ("url", "state", "instructions")},
+                            "properties": {
+                                **{k: {"type": "string"} for k in ("url", "state", "instructions")},
+                                **{k: {"type": "string"} for k in ("redirect_uri", "notice")},
+                                "listening": {"type": "boolean"},
+                            },
                         }
                     ),
                     "404": missing,
@@ -272,9 +280,44 @@ def _oauth_paths() -> dict[str, Any]:
                 requestBody=_body(OAuthExchangeIn),
             )
         },
+        "/api/oauth/status": {
+            "get": _op(
+                "How a ChatGPT or Gemini login started here stands (pending, done, failed, unknown)",
+                {
+                    "200": _ok(
+                        {
+                            "type": "object",
+                            "required": ["status"],
+                            "properties": {
+                                "status": {"enum": ["pending", "done", "failed", "unknown"]},
+                                "provider_id": {"type": "string"},
+                                "message": {"type": "string"},
+                            },
+                        }
+                    ),
+                    **_COMMON,
+                },
+                parameters=[
+                    {"name": "state", "in": "query", "required": True, "schema": {"type": "string", "maxLength": 512}}
+                ],
+            )
+        },
+        "/api/oauth/import-codex": {
+            "post": _op(
+                "Import the Codex CLI's ChatGPT login (default ~/.codex/auth.json; rotated tokens are written back)",
+                {"200": done, "404": missing, **_WRITE},
+                requestBody=_body(OAuthImportCodexIn),
+            )
+        },
+        "/api/oauth/notices": {
+            "get": _op(
+                "The terms-of-service notices shown before each kind of login starts",
+                {"200": _ok({"type": "object", "additionalProperties": {"type": "string"}}), **_COMMON},
+            )
+        },
         "/api/oauth/tokens": {
             "get": _op(
-                "Logins without secrets",
+                "Logins without secrets: expiry, source (chatgpt, codex:<path>, gemini-cli), kind, project_id",
                 {"200": _ok({"type": "array", "items": _OBJ}), "404": missing, **_COMMON},
             )
         },

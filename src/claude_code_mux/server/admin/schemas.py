@@ -36,7 +36,7 @@ class _In(BaseModel):
 class ProviderIn(_In):
     name: str | None = Field(None, pattern=NAME_PATTERN)
     provider_type: str | None = Field(None, min_length=1, max_length=64)
-    dialect: Literal["anthropic", "openai"] | None = None
+    dialect: Literal["anthropic", "openai", "openai-responses", "gemini"] | None = None
     base_url: str | None = Field(None, max_length=2000, pattern=r"^https?://[^/\s]+\S*$")
     auth_type: AuthType | None = None
     # "$ENV_VAR", a literal key, or "********" to keep the stored key.
@@ -47,6 +47,41 @@ class ProviderIn(_In):
     headers: dict[str, str] | None = None
     project_id: str | None = Field(None, max_length=200)
     location: str | None = Field(None, max_length=200)
+    # Gemini: Google Cloud project (Vertex AI, Code Assist), credentials JSON file (Vertex AI), safetySettings.
+    project: str | None = Field(None, min_length=1, max_length=200, pattern=HEADER_SAFE)
+    credentials_file: str | None = Field(None, min_length=1, max_length=4096, pattern=HEADER_SAFE)
+    safety_settings: dict[str, str] | None = None
+    # Outbound proxy ("http://[user:pass@]host:port" or "none"); a secret: "********" keeps the stored one.
+    proxy: str | None = Field(None, min_length=1, max_length=2000, pattern=HEADER_SAFE)
+    # A pool: OAuth login ids or API keys (secrets: "********" keeps the stored key at that position).
+    oauth_accounts: list[str] | None = Field(None, max_length=100)
+    api_keys: list[str] | None = Field(None, max_length=100)
+    strategy: Literal["priority", "round_robin", "least_utilized"] | None = None
+    weights: list[int] | None = Field(None, max_length=100)
+
+    @field_validator("safety_settings")
+    @classmethod
+    def _safety(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        for category, threshold in (v or {}).items():
+            if not re.fullmatch(r"[A-Z_]{1,80}", category) or not re.fullmatch(r"[A-Z_]{1,80}", threshold):
+                raise ValueError("safety_settings maps HARM_CATEGORY_* names to thresholds such as BLOCK_ONLY_HIGH")
+        return v
+
+    @field_validator("oauth_accounts")
+    @classmethod
+    def _accounts(cls, v: list[str] | None) -> list[str] | None:
+        for account in v or []:
+            if not re.match(NAME_PATTERN, account):
+                raise ValueError(f"{account[:64]!r} is not a login id (letters, digits, '.', '_', '-')")
+        return v
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys(cls, v: list[str] | None) -> list[str] | None:
+        for key in v or []:
+            if not key or len(key) > 4000 or _CONTROL.search(key):
+                raise ValueError("api_keys entries must be 1 to 4000 characters without control characters")
+        return v
 
     @field_validator("headers")
     @classmethod
@@ -134,9 +169,25 @@ class OAuthIn(_In):
     model_config = ConfigDict(extra="ignore")
 
 
+LoginKind = Literal["claude", "chatgpt", "gemini", "gemini-cli"]
+
+
 class OAuthAuthorizeIn(OAuthIn):
+    # Which login: Claude (default), ChatGPT (Codex) or the Gemini CLI's; unset, the provider_id decides
+    # (chatgpt / chatgpt-* and gemini / gemini-* are those logins, as with `ccm login`).
+    provider: LoginKind | None = None
     oauth_type: Literal["max", "console"] = "max"  # Claude Pro/Max, or create an API key (console)
-    provider_id: str = Field(DEFAULT_PROVIDER_ID, pattern=NAME_PATTERN)
+    provider_id: str | None = Field(None, pattern=NAME_PATTERN)
+    project: str | None = Field(None, min_length=1, max_length=200, pattern=HEADER_SAFE)  # Gemini: Code Assist
+
+
+class OAuthImportCodexIn(OAuthIn):
+    provider_id: str = Field("chatgpt", pattern=NAME_PATTERN)
+    path: str | None = Field(None, min_length=1, max_length=4096, pattern=HEADER_SAFE)  # default ~/.codex/auth.json
+
+
+class OAuthStateIn(OAuthIn):
+    state: str = Field(min_length=1, max_length=512)
 
 
 class OAuthExchangeIn(OAuthIn):
@@ -154,6 +205,12 @@ class OAuthProviderIn(OAuthIn):
 
 class DeviceProviderIn(OAuthIn):
     provider_id: str = Field(DEFAULT_PROVIDER_ID, pattern=NAME_PATTERN)
+
+
+class DeviceStartIn(OAuthIn):
+    provider: LoginKind | None = None
+    provider_id: str | None = Field(None, pattern=NAME_PATTERN)
+    project: str | None = Field(None, min_length=1, max_length=200, pattern=HEADER_SAFE)
 
 
 class DeviceSubmitIn(OAuthIn):

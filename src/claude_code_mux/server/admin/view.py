@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from claude_code_mux import __version__
+from claude_code_mux.auth.store import TokenRecord
 from claude_code_mux.config.load import parse_config
 from claude_code_mux.config.masking import MASK, is_secret_header
 from claude_code_mux.config.presets import PRESETS, preset_for
@@ -72,7 +73,37 @@ def provider_view(p: ProviderConfig, raw: dict[str, Any] | None) -> dict[str, An
     data = p.model_dump(mode="json")
     data["api_key"] = _raw_secret(rp, "api_key", p.api_key is not None or "api_key" in rp)
     data["headers"] = {k: (MASK if is_secret_header(k) else v) for k, v in p.headers.items()}
+    data["proxy"] = _raw_secret(rp, "proxy", p.proxy is not None)  # may carry the proxy's credentials
+    raw_keys = rp.get("api_keys")
+    raw_keys = raw_keys if isinstance(raw_keys, list) and len(raw_keys) == len(p.api_keys) else [MASK] * len(p.api_keys)
+    data["api_keys"] = [mask(k) for k in raw_keys]
     return data
+
+
+def login_kind(source: str | None) -> str:
+    """What a login is, from its record's ``source``: ``chatgpt`` (also ``codex:<path>``), ``gemini-cli`` or
+    ``claude`` (``ccm login``, the Claude Code import, the admin API)."""
+    if source and (source == "chatgpt" or source.startswith("codex:")):
+        return "chatgpt"
+    if source == "gemini-cli":
+        return "gemini-cli"
+    return "claude"
+
+
+def token_rows(status: list[dict[str, Any]], records: list[TokenRecord]) -> list[dict[str, Any]]:
+    """The token manager's status rows (no secrets) with each login's kind and Code Assist project."""
+    by_id = {r.provider_id: r for r in records}
+    rows = []
+    for row in status:
+        record = by_id.get(str(row.get("provider_id")))
+        rows.append(
+            {
+                **row,
+                "kind": login_kind(row.get("source")),
+                "project_id": record.project_id if record is not None else None,
+            }
+        )
+    return rows
 
 
 def config_view(cfg: Config, raw: dict[str, Any] | None) -> dict[str, Any]:

@@ -219,16 +219,21 @@ async def serve_count_tokens(
     rec.routed(decision)
     ctx = build_context(rt, req, probe, model, rec.request_id)
     ctx.stream = False
-    anthropic_cands = [c for c in cands if rt.providers[c.provider].dialect == "anthropic"]
-    if anthropic_cands:
+    # Upstreams that count exactly: Anthropic's count_tokens and Gemini's countTokens (which falls back to the
+    # estimate itself, saying so in x-ccm-count).
+    counting = [c for c in cands if rt.providers[c.provider].dialect in ("anthropic", "gemini")]
+    if counting:
         ctx.edited_body = decision.edited_body
 
         async def send(c: Candidate) -> UpstreamReply:
             provider = rt.providers[c.provider]
-            return await rt.dialects["anthropic"].count_tokens(ctx, provider, c.upstream_model)
+            reply = await rt.dialects[provider.dialect].count_tokens(ctx, provider, c.upstream_model)
+            if reply.status == 200 and "x-ccm-count" not in reply.headers:
+                reply.headers["x-ccm-count"] = "exact"
+            return reply
 
         try:
-            result = await dispatch(anthropic_cands, send, retry_budget_s=0)
+            result = await dispatch(counting, send, retry_budget_s=0)
         except DispatchFailed as exc:
             rec.attempts = exc.attempts
         else:

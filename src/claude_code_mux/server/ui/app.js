@@ -8,7 +8,7 @@ import { applyConfig, onConfig, refreshStatus } from "./core.js";
 import { $, show } from "./dom.js";
 import { connectFeed, loadRecent, whenRecords } from "./feed.js";
 import * as models from "./models.js";
-import { loadTokens, oauthLogin, oauthSubmit } from "./oauth.js";
+import { initOAuth, loadTokens, oauthLogin, oauthSubmit } from "./oauth.js";
 import { applyStatus } from "./overview.js";
 import * as providers from "./providers.js";
 import { reloadFile, renderRouterForm, renderServerForm, saveRouter, saveServer } from "./settings.js";
@@ -70,6 +70,7 @@ function init() {
   $("test-form").addEventListener("submit", sendTest);
   $("oa-login").addEventListener("click", oauthLogin);
   $("oa-submit").addEventListener("click", oauthSubmit);
+  initOAuth();
   selectTab(location.hash.slice(1));
   loadAll().then(() => { if (!$("mf-mappings").children.length) models.resetModelForm(); });
   loadRecent();

@@ -62,6 +62,11 @@ export function editProvider(name) {
   $("pf-dialect").value = p.dialect || "";
   $("pf-auth").value = p.auth_type;
   $("pf-key").value = p.api_key || "";
+  $("pf-oauth").value = p.oauth_provider || "";
+  $("pf-project").value = p.project || "";
+  $("pf-location").value = p.location || "";
+  $("pf-credentials").value = p.credentials_file || "";
+  $("pf-proxy").value = p.proxy || "";  // masked ("********" keeps the stored one)
   $("pf-models").value = (p.models || []).join(", ");
   $("pf-enabled").checked = p.enabled;
   show("pf-error", "");
@@ -80,6 +85,10 @@ export async function saveProvider(ev) {
     auth_type: $("pf-auth").value,
     enabled: $("pf-enabled").checked,
   };
+  for (const [id, field] of [["pf-oauth", "oauth_provider"], ["pf-project", "project"], ["pf-location", "location"],
+    ["pf-credentials", "credentials_file"], ["pf-proxy", "proxy"]]) {
+    body[field] = $(id).value.trim() || null;
+  }
   const key = $("pf-key").value.trim();
   if (key) body.api_key = key;
   else if (editing) body.api_key = null;
