@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 from claude_code_mux.cli.main import main
+from claude_code_mux.cli.statusline import format_line
+from claude_code_mux.observe.last_request import LastRequestWriter, read_last
 from tests.accounts.test_pool_scenario import config, seed_logins
 from tests.harness import run_router
 from tests.mocks.anthropic import MockAnthropic
@@ -73,6 +75,27 @@ async def test_polling_api_metrics_cli_and_health(tmp_path: Path, capsys: pytest
             rc = await asyncio.to_thread(main, ["accounts", "--json", "--url", router.url, "--home", str(tmp_path)])
             rows = json.loads(capsys.readouterr().out)
             assert rc == 0 and [r["account"] for r in rows] == ["max-work", "max-home"]
+
+            # The statusline: the serving account and its 5h %, read from the last-request file (no server import).
+            r = await c.post(
+                "/v1/messages",
+                json={
+                    "model": "claude-sonnet-4-5",
+                    "max_tokens": 8,
+                    "messages": [{"role": "user", "content": "hi"}],
+                    "metadata": {"user_id": json.dumps({"session_id": "sess-statusline"})},
+                },
+                headers={"x-claude-code-session-id": "sess-statusline"},
+            )
+            assert r.status_code == 200 and r.headers["x-ccm-account"] == "max-home"  # max-work is over soft
+            assert router.server.holder is not None
+            for o in router.server.holder.observers.observers:
+                if isinstance(o, LastRequestWriter):
+                    await o.flush()  # written now rather than within the writer's 0.5 s
+            last = read_last(tmp_path, "sess-statusline")
+            assert last is not None and last["account"] == "max-home"
+            assert last["quota_5h"] == pytest.approx(0.01)  # the mock charges 1 % per request
+            assert "[max-home 5h 1 %]" in format_line(last, {})
 
             # /health: one process, SQLite usage: ok, with the detail a load balancer can read.
             h = (await c.get("/health")).json()

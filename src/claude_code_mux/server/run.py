@@ -33,7 +33,7 @@ from claude_code_mux.server.admin.feed import clean_record
 from claude_code_mux.server.app import build_app
 from claude_code_mux.server.protocol import BoundedHttpToolsProtocol
 from claude_code_mux.server.state import RuntimeHolder
-from claude_code_mux.server.usage_poll import start_poller
+from claude_code_mux.server.usage_poll import annotate_last_requests, start_poller
 from claude_code_mux.server.wiring import RuntimeBuilder
 from claude_code_mux.state.feed import FleetFeed, instance_name
 from claude_code_mux.state.ratelimit import FleetRateLimiter
@@ -139,6 +139,7 @@ class Server:
         if fleet is not None:
             await fleet.start(rt.health, lambda: self.holder.current.accounts if self.holder else None, self.reload)
         self._poller = start_poller(self.holder)
+        annotate_last_requests(self.holder)
         app = build_app(self.holder, admin_routes())
         sock = socket.socket(socket.AF_INET6 if ":" in self.opts.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -1,5 +1,7 @@
-"""The fetch behind ``[subscription] poll_usage_s``: ``GET {base_url}/api/oauth/usage`` with an account's OAuth
-bearer, through the provider's cold-path HTTP client (its proxy, its timeouts). Only OAuth pools are polled."""
+"""Quota readings beyond the answers: the fetch behind ``[subscription] poll_usage_s`` (``GET
+{base_url}/api/oauth/usage`` with an account's OAuth bearer, through the provider's cold-path HTTP client — its
+proxy, its timeouts; only OAuth pools are polled), and the serving account's 5h utilization for the statusline's
+last-request file."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import orjson
 from claude_code_mux import __version__
 from claude_code_mux.accounts.poller import UsagePoller
 from claude_code_mux.errors import HttpError
+from claude_code_mux.observe.last_request import LastRequestWriter
+from claude_code_mux.observe.record import RequestRecord
 from claude_code_mux.server.state import RuntimeHolder
 
 USAGE_PATH = "/api/oauth/usage"
@@ -70,3 +74,18 @@ def start_poller(holder: RuntimeHolder) -> asyncio.Task[None] | None:
     poller = UsagePoller(lambda: holder.current.accounts, usage_fetch(holder), every)
     holder.poller = poller
     return asyncio.get_running_loop().create_task(poller.run(), name="usage-poller")
+
+
+def annotate_last_requests(holder: RuntimeHolder) -> None:
+    """The statusline's file gets ``quota_5h``: the serving account's 5-hour utilization, when known."""
+
+    def annotate(record: RequestRecord) -> Mapping[str, Any]:
+        router = holder.current.accounts
+        if record.account is None or router is None:
+            return {}
+        w = router.book.windows(record.account, None, router.clock()).get("5h")
+        return {"quota_5h": w.utilization} if w is not None and w.utilization is not None else {}
+
+    for observer in holder.observers.observers:
+        if isinstance(observer, LastRequestWriter):
+            observer.annotate = annotate
