@@ -121,7 +121,8 @@ export function applyAccounts(data) {
   const body = $("accounts-body");
   body.replaceChildren();
   for (const a of rows) {
-    const until = a.until ? ` until ${new Date(a.until * 1000).toLocaleTimeString()}` : "";
+    const at = { weekday: "short", hour: "2-digit", minute: "2-digit" };
+    const until = a.until ? ` until ${new Date(a.until * 1000).toLocaleString([], at)}` : "";
     const windows = Object.entries(a.windows || {});
     body.append(el("div", { class: "account", dataset: { account: a.account } },
       el("div", { class: "ahead" },
