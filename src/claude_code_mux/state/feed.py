@@ -69,7 +69,7 @@ class FleetFeed:
     async def flush(self) -> None:
         if not self._queue:
             return
-        batch = list(self._queue)
+        batch, self._queue = self._queue, deque()
 
         async def write() -> bool:
             pipe = self.link.client.pipeline(transaction=False)
@@ -79,9 +79,13 @@ class FleetFeed:
             return True
 
         if await self.link.call(write, "request feed") is None:
+            # Not written: back in front of what arrived meanwhile, the oldest dropped beyond the bound.
+            batch.extend(self._queue)
+            while len(batch) > QUEUE_MAX:
+                batch.popleft()
+                self.dropped += 1
+            self._queue = batch
             return
-        for _ in range(min(len(batch), len(self._queue))):
-            self._queue.popleft()
         self.written += len(batch)
 
     async def recent(self, limit: int) -> list[dict[str, Any]] | None:
