@@ -123,3 +123,32 @@ async def test_admin_key_guards_accounts(tmp_path: Path, capsys: pytest.CaptureF
 def test_accounts_without_a_router(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["accounts", "--home", str(tmp_path)]) == 3
     assert "not running" in capsys.readouterr().err
+
+
+async def test_health_is_degraded_while_the_usage_database_is_down(tmp_path: Path) -> None:
+    """A usage database nobody answers on: /health says so (200, "degraded"), and requests still flow."""
+    from tests.state.redis_server import free_port
+
+    async with MockAnthropic(name="paid") as paid:
+        text = (
+            f'[usage]\ndatabase = "postgresql://ccm:pw-not-shown@127.0.0.1:{free_port()}/usage"\n'
+            + '[router]\ndefault = "m"\n'
+            + f'[[providers]]\nname = "k"\nprovider_type = "anthropic"\nbase_url = "{paid.url}"\napi_key = "sk-x"\n'
+            + '[[models]]\nname = "m"\n[[models.mappings]]\nprovider = "k"\nactual_model = "claude-sonnet-4-5"\n'
+        )
+        async with run_router(text, tmp_path) as router, httpx.AsyncClient(base_url=router.url) as c:
+            body = {"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+            assert (await c.post("/v1/messages", json=body)).status_code == 200
+
+            async def degraded() -> dict[str, object] | None:
+                r = await c.get("/health")
+                assert r.status_code == 200
+                h: dict[str, object] = r.json()
+                return h if h["status"] == "degraded" else None
+
+            h = await wait_for(degraded)
+            usage = h["usage"]
+            assert isinstance(usage, dict) and usage["backend"] == "postgresql" and usage["ok"] is False
+            assert h["state"] == {"backend": "memory", "ok": True}
+            assert "pw-not-shown" not in json.dumps(h)
+            assert (await c.post("/v1/messages", json=body)).status_code == 200
