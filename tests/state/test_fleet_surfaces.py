@@ -13,7 +13,9 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pytest
 
+from claude_code_mux.cli.main import main
 from tests.harness import anthropic_provider, model_block
 from tests.mocks.anthropic import MockAnthropic
 from tests.state.fleet_procs import run_fleet
@@ -109,13 +111,20 @@ async def test_global_rate_limit_holds_within_ten_percent(tmp_path: Path, redis_
             assert abs(ok - expected) <= 0.1 * expected, (ok, expected)
 
 
-async def test_health_is_degraded_while_redis_is_down(tmp_path: Path, redis_server: RedisServer) -> None:
+async def test_health_is_degraded_while_redis_is_down(
+    tmp_path: Path, redis_server: RedisServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     async with MockAnthropic(name="one") as one:
         text = config(redis_server.url, one.url, "hl:")
         async with run_fleet(text, tmp_path / "fleet", n=1) as fleet, httpx.AsyncClient(timeout=30) as c:
             inst = fleet.instances[0]
             h = (await c.get(inst.url + "/health")).json()
             assert h["status"] == "ok" and h["state"]["backend"] == "redis" and h["state"]["ok"] is True
+            # `ccm accounts` finds this running router by its PID file, as `ccm status` does.
+            config_path = tmp_path / "fleet" / "config.toml"
+            args = ["accounts", "--home", str(inst.home), "--config", str(config_path)]
+            assert await asyncio.to_thread(main, args) == 0
+            assert "no account pools configured" in capsys.readouterr().out
             await redis_server.stop()
             # Idle, the instance notices the outage from /health itself (a background ping every 2 s at most).
             deadline = time.monotonic() + 6
