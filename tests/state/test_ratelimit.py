@@ -45,3 +45,43 @@ async def test_falls_back_to_local_buckets_when_redis_is_down(redis_server: Redi
         assert link.degraded
     finally:
         await link.close()
+
+
+async def test_stream_cap_holds_across_instances_and_releases(redis_server: RedisServer) -> None:
+    links = [RedisLink(redis_server.url, "cap-test:") for _ in range(2)]
+    a, b = (FleetRateLimiter(link, Limiter()) for link in links)
+    try:
+        r1 = await a.acquire("k:alice", 2)
+        r2 = await b.acquire("k:alice", 2)
+        assert r1 is not None and r2 is not None
+        assert await a.acquire("k:alice", 2) is None  # two open across the fleet: the third is refused
+        assert await b.acquire("k:alice", 2) is None
+        assert await b.acquire("k:bob", 2) is not None  # per client
+        r1()  # fire-and-forget ZREM
+        for _ in range(50):
+            if await links[0].client.zcard("cap-test:streams:k:alice") == 1:
+                break
+            await asyncio.sleep(0.01)
+        r3 = await b.acquire("k:alice", 2)
+        assert r3 is not None
+        # A lease whose instance died without releasing it expires: move the clock past the lease.
+        late = FleetRateLimiter(links[1], Limiter(), clock=lambda: time.time() + 901)
+        assert await late.acquire("k:alice", 2) is not None
+    finally:
+        for link in links:
+            await link.close()
+
+
+async def test_stream_cap_falls_back_to_the_local_counter(redis_server: RedisServer) -> None:
+    link = RedisLink(redis_server.url, "cap-test:")
+    local = Limiter()
+    limiter = FleetRateLimiter(link, local)
+    await redis_server.stop()
+    try:
+        first = await limiter.acquire("k:alice", 1)
+        assert first is not None and link.degraded
+        assert await limiter.acquire("k:alice", 1) is None  # the local cap still holds
+        first()
+        assert local.in_flight == {}
+    finally:
+        await link.close()

@@ -22,6 +22,7 @@ _GROUPS = (
     "claude_code_mux.cli.keys",
     "claude_code_mux.cli.bench",
     "claude_code_mux.cli.service",
+    "claude_code_mux.cli.accounts",
 )
 
 

@@ -5,6 +5,9 @@ Claude Code runs the command on every update and pipes a JSON object on stdin (`
 ``HOME/last_requests.json`` (see :mod:`claude_code_mux.observe.last_request`)::
 
     ccm default → openrouter/z-ai/glm-4.6 · last 45.2k in / 456 out · session ~$0.0123
+    ccm sonnet → max/claude-sonnet-4-5 [max-work 5h 42 %] · last 12.0k in / 80 out · session ~$0.0410
+
+(the bracket: the subscription account that served, and its 5-hour window's utilization)
 
 Fallbacks: ``ccm: not running`` (no live router PID) and ``ccm: no requests yet``. The cost is estimated
 from the ``[prices."model"]`` table (USD per million tokens), read with ``tomllib`` from the config file, else
@@ -150,6 +153,11 @@ def format_line(rec: Mapping[str, Any], prices: Mapping[str, Mapping[str, float]
         parts[0] += f" → {rec['provider']}/{rec.get('model') or '?'}{bad}"
     else:
         parts[0] += bad or " → ?"
+    account = rec.get("account")
+    if isinstance(account, str) and account:
+        q = rec.get("quota_5h")
+        pct = f" 5h {round(q * 100)} %" if isinstance(q, int | float) and not isinstance(q, bool) else ""
+        parts[0] += f" [{account[:32]}{pct}]"
     raw = rec.get("usage")
     usage: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
     if usage:

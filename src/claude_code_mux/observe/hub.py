@@ -67,6 +67,7 @@ class Observers:
         self.seen = 0  # records emitted since the hub was created (at server start)
         self.created_at = time.time()
         self._subscribers: set[Subscription] = set()
+        self.closed = False  # the server is shutting down: feeds that poll elsewhere (the fleet's) end too
         # Called at shutdown (flush usage rows, the statusline file, the trace).
         self.closers: list[Callable[[], Awaitable[None]]] = []
 
@@ -108,6 +109,7 @@ class Observers:
 
     def close_subscribers(self) -> None:
         """Tell every live-feed subscriber to end (server shutdown)."""
+        self.closed = True
         for sub in list(self._subscribers):
             sub.put(None)
 

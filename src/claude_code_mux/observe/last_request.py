@@ -7,7 +7,8 @@ atomically at most every ``interval_s`` seconds, from a worker thread (``loop.ca
 tolerates a missing, partial or foreign file.
 
 File format (version 1); ``last`` keeps request_id, time, route, client_model, provider, model, status,
-stream, ttfb_ms, total_ms, attempts (a count), session_id and usage::
+stream, ttfb_ms, total_ms, attempts (a count), session_id, usage, and for a pooled provider the ``account`` that
+served and (set by the server's ``annotate`` hook) ``quota_5h``, that account's 5-hour utilization (0-1)::
 
     {"version": 1, "updated": 1767000000.0, "latest": "SESSION",
      "sessions": {"SESSION": {
@@ -31,7 +32,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ _KEEP = (
     "stream",
     "ttfb_ms",
     "total_ms",
+    "account",
 )
 log = logging.getLogger("claude_code_mux.last_request")
 
@@ -122,12 +124,17 @@ class LastRequestWriter:
         self._last_write = -math.inf
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
+        # Set by the server: extra fields for ``last`` (the serving account's 5h utilization), from what only
+        # the server knows. Must be cheap: it runs once per request, on the loop.
+        self.annotate: Callable[[RequestRecord], Mapping[str, Any]] | None = None
 
     def __call__(self, record: RequestRecord | dict[str, Any]) -> None:
         rec = record.to_dict() if isinstance(record, RequestRecord) else record
         sid = session_key(rec.get("session_id"))
         entry = self._sessions.pop(sid, None) or {"totals": {"requests": 0, "by_model": {}}}
         last = _slim(rec, sid)
+        if self.annotate is not None and isinstance(record, RequestRecord):
+            last.update(self.annotate(record))
         entry["last"] = last
         totals = entry["totals"]
         totals["requests"] += 1

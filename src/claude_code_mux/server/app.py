@@ -25,14 +25,32 @@ from claude_code_mux.errors import ClientGone, HttpError, InvalidRequest, error_
 from claude_code_mux.server.api.body import authenticate
 from claude_code_mux.server.api.exchange import Send
 from claude_code_mux.server.api.hot import HOT_ROUTES, send_error, serve_hot
-from claude_code_mux.server.api.limits import AUTH_PREFIXES, admit
+from claude_code_mux.server.api.limits import AUTH_PREFIXES, admit, admit_async
 from claude_code_mux.server.api.routes import api_routes
 from claude_code_mux.server.api.security import check_host, check_origin, cors_headers, preflight
 from claude_code_mux.server.state import RuntimeHolder
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
-HEALTH_BODY = orjson.dumps({"status": "ok", "service": "claude-code-mux", "version": __version__})
-_HEALTH_HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(HEALTH_BODY)).encode())]
+
+
+def health_body(holder: RuntimeHolder) -> bytes:
+    """``GET /health``: readiness for load balancers. Always 200 while the process serves; ``"degraded"`` when the
+    shared state (Redis) or the usage database is down, since requests still flow on local state."""
+    fleet = holder.fleet
+    state = fleet.status() if fleet is not None else {"backend": "memory", "ok": True}
+    usage_writer = holder.observers.usage
+    usage = usage_writer.status() if usage_writer is not None else None
+    ok = bool(state.get("ok", True)) and (usage is None or bool(usage.get("ok", True)))
+    body = {
+        "status": "ok" if ok else "degraded",
+        "service": "claude-code-mux",
+        "version": __version__,
+        "state": state,
+        "usage": usage,
+    }
+    return orjson.dumps(body)
+
+
 _JSON = "application/json"
 
 
@@ -88,8 +106,10 @@ class RouterApp:
             await send({"type": "http.response.body", "body": b""})
             return
         if path == "/health" and method == "GET":
-            await send({"type": "http.response.start", "status": 200, "headers": _HEALTH_HEADERS})
-            await send({"type": "http.response.body", "body": HEALTH_BODY})
+            body = health_body(self.holder)
+            hdrs = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 200, "headers": hdrs})
+            await send({"type": "http.response.body", "body": body})
             return
         try:
             if path.startswith("/v1/") or path == "/metrics":
@@ -123,7 +143,7 @@ class RouterApp:
         client = scope.get("client")
         identity = authenticate(rt, headers, client[0] if client else None)
         scope.setdefault("state", {})["identity"] = identity
-        release = admit(self.holder.limiter, s, method, path, identity)
+        release = await admit_async(self.holder.limiter, s, method, path, identity)
         release()  # only POST /v1/messages* holds a concurrency slot, and those are the hot routes
         return send
 

@@ -30,10 +30,14 @@ from claude_code_mux.observe.logging import Redactor, setup_logging
 from claude_code_mux.runtime import Runtime
 from claude_code_mux.server.admin import close as close_admin
 from claude_code_mux.server.admin import routes as admin_routes
+from claude_code_mux.server.admin.feed import clean_record
 from claude_code_mux.server.app import build_app
 from claude_code_mux.server.protocol import BoundedHttpToolsProtocol
 from claude_code_mux.server.state import RuntimeHolder
+from claude_code_mux.server.usage_poll import annotate_last_requests, start_poller
 from claude_code_mux.server.wiring import RuntimeBuilder
+from claude_code_mux.state.feed import FleetFeed, instance_name
+from claude_code_mux.state.ratelimit import FleetRateLimiter
 
 
 def settle_gc() -> None:
@@ -99,6 +103,7 @@ class Server:
         self._builder = RuntimeBuilder(opts.home, opts.config_path, self.logger)
         self._loaded_digest = b""
         self._stamp: tuple[float, int] | None = None
+        self._poller: asyncio.Task[None] | None = None
 
     async def _build_runtime(self, cfg: Config) -> Runtime:
         return await self._builder.build(cfg)
@@ -131,8 +136,11 @@ class Server:
             reload=self.reload,
         )
         fleet = self._builder.fleet
+        self.holder.fleet = fleet
         if fleet is not None:
             await fleet.start(rt.health, lambda: self.holder.current.accounts if self.holder else None, self.reload)
+        self._poller = start_poller(self.holder)
+        annotate_last_requests(self.holder)
         app = build_app(self.holder, admin_routes())
         self._admin_state = app.starlette.state
         sock = socket.socket(socket.AF_INET6 if ":" in self.opts.host else socket.AF_INET, socket.SOCK_STREAM)
@@ -147,6 +155,7 @@ class Server:
         sock.listen(1024)
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
+        self._start_fleet_feed()
         config = self._uvicorn_config(app)
         self._uvicorn = uvicorn.Server(config)
         self._uvicorn.lifespan = config.lifespan_class(config)  # what uvicorn's own serve() sets up first
@@ -162,6 +171,19 @@ class Server:
             self.port,
             self.opts.config_path or "<embedded default>",
         )
+
+    def _start_fleet_feed(self) -> None:
+        """With the fleet on, this instance's records also go to the shared Redis stream the admin feed reads, and
+        the per-client limits hold for the whole fleet."""
+        holder, fleet = self.holder, self._builder.fleet
+        if holder is None or fleet is None or fleet.link is None:
+            return
+        redactor = self.redactor
+        feed = FleetFeed(fleet.link, lambda rec: clean_record(redactor, rec), instance_name(self.port))
+        holder.fleet_feed = feed
+        holder.limiter.fleet = FleetRateLimiter(fleet.link, holder.limiter)
+        holder.observers.add(feed)
+        holder.observers.closers.append(feed.aclose)
 
     def _uvicorn_config(self, app: object) -> uvicorn.Config:
         t = self.cfg.server.timeouts
@@ -274,6 +296,8 @@ class Server:
         self.holder.observers.close_subscribers()  # live feeds end, or they would hold the grace period
         await self._uvicorn.shutdown()
         await close_admin(getattr(self, "_admin_state", None))  # pending logins' loopback listeners
+        if self._poller is not None:
+            self._poller.cancel()
         await self.holder.current.close()
         for task, old in list(self._retired.items()):
             task.cancel()

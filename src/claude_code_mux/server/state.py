@@ -11,10 +11,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from claude_code_mux.accounts.poller import UsagePoller
 from claude_code_mux.observe.hub import Observers
 from claude_code_mux.observe.logging import Redactor
 from claude_code_mux.runtime import Runtime
 from claude_code_mux.server.api.limits import Limiter
+from claude_code_mux.state.feed import FleetFeed
+from claude_code_mux.state.fleet import Fleet
 
 
 @dataclass
@@ -33,6 +36,10 @@ class RuntimeHolder:
     active_streams: int = 0
     # Set by the server: reload the config file now (returns False and keeps serving on error).
     reload: Callable[[str], Awaitable[bool]] | None = None
+    # The shared state of a fleet ([state] backend = "redis"); None or link-less for one process.
+    fleet: Fleet | None = None
+    poller: UsagePoller | None = None  # [subscription] poll_usage_s > 0
+    fleet_feed: FleetFeed | None = None  # the fleet's request feed (Redis stream), when the fleet is on
 
     def swap(self, new: Runtime) -> Runtime:
         old, self.current = self.current, new

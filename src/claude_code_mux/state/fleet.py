@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,8 @@ from claude_code_mux.state.redis_link import RedisLink
 from claude_code_mux.state.replica import Replicator
 from claude_code_mux.state.token_store import RedisTokenStore
 
+PROBE_EVERY_S = 2.0
+
 
 class Fleet:
     """``link`` is None for the in-process backend; everything then behaves as one process always did."""
@@ -22,6 +27,8 @@ class Fleet:
     def __init__(self, link: RedisLink | None) -> None:
         self.link = link
         self.replicator: Replicator | None = None
+        self._probed_at = -PROBE_EVERY_S
+        self._probes: set[asyncio.Task[bool]] = set()
 
     async def start(
         self,
@@ -58,9 +65,17 @@ class Fleet:
         return RedisTokenStore(self.link, durable)
 
     def status(self) -> dict[str, Any]:
-        """For ``/health``: the state backend's readiness."""
+        """For ``/health``: the state backend's readiness. Never waits: at most every :data:`PROBE_EVERY_S` it
+        starts a ping in the background, so an idle instance notices an outage (or a recovery) too."""
         if self.link is None:
             return {"backend": "memory", "ok": True}
+        now = time.monotonic()
+        if now - self._probed_at >= PROBE_EVERY_S and not self.link.degraded:
+            self._probed_at = now
+            with contextlib.suppress(RuntimeError):  # no running loop: nothing to schedule on
+                task = asyncio.get_running_loop().create_task(self.link.ping())
+                self._probes.add(task)
+                task.add_done_callback(self._probes.discard)
         return self.link.status()
 
     async def close(self) -> None:

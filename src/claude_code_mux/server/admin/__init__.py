@@ -3,7 +3,8 @@ device-login page and ``/metrics``. Handlers find the runtime holder at ``reques
 
 Modules: :mod:`.config_api` (status, config reads and writes, reload), :mod:`.feed` (recent requests, live SSE
 feed), :mod:`.console` (test console), :mod:`.oauth` (``/api/oauth/*``), :mod:`.device` (``/auth/*``),
-:mod:`.ui` (static files), :mod:`.metrics`; :mod:`.guard` (who may call), :mod:`.schemas` (input bodies),
+:mod:`.ui` (static files), :mod:`.metrics`,
+:mod:`.accounts` (``/api/accounts``); :mod:`.guard` (who may call), :mod:`.schemas` (input bodies),
 :mod:`.view` (masked read views), :mod:`.openapi`.
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 
 from starlette.routing import BaseRoute
 
-from claude_code_mux.server.admin import config_api, console, device, feed, metrics, oauth, ui
+from claude_code_mux.server.admin import accounts, config_api, console, device, feed, metrics, oauth, ui
 
 
 def routes() -> list[BaseRoute]:
@@ -26,6 +27,7 @@ def routes() -> list[BaseRoute]:
         *oauth.routes(),
         *device.routes(),
         *metrics.routes(),
+        *accounts.routes(),
     ]
 
 

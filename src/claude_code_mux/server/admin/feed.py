@@ -1,5 +1,7 @@
 """The flow log of the admin API: the recent requests (``GET /api/requests``) and a live SSE feed of new ones
-(``GET /api/requests/stream``), both read from the observer hub."""
+(``GET /api/requests/stream``), both read from the observer hub — or, when the fleet is on, from the fleet's
+Redis stream (every instance's requests, each tagged with ``instance``; this instance's own list while Redis is
+down)."""
 
 from __future__ import annotations
 
@@ -13,10 +15,12 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from claude_code_mux.errors import InvalidRequest
+from claude_code_mux.observe.hub import Observers
 from claude_code_mux.observe.logging import Redactor
 from claude_code_mux.observe.record import RequestRecord
 from claude_code_mux.server.admin.context import holder_of, json_response
 from claude_code_mux.server.admin.guard import guard
+from claude_code_mux.state.feed import FleetFeed
 
 HEARTBEAT_S = 15.0
 
@@ -50,6 +54,14 @@ async def handle_requests(request: Request) -> Response:
     holder = holder_of(request)
     limit = _int_param(request, "limit", 50, 1, 1000)
     session = request.query_params.get("session")
+    feed = holder.fleet_feed
+    if feed is not None:
+        # Entries are filtered after the read: a session filter over the fleet looks at the newest 1000.
+        rows = await feed.recent(1000 if session else limit)
+        if rows is not None:
+            if session:
+                rows = [r for r in rows if r.get("session_id") == session]
+            return json_response({"requests": rows[:limit], "total": len(rows), "fleet": True})
     records = list(holder.observers.recent)
     if session:
         records = [r for r in records if r.session_id == session]
@@ -63,6 +75,9 @@ async def handle_requests_stream(request: Request) -> Response:
     guard(request)
     holder = holder_of(request)
     hub = holder.observers
+
+    if holder.fleet_feed is not None:
+        return _sse(_fleet_events(holder.fleet_feed, hub))
 
     async def events() -> AsyncIterator[bytes]:
         sub = hub.subscribe()  # here, not before: a generator that never starts would leak it
@@ -80,11 +95,31 @@ async def handle_requests_stream(request: Request) -> Response:
         finally:
             hub.unsubscribe(sub)
 
+    return _sse(events())
+
+
+def _sse(events: AsyncIterator[bytes]) -> Response:
     return StreamingResponse(
-        events(),
+        events,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+async def _fleet_events(feed: FleetFeed, hub: Observers) -> AsyncIterator[bytes]:
+    """The live feed over the fleet's stream: entries were redacted by the instance that wrote them."""
+    yield b": connected\n\nretry: 2000\n\n"
+    idle = 0.0
+    async for entry in feed.tail():
+        if hub.closed:
+            return
+        if entry is None:
+            idle += 1.0
+            if idle >= HEARTBEAT_S:
+                idle = 0.0
+                yield b": ping\n\n"
+            continue
+        yield b"event: request\ndata: " + orjson.dumps(entry) + b"\n\n"
 
 
 def routes() -> list[BaseRoute]:

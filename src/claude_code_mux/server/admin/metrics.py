@@ -1,5 +1,5 @@
 """``GET /metrics``: the Prometheus observer's counters plus live gauges read at scrape time (open streams,
-provider cooldowns, OAuth refreshes)."""
+provider cooldowns, OAuth refreshes, account quota windows and states)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from claude_code_mux.accounts.report import STATE_CODES, snapshot
+from claude_code_mux.accounts.select import AccountRouter
 from claude_code_mux.server.admin.context import holder_of
 from claude_code_mux.server.state import RuntimeHolder
 
@@ -35,9 +37,30 @@ class LiveCollector(Collector):
         for row in rt.health.snapshot():
             cool.add_metric([str(row["provider"]), str(row["family"])], float(str(row["cooldown_remaining_s"])))
         yield cool
+        yield from account_gauges(rt.accounts)
         refreshes = GaugeMetricFamily("ccm_oauth_refreshes", "OAuth token refreshes made by this process")
         refreshes.add_metric([], float(getattr(rt.tokens, "refresh_count", 0) or 0))
         yield refreshes
+
+
+def account_gauges(router: AccountRouter | None) -> Iterator[Metric]:
+    """Per pooled account: each quota window's utilization (0-1) and the state (0 ok, 1 soft, 2 hard)."""
+    if router is None:
+        return
+    util = GaugeMetricFamily(
+        "ccm_quota_utilization", "Latest quota window utilization of an account (0-1)", labels=["account", "window"]
+    )
+    state = GaugeMetricFamily(
+        "ccm_account_state", "Account state: 0 ok, 1 soft limit, 2 hard limit", labels=["account"]
+    )
+    for row in snapshot(router):
+        account = str(row["account"])
+        state.add_metric([account], float(STATE_CODES[row["state"]]))
+        for window, w in row["windows"].items():
+            if isinstance(w.get("utilization"), int | float):
+                util.add_metric([account, str(window)], float(w["utilization"]))
+    yield util
+    yield state
 
 
 async def handle_metrics(request: Request) -> Response:

@@ -164,9 +164,30 @@ def _paths() -> dict[str, Any]:
                 {"200": state, **_WRITE},
             )
         },
+        "/api/accounts": {
+            "get": _op(
+                "Account pools: each account's quota windows (utilization 0-1, reset epoch s), state "
+                "(ok, soft, hard) and pinned sessions",
+                {
+                    "200": _ok(
+                        {
+                            "type": "object",
+                            "required": ["accounts"],
+                            "properties": {
+                                "accounts": {"type": "array", "items": _OBJ},
+                                "now": {"type": ["number", "null"]},
+                                "poll_usage_s": {"type": "number"},
+                            },
+                        }
+                    ),
+                    **_COMMON,
+                },
+            )
+        },
         "/api/requests": {
             "get": _op(
-                "Recent requests (the flow log), newest first",
+                "Recent requests (the flow log), newest first; with the fleet on, every instance's "
+                "(each tagged with its instance)",
                 {
                     "200": _ok(
                         {

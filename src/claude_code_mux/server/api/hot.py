@@ -20,7 +20,7 @@ from claude_code_mux.errors import ClientGone, HttpError
 from claude_code_mux.server.api.body import authenticate, read_body
 from claude_code_mux.server.api.chat_completions import openai_error, serve_chat_completions
 from claude_code_mux.server.api.exchange import AsgiOut, ClientRequest, Outbound, Send
-from claude_code_mux.server.api.limits import admit
+from claude_code_mux.server.api.limits import admit_async
 from claude_code_mux.server.api.messages import serve_count_tokens, serve_messages
 from claude_code_mux.server.api.recording import Recording
 from claude_code_mux.server.api.security import check_host, check_json_content_type, check_origin, cors_headers
@@ -89,7 +89,7 @@ async def serve_hot(
         check_json_content_type(headers)
         identity = authenticate(rt, headers, remote)
         rec.client = identity
-        release = admit(holder.limiter, s, "POST", scope["path"], identity)
+        release = await admit_async(holder.limiter, s, "POST", scope["path"], identity)
         raw = await read_body(receive, s.max_body_bytes, declared=headers.get("content-length"))
         req = ClientRequest("POST", scope["path"], scope["query_string"].decode("latin-1"), headers, remote, identity)
         task = asyncio.current_task()

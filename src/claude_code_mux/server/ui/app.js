@@ -9,7 +9,7 @@ import { $, show } from "./dom.js";
 import { connectFeed, loadRecent, whenRecords } from "./feed.js";
 import * as models from "./models.js";
 import { initOAuth, loadTokens, oauthLogin, oauthSubmit } from "./oauth.js";
-import { applyStatus } from "./overview.js";
+import { applyAccounts, applyStatus } from "./overview.js";
 import * as providers from "./providers.js";
 import { reloadFile, renderRouterForm, renderServerForm, saveRouter, saveServer } from "./settings.js";
 import { state } from "./state.js";
@@ -25,12 +25,13 @@ function selectTab(name) {
 
 async function loadAll() {
   try {
-    const [cfg, status, presets] = await Promise.all([
-      api("GET", "/api/config"), api("GET", "/api/status"), api("GET", "/api/presets"),
+    const [cfg, status, presets, accounts] = await Promise.all([
+      api("GET", "/api/config"), api("GET", "/api/status"), api("GET", "/api/presets"), api("GET", "/api/accounts"),
     ]);
     state.presets = presets.presets;
     applyConfig(cfg);
     applyStatus(status);
+    applyAccounts(accounts);
     providers.renderPresets();
     show("banner", "");
   } catch (e) {

@@ -2,7 +2,7 @@
 
 import { api } from "./api.js";
 import { $, show } from "./dom.js";
-import { applyStatus } from "./overview.js";
+import { applyStatus, refreshAccounts } from "./overview.js";
 import { state } from "./state.js";
 
 const renderers = [];
@@ -27,4 +27,5 @@ export function applyWrite(data) {
 
 export async function refreshStatus() {
   try { applyStatus(await api("GET", "/api/status")); } catch (e) { show("banner", e.message); }
+  refreshAccounts();
 }
