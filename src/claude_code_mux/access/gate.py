@@ -85,6 +85,11 @@ class AccessGate:
     def rate_limit(identity: Identity | None) -> tuple[str, float, int] | None:
         return rate_limit(identity)
 
+    def budgeted(self, identity: Identity | None) -> bool:
+        """Whether a request of ``identity`` has budgets to check (False: skip ``admit`` and ``settle``; the
+        server then spends nothing on estimates — the common case of no budgets configured)."""
+        return self.engine.applies(identity)
+
     async def admit(
         self,
         identity: Identity | None,
@@ -98,6 +103,8 @@ class AccessGate:
     ) -> tuple[RouteDecision, list[Candidate], Ticket]:
         """Check the budgets that apply; returns the (possibly downgraded) decision, its candidates and the
         ticket to settle. Raises the budget's refusal before any upstream call."""
+        if not self.engine.applies(identity):
+            return decision, list(candidates), Ticket("allow", decision.model)
         subject = Subject.of(identity, headers, session_id)
         cost = estimate_usd(self.prices, self._cfg, candidates, input_tokens, max_tokens)
         ticket = await self.engine.check(identity, subject, decision.model, cost)

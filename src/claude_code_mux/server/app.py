@@ -121,7 +121,7 @@ class RouterApp:
         if method == "OPTIONS" or not path.startswith("/v1/"):
             return send
         client = scope.get("client")
-        identity = authenticate(rt, headers, client[0] if client else None)
+        identity = authenticate(rt, headers, client[0] if client else None, self.holder.gate)
         scope.setdefault("state", {})["identity"] = identity
         release = admit(self.holder.limiter, s, method, path, identity)
         release()  # only POST /v1/messages* holds a concurrency slot, and those are the hot routes

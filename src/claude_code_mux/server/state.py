@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from claude_code_mux.access.gate import AccessGate
 from claude_code_mux.observe.hub import Observers
 from claude_code_mux.observe.logging import Redactor
 from claude_code_mux.runtime import Runtime
@@ -19,7 +20,8 @@ from claude_code_mux.server.api.limits import Limiter
 
 @dataclass
 class RuntimeHolder:
-    """The current runtime plus what every request shares: logging, observers, limits, open-stream count."""
+    """The current runtime plus what every request shares: logging, observers, limits, the access gate,
+    open-stream count."""
 
     current: Runtime
     redactor: Redactor
@@ -31,6 +33,8 @@ class RuntimeHolder:
     bound_host: str = "127.0.0.1"
     limiter: Limiter = field(default_factory=Limiter)
     active_streams: int = 0
+    # Keys, budgets and prices (one per process; the server creates, updates on reload and closes it).
+    gate: AccessGate | None = None
     # Set by the server: reload the config file now (returns False and keeps serving on error).
     reload: Callable[[str], Awaitable[bool]] | None = None
 
