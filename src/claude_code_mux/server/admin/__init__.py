@@ -3,7 +3,8 @@ device-login page and ``/metrics``. Handlers find the runtime holder at ``reques
 
 Modules: :mod:`.config_api` (status, config reads and writes, reload), :mod:`.feed` (recent requests, live SSE
 feed), :mod:`.console` (test console), :mod:`.oauth` (``/api/oauth/*``), :mod:`.device` (``/auth/*``),
-:mod:`.ui` (static files), :mod:`.metrics`; :mod:`.guard` (who may call), :mod:`.schemas` (input bodies),
+:mod:`.ui` (static files), :mod:`.metrics`, :mod:`.keys` (virtual keys), :mod:`.usage_api` (usage and
+spend); :mod:`.guard` (who may call), :mod:`.schemas` (input bodies),
 :mod:`.view` (masked read views), :mod:`.openapi`.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from claude_code_mux.server.admin import config_api, console, device, feed, metrics, oauth, ui
+from claude_code_mux.server.admin import config_api, console, device, feed, keys, metrics, oauth, ui, usage_api
 
 
 def routes() -> list[BaseRoute]:
@@ -24,4 +25,6 @@ def routes() -> list[BaseRoute]:
         *oauth.routes(),
         *device.routes(),
         *metrics.routes(),
+        *keys.routes(),
+        *usage_api.routes(),
     ]
