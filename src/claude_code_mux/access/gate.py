@@ -75,6 +75,8 @@ class AccessGate:
 
     def authenticate(self, headers: Mapping[str, str]) -> Identity | None:
         key = self._cfg.server.api_key
+        if key is None and not self.keys.snapshot.by_hash:
+            return None  # an open router that has never had a key: nothing to check (the hot path's common case)
         return self.keys.authenticate(headers, key.get_secret_value() if key else None)
 
     @staticmethod

@@ -63,7 +63,7 @@ async def serve_chat_completions(
         raise InvalidRequest(f"cannot read this chat.completions request: {exc}") from None
     model = check_messages_body(body)
     rec.client_model = model
-    if holder.gate is not None:
+    if holder.gate is not None and rec.key is not None:
         holder.gate.check_model(rec.key, model)
     rec.stream = bool(body.get("stream"))
     decision = decide(body, headers, rt.config)

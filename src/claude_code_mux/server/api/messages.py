@@ -187,7 +187,7 @@ async def serve_messages(holder: RuntimeHolder, req: ClientRequest, raw: bytes, 
     probe = Probe.parse(raw)
     model = check_messages_body(probe)
     rec.client_model = model
-    if holder.gate is not None:
+    if holder.gate is not None and rec.key is not None:
         holder.gate.check_model(rec.key, model)
     rec.stream = bool(probe.get("stream"))
     rec.session_id = session_id(probe.get("metadata"))
@@ -291,7 +291,7 @@ async def serve_count_tokens(
     probe = Probe.parse(raw)
     model = check_messages_body(probe)
     rec.client_model = model
-    if holder.gate is not None:
+    if holder.gate is not None and rec.key is not None:
         holder.gate.check_model(rec.key, model)
     body = probe.full()  # the local estimate reads all of it
     try:
