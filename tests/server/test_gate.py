@@ -225,3 +225,20 @@ async def test_passthrough_provider_never_gets_a_virtual_key(tmp_path: Path) -> 
         sent = {k.lower(): v for k, v in mock.messages_requests()[0].headers}
         assert sent.get("authorization") == "Bearer sk-ant-own"
         assert "x-api-key" not in sent and key not in str(sent)
+
+
+async def test_budget_added_by_a_reload_applies_at_once(tmp_path: Path) -> None:
+    proj = {"x-ccm-project": "myrepo"}
+    async with MockAnthropic(name="up", usage=USAGE) as mock, run_router(config_for(mock.url), tmp_path) as router:
+        for _ in range(2):  # $0.075 spent with no budget
+            assert (await post(router.url, None, body(), **proj)).status_code == 200
+        await asyncio.sleep(1.3)  # unbudgeted spend is known from usage.db, whose rows are written in batches
+        router.config_path.write_text(config_for(mock.url, extra=BLOCK))
+        assert await router.server.reload("test")
+        r = await post(router.url, None, body(), **proj)
+        assert r.status_code == 429 and "is used up" in error_of(r)["message"], r.text
+        assert len(mock.messages_requests()) == 2
+        # And removed again: served.
+        router.config_path.write_text(config_for(mock.url))
+        assert await router.server.reload("test")
+        assert (await post(router.url, None, body(), **proj)).status_code == 200
