@@ -134,6 +134,11 @@ async def test_per_key_rps_holds(tmp_path: Path) -> None:
         assert [(await post(router.url, free, body())).status_code for _ in range(4)] == [200] * 4
         served = len(mock.messages_requests())
         assert served == codes.count(200) + 4
+        # The other /v1/* routes count against the key's rps too.
+        await asyncio.sleep(1.1)
+        async with httpx.AsyncClient(base_url=router.url) as c:
+            got = [(await c.get("/v1/models", headers={"x-api-key": slow})).status_code for _ in range(3)]
+        assert got[0] == 200 and 429 in got, got
 
 
 BLOCK = '[[budgets]]\nscope = "project:myrepo"\nlimit_usd = 0.05\nperiod = "day"\naction = "block"\n'
