@@ -247,3 +247,27 @@ async def test_budget_added_by_a_reload_applies_at_once(tmp_path: Path) -> None:
         router.config_path.write_text(config_for(mock.url))
         assert await router.server.reload("test")
         assert (await post(router.url, None, body(), **proj)).status_code == 200
+
+
+async def test_chat_completions_budget_block_and_downgrade(tmp_path: Path) -> None:
+    """The OpenAI-format endpoint is budgeted the same way; refusals come in OpenAI's error shape."""
+    proj = {"x-ccm-project": "myrepo"}
+    oa = {"model": "main", "max_tokens": 1000, "messages": [{"role": "user", "content": "hi"}]}
+    async with MockAnthropic(name="up", usage=USAGE) as mock:
+        async with run_router(config_for(mock.url, extra=BLOCK), tmp_path / "a") as router:
+            async with httpx.AsyncClient(base_url=router.url, timeout=30) as c:
+                assert (await c.post("/v1/chat/completions", json=oa, headers=proj)).status_code == 200
+                r = await c.post("/v1/chat/completions", json=oa, headers=proj)
+                assert r.status_code == 429, r.text
+                assert "project:myrepo" in r.json()["error"]["message"]
+            assert len(mock.messages_requests()) == 1
+        mock.clear()
+        async with run_router(config_for(mock.url, extra=DOWNGRADE), tmp_path / "b") as router:
+            async with httpx.AsyncClient(base_url=router.url, timeout=30) as c:
+                routes = []
+                for _ in range(3):
+                    r = await c.post("/v1/chat/completions", json=oa, headers=proj)
+                    assert r.status_code == 200, r.text
+                    routes.append(r.headers["x-ccm-route"])
+            assert routes[1:] == ["budget:downgrade"] * 2
+            assert [(q.json or {})["model"] for q in mock.messages_requests()][1:] == ["claude-haiku-4-5"] * 2
