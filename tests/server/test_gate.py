@@ -271,3 +271,20 @@ async def test_chat_completions_budget_block_and_downgrade(tmp_path: Path) -> No
                     routes.append(r.headers["x-ccm-route"])
             assert routes[1:] == ["budget:downgrade"] * 2
             assert [(q.json or {})["model"] for q in mock.messages_requests()][1:] == ["claude-haiku-4-5"] * 2
+
+
+async def test_open_router_checks_keys_only_once_it_has_some(tmp_path: Path) -> None:
+    """No server.api_key and an empty keys.db: the gate checks nothing (any key is the client's own business, as
+    before keys existed). Once a key exists, a ``ccm-`` key that is not one of them is refused."""
+    async with MockAnthropic(name="up") as mock, run_router(config_for(mock.url), tmp_path) as router:
+        stray = "ccm-" + "y" * 40
+        assert (await post(router.url, stray, body())).status_code == 200
+        assert (await post(router.url, None, body())).status_code == 200
+        async with httpx.AsyncClient(base_url=router.url) as c:
+            r = await c.post("/api/keys", json={"name": "alice"})
+            assert r.status_code == 201
+            key = r.json()["key"]
+        assert (await post(router.url, key, body())).status_code == 200
+        r = await post(router.url, stray, body())
+        assert r.status_code == 401 and "unknown claude-code-mux key" in error_of(r)["message"]
+        assert (await post(router.url, None, body())).status_code == 200  # still an open router
