@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -237,3 +238,41 @@ def test_admin_functions_show_a_key_once(tmp_path: Path) -> None:
         create_key(store, KeyCreate(name="x", budget="much"))
     with pytest.raises(ValidationError):
         KeyCreate.model_validate({"name": "x", "admin": True})
+
+
+def test_keyring_concurrent_loads_never_restore_an_older_snapshot(tmp_path: Path) -> None:
+    """Regression: the watch task's load and an admin call's refresh run in two threads; the slower one read the
+    store before a revoke and must not put that snapshot back over the newer one."""
+    import threading
+
+    from claude_code_mux.access.identity import KeyRing
+
+    store = KeyStore(tmp_path / "keys.db")
+    key, _ = store.create("alice")
+    reading = threading.Event()
+    release = threading.Event()
+
+    class SlowFirstRead(KeyStore):
+        calls = 0
+
+        def all(self) -> list[Any]:
+            SlowFirstRead.calls += 1
+            rows = super().all()
+            if SlowFirstRead.calls == 1:  # the watch's read: it has the old rows, then stalls
+                reading.set()
+                release.wait(5)
+            return rows
+
+    ring = KeyRing(SlowFirstRead(tmp_path / "keys.db"))
+    watch = threading.Thread(target=ring.load)
+    watch.start()
+    assert reading.wait(5)
+    store.revoke("alice")
+    admin = threading.Thread(target=ring.load)  # the admin call's refresh, after the revoke
+    admin.start()
+    admin.join(0.5)  # without the lock it finishes here, before the stalled watch read
+    release.set()
+    watch.join(5)
+    admin.join(5)
+    with pytest.raises(AuthenticationFailed, match="revoked"):
+        ring.authenticate({"x-api-key": key}, None)

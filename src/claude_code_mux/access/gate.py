@@ -75,6 +75,8 @@ class AccessGate:
 
     def authenticate(self, headers: Mapping[str, str]) -> Identity | None:
         key = self._cfg.server.api_key
+        if key is None and not self.keys.snapshot.by_hash:
+            return None  # an open router that has never had a key: nothing to check (the hot path's common case)
         return self.keys.authenticate(headers, key.get_secret_value() if key else None)
 
     @staticmethod
@@ -84,6 +86,11 @@ class AccessGate:
     @staticmethod
     def rate_limit(identity: Identity | None) -> tuple[str, float, int] | None:
         return rate_limit(identity)
+
+    def budgeted(self, identity: Identity | None) -> bool:
+        """Whether a request of ``identity`` has budgets to check (False: skip ``admit`` and ``settle``; the
+        server then spends nothing on estimates — the common case of no budgets configured)."""
+        return self.engine.applies(identity)
 
     async def admit(
         self,
@@ -98,6 +105,8 @@ class AccessGate:
     ) -> tuple[RouteDecision, list[Candidate], Ticket]:
         """Check the budgets that apply; returns the (possibly downgraded) decision, its candidates and the
         ticket to settle. Raises the budget's refusal before any upstream call."""
+        if not self.engine.applies(identity):
+            return decision, list(candidates), Ticket("allow", decision.model)
         subject = Subject.of(identity, headers, session_id)
         cost = estimate_usd(self.prices, self._cfg, candidates, input_tokens, max_tokens)
         ticket = await self.engine.check(identity, subject, decision.model, cost)

@@ -19,6 +19,7 @@ import hmac
 import math
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -155,9 +156,16 @@ class KeyRing:
         self.clock = clock
         self.snapshot = KeySnapshot()
         self._stamp: tuple[int, int] | None = None
+        # One load at a time: the watch task's and an admin call's loads run in two worker threads, and the
+        # slower one must not put back the snapshot it read before the other's newer one.
+        self._loading = threading.Lock()
 
     def load(self) -> bool:
         """Re-read the store if the file changed (blocking: call from a thread). True when reloaded."""
+        with self._loading:
+            return self._load()
+
+    def _load(self) -> bool:
         try:
             st = self.store.path.stat()
             stamp = (st.st_mtime_ns, st.st_size)

@@ -133,6 +133,10 @@ class BudgetEngine:
         """The engine for a reloaded config: new rules, the same ledger, reservations and warnings."""
         return dataclasses.replace(self, budgets=budgets, _reserved=self._reserved, _warned=self._warned)
 
+    def applies(self, identity: Identity | None) -> bool:
+        """Whether any budget can apply to a request of ``identity`` (False: nothing to check or settle)."""
+        return bool(self._rules) or (identity is not None and identity.kind == "key" and identity.budget is not None)
+
     def rules_for(self, identity: Identity | None) -> list[Rule]:
         rules = list(self._rules)
         if identity is not None and identity.kind == "key" and identity.budget is not None:

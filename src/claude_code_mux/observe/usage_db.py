@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS usage (
@@ -119,3 +120,52 @@ def summarize(conn: sqlite3.Connection, by: str, since: float) -> list[SpendRow]
         )
         for r in conn.execute(sql, (since,))
     ]
+
+
+def daily(conn: sqlite3.Connection, since: float, *, top: int = 8) -> dict[str, Any]:
+    """Per-day (UTC) series since epoch ``since``, for the UI's Usage charts: spend stacked by model, tokens
+    stacked by route rule, and the cache hit ratio (cache reads over all input tokens; None for a day with no
+    input). At most ``top`` models or routes are named; the rest are summed as ``other``. A day without rows
+    is absent from ``days``; spend of unpriced rows counts 0 (their ``unpriced`` count says how many)."""
+    rule = "substr(route, 1, instr(route || ':', ':') - 1)"
+    sql = (
+        f"SELECT date(ts, 'unixepoch') AS d, coalesce(model, '-'), coalesce({rule}, '-'), "
+        "sum(coalesce(cost_usd, 0)), sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens), "
+        "sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens), "
+        "sum(cost_usd IS NULL AND provider IS NOT NULL) "
+        "FROM usage WHERE ts >= ? GROUP BY d, 2, 3 ORDER BY d"
+    )
+    rows = conn.execute(sql, (since,)).fetchall()
+    days = sorted({str(r[0]) for r in rows})
+    index = {d: i for i, d in enumerate(days)}
+
+    def ranked(col: int, weight: int) -> list[str]:
+        totals: dict[str, float] = {}
+        for r in rows:
+            totals[str(r[col])] = totals.get(str(r[col]), 0.0) + float(r[weight] or 0)
+        names = sorted(totals, key=lambda k: (-totals[k], k))
+        return names[:top]
+
+    models, routes = ranked(1, 3), ranked(2, 4)
+    spend: dict[str, list[float]] = {}
+    tokens: dict[str, list[int]] = {}
+    fresh = [0] * len(days)
+    read = [0] * len(days)
+    unpriced = 0
+    for r in rows:
+        i = index[str(r[0])]
+        m = str(r[1]) if str(r[1]) in models else "other"
+        spend.setdefault(m, [0.0] * len(days))[i] += float(r[3] or 0.0)
+        rt = str(r[2]) if str(r[2]) in routes else "other"
+        tokens.setdefault(rt, [0] * len(days))[i] += int(r[4] or 0)
+        fresh[i] += int(r[5] or 0) + int(r[7] or 0)
+        read[i] += int(r[6] or 0)
+        unpriced += int(r[8] or 0)
+    ratio = [(read[i] / (read[i] + fresh[i])) if read[i] + fresh[i] else None for i in range(len(days))]
+    return {
+        "days": days,
+        "spend_by_model": {k: [round(v, 6) for v in vs] for k, vs in spend.items()},
+        "tokens_by_route": tokens,
+        "cache_hit_ratio": ratio,
+        "unpriced": unpriced,
+    }

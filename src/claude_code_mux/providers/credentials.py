@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
+from claude_code_mux.access.keystore import PREFIX as VIRTUAL_KEY_PREFIX
 from claude_code_mux.errors import AuthenticationFailed
 from claude_code_mux.providers.base import Provider
 
@@ -26,14 +27,15 @@ def merge_betas(client: str | None, extra: str) -> str:
 
 
 def _client_credential(headers: Mapping[str, str], router_key: str | None) -> dict[str, str]:
+    """The client's own credential; never the router's key nor a claude-code-mux virtual key (``ccm-``)."""
     out: dict[str, str] = {}
     key = headers.get("x-api-key")
-    if key and key != router_key:
+    if key and key.strip() != router_key and not key.strip().startswith(VIRTUAL_KEY_PREFIX):
         out["x-api-key"] = key
     auth = headers.get("authorization")
     if auth:
         token = auth[7:].strip() if auth[:7].lower() == "bearer " else auth
-        if token != router_key:
+        if token != router_key and not token.startswith(VIRTUAL_KEY_PREFIX):
             out["authorization"] = auth
     return out
 

@@ -22,9 +22,9 @@ from starlette.routing import BaseRoute
 
 from claude_code_mux import __version__
 from claude_code_mux.errors import ClientGone, HttpError, InvalidRequest, error_body, error_type_for_status
-from claude_code_mux.server.api.body import authenticate
+from claude_code_mux.server.api.body import identify
 from claude_code_mux.server.api.exchange import Send
-from claude_code_mux.server.api.hot import HOT_ROUTES, send_error, serve_hot
+from claude_code_mux.server.api.hot import HOT_ROUTES, key_rate_limit, send_error, serve_hot
 from claude_code_mux.server.api.limits import AUTH_PREFIXES, admit, admit_async
 from claude_code_mux.server.api.routes import api_routes
 from claude_code_mux.server.api.security import check_host, check_origin, cors_headers, preflight
@@ -141,10 +141,12 @@ class RouterApp:
         if method == "OPTIONS" or not path.startswith("/v1/"):
             return send
         client = scope.get("client")
-        identity = authenticate(rt, headers, client[0] if client else None)
+        identity, key = identify(rt, headers, client[0] if client else None, self.holder.gate)
         scope.setdefault("state", {})["identity"] = identity
         release = await admit_async(self.holder.limiter, s, method, path, identity)
         release()  # only POST /v1/messages* holds a concurrency slot, and those are the hot routes
+        if key is not None:
+            key_rate_limit(self.holder.limiter, key)
         return send
 
     async def _starlette(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 import uvicorn
 
 from claude_code_mux import __version__
+from claude_code_mux.access.gate import AccessGate
 from claude_code_mux.config.schema import Config
 from claude_code_mux.errors import ConfigError
 from claude_code_mux.observe.hub import build_observers
@@ -135,6 +136,8 @@ class Server:
             bound_host=self.opts.host,
             reload=self.reload,
         )
+        self.holder.gate = AccessGate(self.cfg, self.opts.home)
+        await self.holder.gate.start()
         fleet = self._builder.fleet
         self.holder.fleet = fleet
         if fleet is not None:
@@ -236,6 +239,8 @@ class Server:
         new = await self._build_runtime(cfg)
         new.health = self.holder.current.health
         old = self.holder.swap(new)
+        if self.holder.gate is not None:
+            self.holder.gate.update(cfg)
         for s in secrets_of(cfg):
             self.redactor.add(s)
         self.cfg = cfg
@@ -303,6 +308,8 @@ class Server:
             task.cancel()
             await old.close()
         await self.holder.observers.aclose()
+        if self.holder.gate is not None:
+            await self.holder.gate.close()
         await self._builder.close()
 
     def stop(self) -> None:

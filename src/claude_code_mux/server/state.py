@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from claude_code_mux.access.gate import AccessGate
 from claude_code_mux.accounts.poller import UsagePoller
 from claude_code_mux.observe.hub import Observers
 from claude_code_mux.observe.logging import Redactor
@@ -22,7 +23,8 @@ from claude_code_mux.state.fleet import Fleet
 
 @dataclass
 class RuntimeHolder:
-    """The current runtime plus what every request shares: logging, observers, limits, open-stream count."""
+    """The current runtime plus what every request shares: logging, observers, limits, the access gate,
+    open-stream count."""
 
     current: Runtime
     redactor: Redactor
@@ -34,6 +36,8 @@ class RuntimeHolder:
     bound_host: str = "127.0.0.1"
     limiter: Limiter = field(default_factory=Limiter)
     active_streams: int = 0
+    # Keys, budgets and prices (one per process; the server creates, updates on reload and closes it).
+    gate: AccessGate | None = None
     # Set by the server: reload the config file now (returns False and keeps serving on error).
     reload: Callable[[str], Awaitable[bool]] | None = None
     # The shared state of a fleet ([state] backend = "redis"); None or link-less for one process.

@@ -3,8 +3,8 @@ device-login page and ``/metrics``. Handlers find the runtime holder at ``reques
 
 Modules: :mod:`.config_api` (status, config reads and writes, reload), :mod:`.feed` (recent requests, live SSE
 feed), :mod:`.console` (test console), :mod:`.oauth` (``/api/oauth/*``), :mod:`.device` (``/auth/*``),
-:mod:`.ui` (static files), :mod:`.metrics`,
-:mod:`.accounts` (``/api/accounts``); :mod:`.guard` (who may call), :mod:`.schemas` (input bodies),
+:mod:`.ui` (static files), :mod:`.metrics`, :mod:`.accounts` (``/api/accounts``), :mod:`.keys` (virtual
+keys), :mod:`.usage_api` (usage and spend); :mod:`.guard` (who may call), :mod:`.schemas` (input bodies),
 :mod:`.view` (masked read views), :mod:`.openapi`.
 """
 
@@ -14,7 +14,18 @@ from typing import Any
 
 from starlette.routing import BaseRoute
 
-from claude_code_mux.server.admin import accounts, config_api, console, device, feed, metrics, oauth, ui
+from claude_code_mux.server.admin import (
+    accounts,
+    config_api,
+    console,
+    device,
+    feed,
+    keys,
+    metrics,
+    oauth,
+    ui,
+    usage_api,
+)
 
 
 def routes() -> list[BaseRoute]:
@@ -28,6 +39,8 @@ def routes() -> list[BaseRoute]:
         *device.routes(),
         *metrics.routes(),
         *accounts.routes(),
+        *keys.routes(),
+        *usage_api.routes(),
     ]
 
 

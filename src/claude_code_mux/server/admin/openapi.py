@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from claude_code_mux import __version__
+from claude_code_mux.access.admin import KeyCreate
 from claude_code_mux.server.admin.schemas import (
     CompatConfigIn,
     ConsoleIn,
@@ -34,6 +35,7 @@ _INPUTS: tuple[type[BaseModel], ...] = (
     OAuthExchangeIn,
     OAuthProviderIn,
     OAuthImportCodexIn,
+    KeyCreate,
 )
 
 _ERROR = {
@@ -361,6 +363,46 @@ def _oauth_paths() -> dict[str, Any]:
     }
 
 
+def _usage_paths() -> dict[str, Any]:
+    """Virtual keys (:mod:`.keys`) and usage (:mod:`.usage_api`)."""
+    key = _ok(_OBJ, "the key (a created or rotated one includes `key`, shown only in this answer)")
+    bad = _err("unknown key name, duplicate name, or a bad budget / duration")
+    since = {"name": "since", "in": "query", "schema": {"type": "string"}, "description": "24h, 7d, 2w or a date"}
+    by = {
+        "name": "by",
+        "in": "query",
+        "schema": {"type": "string", "enum": ["model", "provider", "session", "route", "key", "project"]},
+    }
+    return {
+        "/api/keys": {
+            "get": _op("Every virtual key, never the key itself", {"200": _ok(_OBJ), **_COMMON}),
+            "post": _op("Create a key", {"201": key, **_WRITE, "400": bad}, requestBody=_body(KeyCreate)),
+        },
+        "/api/keys/{name}/rotate": {
+            "parameters": _NAME,
+            "post": _op("A new key for the same name and settings", {"200": key, **_WRITE, "400": bad}),
+        },
+        "/api/keys/{name}": {
+            "parameters": _NAME,
+            "delete": _op("Revoke a key", {"200": _ok(_OBJ), **_WRITE, "400": bad}),
+        },
+        "/api/usage": {
+            "get": _op(
+                "Usage and cost since a time, grouped",
+                {"200": _ok(_OBJ), "400": _err("bad by or since"), **_COMMON},
+                parameters=[by, since],
+            )
+        },
+        "/api/usage/daily": {
+            "get": _op(
+                "Per-day spend by model, tokens by route, cache hit ratio",
+                {"200": _ok(_OBJ), "400": _err("bad since"), **_COMMON},
+                parameters=[since],
+            )
+        },
+    }
+
+
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     schemas: dict[str, Any] = {"Error": _ERROR, "ConfigState": _STATE}
@@ -382,5 +424,5 @@ def openapi_document() -> dict[str, Any]:
             "securitySchemes": {"adminKey": {"type": "apiKey", "in": "header", "name": "x-admin-key"}},
         },
         "security": [{}, {"adminKey": []}],
-        "paths": {**_paths(), **_oauth_paths()},
+        "paths": {**_paths(), **_oauth_paths(), **_usage_paths()},
     }

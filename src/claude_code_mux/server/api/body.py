@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import hmac
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
+from claude_code_mux.access.identity import ROUTER_KEY, Identity
 from claude_code_mux.errors import (
     AuthenticationFailed,
     ClientGone,
@@ -25,6 +26,9 @@ from claude_code_mux.errors import (
 )
 from claude_code_mux.routing.probe import Probe
 from claude_code_mux.runtime import Runtime
+
+if TYPE_CHECKING:
+    from claude_code_mux.access.gate import AccessGate
 
 Receive = Callable[[], Awaitable[Any]]
 # Small bodies: admin and OAuth calls.
@@ -105,9 +109,31 @@ def check_messages_body(body: dict[str, Any] | Probe) -> str:
     return model
 
 
-def authenticate(rt: Runtime, headers: Mapping[str, str], client_addr: str | None) -> str:
+def identify(
+    rt: Runtime, headers: Mapping[str, str], client_addr: str | None, gate: AccessGate | None
+) -> tuple[str, Identity | None]:
+    """Who the client is: (the limiter's and the record's client id, the gate's identity).
+
+    With a gate: a ``ccm-`` virtual key (``key:<name>``) or ``server.api_key`` (``key:router``); 401 for an
+    unknown, revoked or expired virtual key, and when a router key is set and neither came. Without either,
+    ``addr:<ip>`` and no identity.
+    """
+    if gate is None:
+        return authenticate(rt, headers, client_addr), None
+    identity = gate.authenticate(headers)
+    if identity is None:
+        return "addr:" + (client_addr or "?"), None
+    return ("key:router" if identity.kind == ROUTER_KEY else identity.client), identity
+
+
+def authenticate(
+    rt: Runtime, headers: Mapping[str, str], client_addr: str | None, gate: AccessGate | None = None
+) -> str:
     """Who the client is: ``key:router`` when ``server.api_key`` is set and was presented (as x-api-key or
-    Authorization: Bearer), else ``addr:<ip>``. Raises 401 when a router key is set and not presented."""
+    Authorization: Bearer), ``key:<name>`` for a virtual key (with a ``gate``), else ``addr:<ip>``. Raises 401
+    when a router key is set and not presented."""
+    if gate is not None:
+        return identify(rt, headers, client_addr, gate)[0]
     want = rt.router_key()
     if want is None:
         return "addr:" + (client_addr or "?")

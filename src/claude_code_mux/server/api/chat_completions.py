@@ -17,9 +17,17 @@ from claude_code_mux.errors import HttpError, InvalidRequest
 from claude_code_mux.observe.usage_extract import usage_from_body
 from claude_code_mux.routing.probe import Probe, loads_object
 from claude_code_mux.routing.rules import decide
+from claude_code_mux.routing.types import Candidate, RouteDecision
 from claude_code_mux.server.api.body import check_messages_body
 from claude_code_mux.server.api.exchange import ClientRequest, Outbound
-from claude_code_mux.server.api.messages import STREAM_ERRORS, build_context, explain_headers, route_and_dispatch
+from claude_code_mux.server.api.messages import (
+    STREAM_ERRORS,
+    admit_budget,
+    build_context,
+    explain_headers,
+    route_and_dispatch,
+    settle_budget,
+)
 from claude_code_mux.server.api.recording import Recording
 from claude_code_mux.server.state import RuntimeHolder
 from claude_code_mux.translate.inbound_openai import anthropic_to_openai_response, openai_to_anthropic_request
@@ -55,13 +63,35 @@ async def serve_chat_completions(
         raise InvalidRequest(f"cannot read this chat.completions request: {exc}") from None
     model = check_messages_body(body)
     rec.client_model = model
+    if holder.gate is not None and rec.key is not None:
+        holder.gate.check_model(rec.key, model)
     rec.stream = bool(body.get("stream"))
-    anthropic_raw = orjson.dumps(body)
     decision = decide(body, headers, rt.config)
     rec.routed(decision)
-    inner = ClientRequest(req.method, "/v1/messages", "", headers, req.remote, req.identity)
+    decision, cands, ticket = await admit_budget(holder, rec, headers, lambda: body, decision, body.get("max_tokens"))
+    try:
+        await _serve_routed(holder, req, oa_body, body, model, out, rec, decision, cands)
+    finally:
+        await settle_budget(holder, rec, ticket)
+
+
+async def _serve_routed(
+    holder: RuntimeHolder,
+    req: ClientRequest,
+    oa_body: dict[str, Any],
+    body: dict[str, Any],
+    model: str,
+    out: Outbound,
+    rec: Recording,
+    decision: RouteDecision,
+    cands: list[Candidate] | None,
+) -> None:
+    rt = holder.current
+    rec.routed(decision)
+    anthropic_raw = orjson.dumps(body)
+    inner = ClientRequest(req.method, "/v1/messages", "", req.headers, req.remote, req.identity)
     ctx = build_context(rt, inner, Probe.of(body, anthropic_raw), model, rec.request_id)
-    result = await route_and_dispatch(rt, ctx, decision)
+    result = await route_and_dispatch(rt, ctx, decision, cands=cands)
     rec.candidate = result.candidate
     rec.attempts = result.attempts
     reply = result.reply

@@ -9,6 +9,7 @@ the upstream request.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 import uuid
@@ -16,11 +17,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from claude_code_mux.errors import ClientGone, HttpError
-from claude_code_mux.server.api.body import authenticate, read_body
+from claude_code_mux.access.identity import Identity, rate_limit
+from claude_code_mux.budgets.engine import PROJECT_HEADER
+from claude_code_mux.errors import ClientGone, HttpError, RateLimited
+from claude_code_mux.server.api.body import identify, read_body
 from claude_code_mux.server.api.chat_completions import openai_error, serve_chat_completions
 from claude_code_mux.server.api.exchange import AsgiOut, ClientRequest, Outbound, Send
-from claude_code_mux.server.api.limits import admit_async
+from claude_code_mux.server.api.limits import Limiter, admit_async
 from claude_code_mux.server.api.messages import serve_count_tokens, serve_messages
 from claude_code_mux.server.api.recording import Recording
 from claude_code_mux.server.api.security import check_host, check_json_content_type, check_origin, cors_headers
@@ -64,6 +67,20 @@ def request_id_of(headers: dict[str, str]) -> str:
     return f"{random.getrandbits(64):016x}"  # an id, not a secret
 
 
+def key_rate_limit(limiter: Limiter, identity: Identity) -> None:
+    """A virtual key's own ``--rps`` (a bucket of its own, next to the server-wide one); 429 past it."""
+    limit = rate_limit(identity)
+    if limit is None:
+        return
+    client, rps, burst = limit
+    wait = limiter.take("rps|" + client, rps, burst)
+    if wait > 0:
+        raise RateLimited(
+            f"rate limit of claude-code-mux key {identity.name!r} exceeded ({rps:g} requests/s); retry later",
+            headers={"retry-after": str(max(1, math.ceil(wait)))},
+        )
+
+
 async def serve_hot(
     holder: RuntimeHolder,
     route: HotRoute,
@@ -87,9 +104,14 @@ async def serve_hot(
         if origin is not None:
             out.extra = cors_headers(origin)
         check_json_content_type(headers)
-        identity = authenticate(rt, headers, remote)
+        gate = holder.gate
+        identity, rec.key = identify(rt, headers, remote, gate)
         rec.client = identity
         release = await admit_async(holder.limiter, s, "POST", scope["path"], identity)
+        if rec.key is not None:
+            key_rate_limit(holder.limiter, rec.key)
+        if gate is not None and (rec.key is not None or PROJECT_HEADER in headers):
+            rec.extra = gate.record_extra(rec.key, headers)
         raw = await read_body(receive, s.max_body_bytes, declared=headers.get("content-length"))
         req = ClientRequest("POST", scope["path"], scope["query_string"].decode("latin-1"), headers, remote, identity)
         task = asyncio.current_task()

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
 
 import orjson
 
 from claude_code_mux.accounts.select import AccountRouter
 from claude_code_mux.accounts.sticky import session_key
+from claude_code_mux.budgets.engine import SESSION_HEADER, Ticket
 from claude_code_mux.dispatch import Attempt, DispatchFailed, DispatchResult, dispatch
 from claude_code_mux.errors import HttpError, error_event
 from claude_code_mux.observe.usage_extract import session_id, usage_from_body, usage_from_stream
@@ -68,9 +70,15 @@ def build_context(rt: Runtime, req: ClientRequest, probe: Probe, model: str, req
 
 
 async def route_and_dispatch(
-    rt: Runtime, ctx: RequestContext, decision: RouteDecision, *, count_tokens: bool = False
+    rt: Runtime,
+    ctx: RequestContext,
+    decision: RouteDecision,
+    *,
+    count_tokens: bool = False,
+    cands: list[Candidate] | None = None,
 ) -> DispatchResult:
-    cands = plan(decision, rt.config, rt.health)
+    if cands is None:
+        cands = plan(decision, rt.config, rt.health)
     if decision.edited_body is not None:
         ctx.edited_body = decision.edited_body
     accounts = rt.accounts
@@ -111,6 +119,59 @@ async def route_and_dispatch(
     return result
 
 
+async def admit_budget(
+    holder: RuntimeHolder,
+    rec: Recording,
+    headers: Mapping[str, str],
+    body: Callable[[], dict[str, Any]],
+    decision: RouteDecision,
+    max_tokens: object,
+) -> tuple[RouteDecision, list[Candidate] | None, Ticket | None]:
+    """The budgets' word before dispatch: the (maybe downgraded) decision, its candidates and the ticket to
+    settle; raises the refusal (429/403) before any upstream call. With no budget for this request it costs a
+    check of one boolean and returns ``(decision, None, None)``."""
+    gate = holder.gate
+    if gate is None or not gate.budgeted(rec.key):
+        return decision, None, None
+    from claude_code_mux.routing.estimate import estimate_tokens  # only with budgets: not at start-up
+
+    rt = holder.current
+
+    def replan(d: RouteDecision) -> list[Candidate]:
+        return plan(d, rt.config, rt.health)
+
+    tokens = estimate_tokens(decision.edited_body or body())
+    limit = max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else None
+    decision, cands, ticket = await gate.admit(
+        rec.key,
+        headers,
+        rec.session_id or headers.get(SESSION_HEADER),
+        decision,
+        replan(decision),
+        tokens,
+        limit,
+        replan,
+    )
+    return decision, cands, ticket
+
+
+async def settle_budget(holder: RuntimeHolder, rec: Recording, ticket: Ticket | None) -> None:
+    """Charge the request's real cost to the budgets that held it (always, also after a failure)."""
+    if ticket is None or holder.gate is None:
+        return
+    cand = rec.candidate
+    try:
+        await holder.gate.settle(
+            ticket,
+            rec.usage or {},
+            cand.provider if cand is not None else None,
+            cand.upstream_model if cand is not None else None,
+            rec.client_model,
+        )
+    except Exception as exc:  # a ledger failure must not replace the request's own outcome
+        holder.logger.error("budget settle failed for request %s: %s", rec.request_id, exc)
+
+
 def request_session(ctx: RequestContext, accounts: AccountRouter) -> str | None:
     """The session key for stickiness: the session id, else (only then) a hash of the cached prefix."""
     key = session_key(ctx.headers, ctx.probe.get("metadata"))
@@ -126,13 +187,34 @@ async def serve_messages(holder: RuntimeHolder, req: ClientRequest, raw: bytes, 
     probe = Probe.parse(raw)
     model = check_messages_body(probe)
     rec.client_model = model
+    if holder.gate is not None and rec.key is not None:
+        holder.gate.check_model(rec.key, model)
     rec.stream = bool(probe.get("stream"))
     rec.session_id = session_id(probe.get("metadata"))
     decision = decide(probe, headers, rt.config)
     rec.routed(decision)
+    decision, cands, ticket = await admit_budget(holder, rec, headers, probe.full, decision, probe.get("max_tokens"))
+    try:
+        await _serve_routed(holder, req, probe, model, out, rec, decision, cands)
+    finally:
+        await settle_budget(holder, rec, ticket)
+
+
+async def _serve_routed(
+    holder: RuntimeHolder,
+    req: ClientRequest,
+    probe: Probe,
+    model: str,
+    out: Outbound,
+    rec: Recording,
+    decision: RouteDecision,
+    cands: list[Candidate] | None,
+) -> None:
+    rt = holder.current
+    rec.routed(decision)
     ctx = build_context(rt, req, probe, model, rec.request_id)
     try:
-        result = await route_and_dispatch(rt, ctx, decision)
+        result = await route_and_dispatch(rt, ctx, decision, cands=cands)
     except DispatchFailed as exc:
         exc.headers.update(explain_headers(decision, None, exc.attempts))
         raise
@@ -209,6 +291,8 @@ async def serve_count_tokens(
     probe = Probe.parse(raw)
     model = check_messages_body(probe)
     rec.client_model = model
+    if holder.gate is not None and rec.key is not None:
+        holder.gate.check_model(rec.key, model)
     body = probe.full()  # the local estimate reads all of it
     try:
         decision = decide(body, headers, rt.config)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 
+from claude_code_mux.access.identity import Identity
 from claude_code_mux.dispatch import Attempt
 from claude_code_mux.errors import HttpError
 from claude_code_mux.observe.record import AttemptRecord, RequestRecord
@@ -28,6 +29,8 @@ class Recording:
         "endpoint",
         "error",
         "error_type",
+        "extra",
+        "key",
         "request_id",
         "route",
         "session_id",
@@ -56,6 +59,8 @@ class Recording:
         self.session_id: str | None = None
         self.error: str | None = None
         self.error_type: str | None = None
+        self.key: Identity | None = None  # the gate's identity (a virtual key or the router key)
+        self.extra: dict[str, str] = {}  # the gate's key_name and project, for the usage row
 
     def routed(self, decision: RouteDecision) -> None:
         self.route = decision.label
@@ -93,4 +98,5 @@ class Recording:
             error_type=self.error_type,
             client=self.client,
             account=cand.account if cand is not None else None,
+            extra=self.extra,
         )

@@ -13,6 +13,7 @@ import { applyAccounts, applyStatus } from "./overview.js";
 import * as providers from "./providers.js";
 import { reloadFile, renderRouterForm, renderServerForm, saveRouter, saveServer } from "./settings.js";
 import { state } from "./state.js";
+import { createKey, loadUsage } from "./usage.js";
 
 function selectTab(name) {
   const tabs = [...document.querySelectorAll("section.tab")].map((s) => s.id);
@@ -21,6 +22,7 @@ function selectTab(name) {
   for (const b of document.querySelectorAll("#tabs button")) b.classList.toggle("active", b.dataset.tab === name);
   if (location.hash !== `#${name}`) history.replaceState(null, "", `#${name}`);
   if (name === "oauth") loadTokens();
+  if (name === "usage") loadUsage();
 }
 
 async function loadAll() {
@@ -72,6 +74,8 @@ function init() {
   $("oa-login").addEventListener("click", oauthLogin);
   $("oa-submit").addEventListener("click", oauthSubmit);
   initOAuth();
+  $("uk-form").addEventListener("submit", createKey);
+  $("us-since").addEventListener("change", loadUsage);
   selectTab(location.hash.slice(1));
   loadAll().then(() => { if (!$("mf-mappings").children.length) models.resetModelForm(); });
   loadRecent();
