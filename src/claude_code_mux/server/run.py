@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
+from starlette.routing import BaseRoute
 
 from claude_code_mux import __version__
 from claude_code_mux.config.schema import Config
@@ -28,8 +29,9 @@ from claude_code_mux.errors import ConfigError
 from claude_code_mux.observe.hub import build_observers
 from claude_code_mux.observe.logging import Redactor, setup_logging
 from claude_code_mux.runtime import Runtime
-from claude_code_mux.server.admin import routes as admin_routes
 from claude_code_mux.server.app import build_app
+from claude_code_mux.server.lazy_routes import LazyRoutes
+from claude_code_mux.server.memory import trim_when_idle
 from claude_code_mux.server.protocol import BoundedHttpToolsProtocol
 from claude_code_mux.server.state import RuntimeHolder
 from claude_code_mux.server.wiring import RuntimeBuilder
@@ -47,6 +49,14 @@ def settle_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
+
+
+def _admin_routes() -> list[BaseRoute]:
+    """The admin side, imported on the first request that is neither a hot route nor ``/v1/*`` (see
+    :mod:`.lazy_routes`): a router that only serves models never loads it."""
+    from claude_code_mux.server.admin import routes
+
+    return routes()
 
 
 def is_loopback(host: str) -> bool:
@@ -132,7 +142,7 @@ class Server:
         fleet = self._builder.fleet
         if fleet is not None:
             await fleet.start(rt.health, lambda: self.holder.current.accounts if self.holder else None, self.reload)
-        app = build_app(self.holder, admin_routes())
+        app = build_app(self.holder, [LazyRoutes(_admin_routes)])
         sock = socket.socket(socket.AF_INET6 if ":" in self.opts.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if hasattr(socket, "SO_REUSEPORT") and os.environ.get("CCM_REUSEPORT"):
@@ -231,7 +241,9 @@ class Server:
         if self.opts.signals:
             self._install_signals(loop)
         watcher = loop.create_task(self._watch()) if self.opts.watch else None
+        trimmer = loop.create_task(self._trim_when_idle())
         await self._stop.wait()
+        trimmer.cancel()
         if watcher is not None:
             watcher.cancel()
         await self.shutdown()
@@ -263,6 +275,12 @@ class Server:
             if cur is not None and cur != last:
                 last = cur
                 await self.reload("file changed")
+
+    async def _trim_when_idle(self) -> None:
+        uv = self._uvicorn
+        assert uv is not None
+        state = uv.server_state  # uvicorn counts requests started and keeps the running handlers
+        await trim_when_idle(lambda: state.total_requests, lambda: bool(state.tasks))
 
     async def shutdown(self) -> None:
         assert self.holder is not None and self._uvicorn is not None
