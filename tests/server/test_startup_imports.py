@@ -33,6 +33,7 @@ LAZY = (
     "claude_code_mux.providers.openai_responses",
     "claude_code_mux.auth.gemini_cli",
     "claude_code_mux.auth.login",
+    "cryptography.fernet",  # the token store's sealing, for sealed stores only
 )
 
 
