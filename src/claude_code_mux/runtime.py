@@ -17,19 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from claude_code_mux.accounts.select import AccountRouter
 from claude_code_mux.accounts.wiring import build_account_router
 from claude_code_mux.config.presets import preset_for
 from claude_code_mux.config.schema import Config
 from claude_code_mux.providers.anthropic import AnthropicDialect
 from claude_code_mux.providers.base import Dialect, Provider
-from claude_code_mux.providers.cold import cold_client
 from claude_code_mux.providers.credentials import TokenSource
-from claude_code_mux.providers.gemini_wiring import build_gemini
-from claude_code_mux.providers.openai_chat import OpenAIChatDialect
-from claude_code_mux.providers.openai_responses import OpenAIResponsesDialect
 from claude_code_mux.providers.proxy import Proxy, proxy_env, proxy_for
 from claude_code_mux.providers.transport import Http1Transport, Timeouts, Transport
 from claude_code_mux.routing.health import Health
@@ -129,11 +123,23 @@ class Runtime:
         transports: dict[str, Transport] = {name: Http1Transport(proxy=proxies.get(name)) for name in providers}
         dialects: dict[str, Dialect] = {
             "anthropic": AnthropicDialect(transports, timeouts=timeouts, tokens=tokens, oauth_beta=config.oauth.beta),
-            "openai": OpenAIChatDialect(transports, timeouts=timeouts, tokens=tokens),
-            "openai-responses": OpenAIResponsesDialect(transports, timeouts=timeouts, tokens=tokens),
         }
-        gemini, closers = build_gemini(config, providers, tokens, timeouts, transports)
-        dialects["gemini"] = gemini
+        # The other dialects (and their modules: Gemini's pulls in google-auth and the login store) are imported
+        # and built only when a provider speaks them; a reload that adds one builds a new Runtime.
+        used = {p.dialect for p in providers.values()}
+        closers: list[Callable[[], Awaitable[None]]] = []
+        if "openai" in used:
+            from claude_code_mux.providers.openai_chat import OpenAIChatDialect
+
+            dialects["openai"] = OpenAIChatDialect(transports, timeouts=timeouts, tokens=tokens)
+        if "openai-responses" in used:
+            from claude_code_mux.providers.openai_responses import OpenAIResponsesDialect
+
+            dialects["openai-responses"] = OpenAIResponsesDialect(transports, timeouts=timeouts, tokens=tokens)
+        if "gemini" in used:
+            from claude_code_mux.providers.gemini_wiring import build_gemini
+
+            dialects["gemini"], closers = build_gemini(config, providers, tokens, timeouts, transports)
         return cls(
             config=config,
             config_path=config_path,
@@ -154,6 +160,8 @@ class Runtime:
         if client is None:
             if provider not in self.providers:
                 raise KeyError(provider)
+            from claude_code_mux.providers.cold import cold_client  # httpx: imported on the first cold call
+
             # The proxy was resolved from the setting or the environment (and NO_PROXY) already.
             client = cold_client(
                 self.proxies.get(provider), connect_s=self.timeouts.connect_s, read_s=self.timeouts.read_s

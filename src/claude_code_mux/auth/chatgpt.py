@@ -18,8 +18,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-import httpx
-
 from claude_code_mux import __version__
 from claude_code_mux.auth import pkce
 from claude_code_mux.auth.chatgpt_claims import expiry_from_token
@@ -38,6 +36,8 @@ from claude_code_mux.config.oauth_schema import ChatGPTOAuthSettings, OAuthSetti
 from claude_code_mux.errors import OAuthError
 
 if TYPE_CHECKING:
+    import httpx  # imported where a call is made: a router without logins never needs it
+
     from claude_code_mux.auth.tokens import TokenManager
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ NOTICE = (
     "documented login. OpenAI's terms apply and may restrict such use; whether to use it is your decision."
 )
 
-Refresher = Callable[[httpx.AsyncClient, OAuthSettings, str], Awaitable[TokenSet]]
+Refresher = Callable[["httpx.AsyncClient", OAuthSettings, str], Awaitable[TokenSet]]
 
 
 def is_chatgpt(record: TokenRecord) -> bool:
@@ -86,6 +86,8 @@ async def _token_request(
     timeout_s: float,
     secrets: tuple[str, ...],
 ) -> TokenSet:
+    import httpx
+
     grant = "refresh_token" if form["grant_type"] == "refresh_token" else "authorization_code"
     headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
     try:

@@ -10,16 +10,18 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode, urlsplit
 
-import httpx
 import orjson
 
 from claude_code_mux.auth.code_input import CallbackInput, check_state, parse_callback, parse_code_input
 from claude_code_mux.auth.secret import Secret, redact
 from claude_code_mux.config.oauth_schema import OAuthSettings
 from claude_code_mux.errors import OAuthError
+
+if TYPE_CHECKING:
+    import httpx  # imported in the functions that call out: a router without logins never needs it
 
 __all__ = [
     "CallbackInput",
@@ -201,6 +203,8 @@ async def _token_request(
     secrets: tuple[str, ...],
 ) -> dict[str, Any]:
     """POST ``body`` to the token endpoint, falling back to the next URL only on a 404."""
+    import httpx
+
     urls = (settings.token_url, *settings.token_url_fallbacks)
     payload = orjson.dumps(dict(body))
     for i, url in enumerate(urls):
@@ -303,6 +307,8 @@ async def refresh_tokens(session: httpx.AsyncClient, settings: OAuthSettings, re
 
 async def create_api_key(session: httpx.AsyncClient, settings: OAuthSettings, access_token: str) -> str:
     """Create an API key with a console-mode login (needs the ``org:create_api_key`` scope)."""
+    import httpx
+
     url = settings.create_api_key_url
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {access_token}"}
     if settings.token_user_agent:

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from cryptography.fernet import Fernet, InvalidToken
 
 from claude_code_mux.auth.atomic import write_private
 from claude_code_mux.errors import OAuthError
@@ -40,6 +39,8 @@ def _keyring_user(store_path: Path) -> str:
 
 def load_key(source: str, store_path: Path, *, create: bool) -> bytes:
     """The store's key from ``source``; made (and kept) when ``create`` and none exists yet."""
+    from cryptography.fernet import Fernet  # imported when a sealed store is used: ~7 MB a plain one never needs
+
     if source == "keyfile":
         path = key_file(store_path)
         try:
@@ -79,6 +80,8 @@ def load_key(source: str, store_path: Path, *, create: bool) -> bytes:
 
 def seal(data: dict[str, Any], source: str, store_path: Path) -> bytes:
     """The envelope for ``data`` (the plain token map), sealed with the key from ``source``."""
+    from cryptography.fernet import Fernet
+
     f = Fernet(load_key(source, store_path, create=True))
     token = f.encrypt(orjson.dumps(data)).decode()
     envelope = {"ccm_sealed": 1, "scheme": "fernet", "key_source": source, "data": token}
@@ -87,6 +90,8 @@ def seal(data: dict[str, Any], source: str, store_path: Path) -> bytes:
 
 def unseal(envelope: dict[str, Any], store_path: Path) -> dict[str, Any]:
     """The plain token map inside an envelope; a clear error (naming the fix) when it cannot be opened."""
+    from cryptography.fernet import Fernet, InvalidToken
+
     source = envelope.get("key_source")
     if envelope.get("scheme") != "fernet" or source not in SOURCES:
         raise OAuthError(f"{store_path} is sealed in a way this version does not know; upgrade claude-code-mux")

@@ -19,9 +19,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol
 
 from claude_code_mux.auth.oauth import TokenEndpointError, TokenSet, refresh_tokens
 from claude_code_mux.auth.secret import Secret
@@ -29,13 +27,16 @@ from claude_code_mux.auth.store import TokenFileCorrupt, TokenRecord, TokenStore
 from claude_code_mux.config.oauth_schema import OAuthSettings
 from claude_code_mux.errors import AuthenticationFailed, UpstreamError
 
+if TYPE_CHECKING:
+    import httpx  # imported where a call is made: it is heavy, and a router without logins never needs it
+
 log = logging.getLogger(__name__)
 
 #: Returns the shared client session to use; the manager never closes it.
-SessionFactory = Callable[[], httpx.AsyncClient]
+SessionFactory = Callable[[], "httpx.AsyncClient"]
 
 #: One login flavour's refresh grant: (session, settings, refresh token) -> new tokens.
-Refresher = Callable[[httpx.AsyncClient, OAuthSettings, str], Awaitable[TokenSet]]
+Refresher = Callable[["httpx.AsyncClient", OAuthSettings, str], Awaitable[TokenSet]]
 #: Picks the refresh function for a record (ChatGPT logins refresh elsewhere); gets the default one.
 RefresherFor = Callable[[TokenRecord, Refresher], Refresher]
 

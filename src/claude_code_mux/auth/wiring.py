@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from claude_code_mux import __version__
 from claude_code_mux.auth import chatgpt
@@ -16,11 +15,16 @@ from claude_code_mux.auth.tokens import SessionFactory, TokenManager
 from claude_code_mux.config.oauth_schema import OAuthSettings
 from claude_code_mux.config.schema import Config
 
+if TYPE_CHECKING:
+    import httpx
+
 TOKEN_FILE = "oauth_tokens.json"
 
 
 def oauth_client() -> httpx.AsyncClient:
     """The client for OAuth token calls: our own User-Agent, the environment's proxies (and NO_PROXY)."""
+    import httpx  # on the first token call: a router without logins never imports it
+
     return httpx.AsyncClient(
         trust_env=True, follow_redirects=False, headers={"User-Agent": f"claude-code-mux/{__version__}"}
     )

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
+from starlette.routing import BaseRoute
 
 from claude_code_mux import __version__
 from claude_code_mux.access.gate import AccessGate
@@ -29,16 +30,13 @@ from claude_code_mux.errors import ConfigError
 from claude_code_mux.observe.hub import build_observers
 from claude_code_mux.observe.logging import Redactor, setup_logging
 from claude_code_mux.runtime import Runtime
-from claude_code_mux.server.admin import close as close_admin
-from claude_code_mux.server.admin import routes as admin_routes
-from claude_code_mux.server.admin.feed import clean_record
 from claude_code_mux.server.app import build_app
+from claude_code_mux.server.lazy_routes import LazyRoutes
+from claude_code_mux.server.memory import trim_when_idle
 from claude_code_mux.server.protocol import BoundedHttpToolsProtocol
 from claude_code_mux.server.state import RuntimeHolder
 from claude_code_mux.server.usage_poll import annotate_last_requests, start_poller
 from claude_code_mux.server.wiring import RuntimeBuilder
-from claude_code_mux.state.feed import FleetFeed, instance_name
-from claude_code_mux.state.ratelimit import FleetRateLimiter
 
 
 def settle_gc() -> None:
@@ -53,6 +51,14 @@ def settle_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
+
+
+def _admin_routes() -> list[BaseRoute]:
+    """The admin side, imported on the first request that is neither a hot route nor ``/v1/*`` (see
+    :mod:`.lazy_routes`): a router that only serves models never loads it."""
+    from claude_code_mux.server.admin import routes
+
+    return routes()
 
 
 def is_loopback(host: str) -> bool:
@@ -144,7 +150,7 @@ class Server:
             await fleet.start(rt.health, lambda: self.holder.current.accounts if self.holder else None, self.reload)
         self._poller = start_poller(self.holder)
         annotate_last_requests(self.holder)
-        app = build_app(self.holder, admin_routes())
+        app = build_app(self.holder, [LazyRoutes(_admin_routes)])
         self._admin_state = app.starlette.state
         sock = socket.socket(socket.AF_INET6 if ":" in self.opts.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -181,6 +187,10 @@ class Server:
         holder, fleet = self.holder, self._builder.fleet
         if holder is None or fleet is None or fleet.link is None:
             return
+        from claude_code_mux.server.admin.feed import clean_record  # the fleet's stream holds what the feed shows
+        from claude_code_mux.state.feed import FleetFeed, instance_name
+        from claude_code_mux.state.ratelimit import FleetRateLimiter
+
         redactor = self.redactor
         feed = FleetFeed(fleet.link, lambda rec: clean_record(redactor, rec), instance_name(self.port))
         holder.fleet_feed = feed
@@ -260,7 +270,9 @@ class Server:
         if self.opts.signals:
             self._install_signals(loop)
         watcher = loop.create_task(self._watch()) if self.opts.watch else None
+        trimmer = loop.create_task(self._trim_when_idle())
         await self._stop.wait()
+        trimmer.cancel()
         if watcher is not None:
             watcher.cancel()
         await self.shutdown()
@@ -293,6 +305,12 @@ class Server:
                 last = cur
                 await self.reload("file changed")
 
+    async def _trim_when_idle(self) -> None:
+        uv = self._uvicorn
+        assert uv is not None
+        state = uv.server_state  # uvicorn counts requests started and keeps the running handlers
+        await trim_when_idle(lambda: state.total_requests, lambda: bool(state.tasks))
+
     async def shutdown(self) -> None:
         assert self.holder is not None and self._uvicorn is not None
         grace = self.cfg.server.timeouts.shutdown_grace_ms / 1000
@@ -300,7 +318,10 @@ class Server:
         # Stop accepting, let open streams finish up to the deadline (idle connections close now), then close.
         self.holder.observers.close_subscribers()  # live feeds end, or they would hold the grace period
         await self._uvicorn.shutdown()
-        await close_admin(getattr(self, "_admin_state", None))  # pending logins' loopback listeners
+        if "claude_code_mux.server.admin" in sys.modules:  # the admin side loads on first use (lazy_routes)
+            from claude_code_mux.server.admin import close as close_admin
+
+            await close_admin(getattr(self, "_admin_state", None))  # pending logins' loopback listeners
         if self._poller is not None:
             self._poller.cancel()
         await self.holder.current.close()

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from claude_code_mux.access.gate import AccessGate
 from claude_code_mux.accounts.poller import UsagePoller
@@ -17,8 +18,10 @@ from claude_code_mux.observe.hub import Observers
 from claude_code_mux.observe.logging import Redactor
 from claude_code_mux.runtime import Runtime
 from claude_code_mux.server.api.limits import Limiter
-from claude_code_mux.state.feed import FleetFeed
 from claude_code_mux.state.fleet import Fleet
+
+if TYPE_CHECKING:
+    from claude_code_mux.state.feed import FleetFeed  # redis: loaded only when the fleet is on
 
 
 @dataclass

@@ -9,7 +9,6 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
 import orjson
 
 from claude_code_mux import __version__
@@ -20,6 +19,15 @@ from claude_code_mux.observe.record import RequestRecord
 from claude_code_mux.server.state import RuntimeHolder
 
 USAGE_PATH = "/api/oauth/usage"
+
+
+def httpx_errors() -> type[Exception]:
+    """httpx's error base, imported when a poll runs (httpx is for cold paths; it is heavy at start-up)."""
+    import httpx
+
+    return httpx.HTTPError
+
+
 OAUTH_BETA = "oauth-2025-04-20"
 MAX_BODY = 64 * 1024
 
@@ -55,7 +63,7 @@ def usage_fetch(holder: RuntimeHolder) -> Any:
                     body += chunk
                     if len(body) > MAX_BODY:
                         return None
-        except (httpx.HTTPError, TimeoutError, KeyError):
+        except (httpx_errors(), TimeoutError, KeyError):
             return None
         try:
             data = orjson.loads(body)

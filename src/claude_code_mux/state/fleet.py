@@ -7,16 +7,17 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from claude_code_mux.accounts.select import AccountRouter
 from claude_code_mux.auth.store import TokenStore
 from claude_code_mux.auth.wiring import token_store_for
 from claude_code_mux.config.schema import Config
 from claude_code_mux.routing.health import Health
-from claude_code_mux.state.redis_link import RedisLink
-from claude_code_mux.state.replica import Replicator
-from claude_code_mux.state.token_store import RedisTokenStore
+
+if TYPE_CHECKING:  # redis loads only when [state] backend = "redis" (7 MB and 0.09 s of start-up otherwise)
+    from claude_code_mux.state.redis_link import RedisLink
+    from claude_code_mux.state.replica import Replicator
 
 PROBE_EVERY_S = 2.0
 
@@ -40,6 +41,8 @@ class Fleet:
         changes it."""
         if self.link is None or self.replicator is not None:
             return
+        from claude_code_mux.state.replica import Replicator
+
         self.replicator = Replicator(self.link, health, accounts, reload)
         await self.replicator.start()
 
@@ -56,12 +59,16 @@ class Fleet:
         st = cfg.state
         if st.backend != "redis" or st.url is None:
             return cls(None)
+        from claude_code_mux.state.redis_link import RedisLink
+
         return cls(RedisLink(st.url.get_secret_value(), st.key_prefix, st.timeout_ms / 1000))
 
     def token_store(self, cfg: Config, home: Path) -> TokenStore:
         durable = token_store_for(cfg, home)
         if self.link is None:
             return durable
+        from claude_code_mux.state.token_store import RedisTokenStore
+
         return RedisTokenStore(self.link, durable)
 
     def status(self) -> dict[str, Any]:
