@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute
 
 from claude_code_mux import __version__
 from claude_code_mux.access.gate import AccessGate
+from claude_code_mux.budgets.ledger import SpendLedger
 from claude_code_mux.config.schema import Config
 from claude_code_mux.errors import ConfigError
 from claude_code_mux.observe.hub import build_observers
@@ -142,7 +143,7 @@ class Server:
             bound_host=self.opts.host,
             reload=self.reload,
         )
-        self.holder.gate = AccessGate(self.cfg, self.opts.home)
+        self.holder.gate = AccessGate(self.cfg, self.opts.home, ledger=self._budget_ledger())
         await self.holder.gate.start()
         fleet = self._builder.fleet
         self.holder.fleet = fleet
@@ -180,6 +181,16 @@ class Server:
             self.port,
             self.opts.config_path or "<embedded default>",
         )
+
+    def _budget_ledger(self) -> SpendLedger | None:
+        """With the fleet on, budgets count the spend of every instance (a Redis counter per scope and period)."""
+        fleet = self._builder.fleet
+        if fleet is None or fleet.link is None:
+            return None
+        from claude_code_mux.budgets.ledger import SqliteLedger
+        from claude_code_mux.state.budget_ledger import RedisLedger
+
+        return RedisLedger(fleet.link, SqliteLedger(Path(self.opts.home) / "usage.db"))
 
     def _start_fleet_feed(self) -> None:
         """With the fleet on, this instance's records also go to the shared Redis stream the admin feed reads, and
