@@ -16,10 +16,8 @@ from pydantic import BaseModel, ValidationError
 from claude_code_mux.config import schema
 from claude_code_mux.config.locate import locate
 from claude_code_mux.config.presets import PRESETS, preset_for
+from claude_code_mux.config.secrets import resolve_secrets as _resolve_secrets
 from claude_code_mux.errors import ConfigError, ConfigProblems
-
-_ENV_REF = re.compile(r"^\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))$")
-_SECRET_KEYS = ("api_key", "admin_key")
 
 
 def default_home(env: Mapping[str, str] | None = None) -> Path:
@@ -34,13 +32,6 @@ def default_config_path(env: Mapping[str, str] | None = None) -> Path:
     if env.get("CCM_CONFIG"):
         return Path(env["CCM_CONFIG"]).expanduser()
     return default_home(env) / "config.toml"
-
-
-def _resolve_env(value: str, env: Mapping[str, str]) -> str | None:
-    m = _ENV_REF.match(value.strip())
-    if not m:
-        return value
-    return env.get(m.group(1) or m.group(2))
 
 
 def _fields_of(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
@@ -104,22 +95,6 @@ def parse_config(text: str, *, path: str = "<config>", env: Mapping[str, str] | 
     return validate_raw(raw, text=text, path=path, env=env)
 
 
-def _pool_key(val: Any, env: Mapping[str, str], path: str, text: str, i: int, j: int, prov: dict[str, Any]) -> Any:
-    """One entry of a provider's ``api_keys`` with ``$VAR`` resolved."""
-    if not isinstance(val, str):
-        return val
-    resolved = _resolve_env(val, env)
-    if resolved is None:
-        raise ConfigError(
-            f"environment variable referenced by {val!r} is not set",
-            path=path,
-            line=locate(text, ("providers", i, "api_keys")),
-            key=f"providers[{i}].api_keys[{j}] ({prov.get('name', '?')})",
-            fix=f"export {val.strip('${}')}=... before starting, or remove it from the list",
-        )
-    return resolved
-
-
 def validate_raw(
     raw: dict[str, Any], *, text: str = "", path: str = "<config>", env: Mapping[str, str] | None = None
 ) -> schema.Config:
@@ -161,98 +136,6 @@ def validate_raw(
         raise ConfigProblems(problems)  # never a Config with dangling references: they are problems too
     assert cfg is not None
     return cfg
-
-
-def _resolve_secrets(raw: dict[str, Any], *, text: str, path: str, env: Mapping[str, str]) -> list[ConfigError]:
-    """Replace ``$ENV`` secrets by their values in place; one problem per variable that is not set."""
-    problems: list[ConfigError] = []
-    # `models = []` of the original is optional; the whole [server] table is optional too.
-    server = raw.get("server")
-    if isinstance(server, dict):
-        for key in _SECRET_KEYS:
-            val = server.get(key)
-            if isinstance(val, str):
-                resolved = _resolve_env(val, env)
-                if resolved is None:
-                    problems.append(
-                        ConfigError(
-                            f"environment variable referenced by {val!r} is not set",
-                            path=path,
-                            line=locate(text, ("server", key)),
-                            key=f"server.{key}",
-                            fix=f"export {val.strip('${}')}=... or write the value",
-                        )
-                    )
-                    server[key] = None
-                    continue
-                server[key] = resolved or None
-    state = raw.get("state")
-    if isinstance(state, dict) and isinstance(state.get("url"), str):
-        val = state["url"]
-        resolved = _resolve_env(val, env)
-        if resolved is None:
-            problems.append(
-                ConfigError(
-                    f"environment variable referenced by {val!r} is not set",
-                    path=path,
-                    line=locate(text, ("state", "url")),
-                    key="state.url",
-                    fix=f"export {val.strip('${}')}=redis://host:6379/0 before starting",
-                )
-            )
-            state["url"] = None
-        else:
-            state["url"] = resolved
-    providers = raw.get("providers")
-    if isinstance(providers, list):
-        for i, prov in enumerate(providers):
-            if not isinstance(prov, dict):
-                continue
-            val = prov.get("api_key")
-            if isinstance(val, str):
-                resolved = _resolve_env(val, env)
-                if resolved is None:
-                    prov["api_key"] = None
-                    if prov.get("enabled", True) is False:
-                        continue
-                    problems.append(
-                        ConfigError(
-                            f"environment variable referenced by {val!r} is not set",
-                            path=path,
-                            line=locate(text, ("providers", i, "api_key")),
-                            key=f"providers[{i}].api_key ({prov.get('name', '?')})",
-                            fix=f"export {val.strip('${}')}=... before starting, or set enabled = false",
-                        )
-                    )
-                    continue
-                prov["api_key"] = resolved
-            keys = prov.get("api_keys")
-            if isinstance(keys, list):
-                resolved_keys = []
-                for j, k in enumerate(keys):
-                    try:
-                        resolved_keys.append(_pool_key(k, env, path, text, i, j, prov))
-                    except ConfigError as exc:
-                        problems.append(exc)
-                prov["api_keys"] = resolved_keys
-    usage = raw.get("usage")
-    if isinstance(usage, dict) and isinstance(usage.get("database"), str):
-        val = usage["database"]
-        resolved = _resolve_env(val, env)
-        if resolved is None:
-            problems.append(
-                ConfigError(
-                    f"environment variable referenced by {val!r} is not set",
-                    path=path,
-                    line=locate(text, ("usage", "database")),
-                    key="usage.database",
-                    fix=f"export {val.strip('${}')}=postgresql://... or remove usage.database to use usage.db",
-                )
-            )
-            usage["database"] = None
-        else:
-            usage["database"] = resolved or None
-    return problems
 
 
 def _list_of_tables(raw: dict[str, Any], key: str) -> list[tuple[int, dict[str, Any]]]:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from claude_code_mux.config.load import _resolve_env
+from claude_code_mux.config.secrets import resolve_env as _resolve_env
 from claude_code_mux.config.usage_schema import UsageConfig
 from claude_code_mux.observe.usage_db import GROUP_BY, SpendRow, connect, summarize
 
