@@ -30,6 +30,7 @@ from claude_code_mux.auth.oauth import (
     _parse_json,
     read_bounded,
 )
+from claude_code_mux.auth.pending import PendingStates
 from claude_code_mux.auth.secret import Secret
 from claude_code_mux.auth.store import TokenRecord
 from claude_code_mux.config.oauth_schema import ChatGPTOAuthSettings, OAuthSettings
@@ -169,19 +170,12 @@ class ChatGPTLogins:
 
     def __init__(self, manager: TokenManager, *, ttl_s: float = 600.0, max_pending: int = 16) -> None:
         self.manager = manager
-        self._ttl_s = ttl_s
-        self._max_pending = max_pending
-        self._pending: dict[str, _Pending] = {}
+        self._pending: PendingStates[_Pending] = PendingStates(
+            lambda: manager.clock(), ttl_s=ttl_s, max_pending=max_pending
+        )
 
     def __repr__(self) -> str:
         return f"ChatGPTLogins({len(self._pending)} pending)"
-
-    def _purge(self) -> None:
-        now = self.manager.clock()
-        for state in [s for s, p in self._pending.items() if now - p.created_at > self._ttl_s]:
-            del self._pending[state]
-        while len(self._pending) >= self._max_pending:
-            del self._pending[next(iter(self._pending))]
 
     def start(self, provider_id: str = SOURCE) -> dict[str, str]:
         """Begin a login: ``{url, state, redirect_uri, instructions}``. Nothing secret is returned."""
@@ -189,8 +183,7 @@ class ChatGPTLogins:
             raise OAuthError("provider id must not be empty")
         verifier = pkce.generate_verifier()
         state = pkce.generate_state()
-        self._purge()
-        self._pending[state] = _Pending(Secret(verifier), provider_id, self.manager.clock())
+        self._pending.add(state, _Pending(Secret(verifier), provider_id, self.manager.clock()))
         cg = self.manager.settings.chatgpt
         return {
             "url": build_authorize_url(cg, challenge=pkce.challenge(verifier), state=state),
@@ -204,22 +197,17 @@ class ChatGPTLogins:
         }
 
     def is_pending(self, state: str) -> bool:
-        self._purge()
-        return state in self._pending
+        return self._pending.has(state)
 
     async def complete(self, code_input: str | CallbackInput, state: str | None = None) -> TokenRecord:
         """Finish from the loopback callback or a pasted callback URL / ``code=...&state=...``; store the login."""
         parsed = code_input if isinstance(code_input, CallbackInput) else parse_callback(code_input)
         check_state(parsed.state, state)
-        self._purge()
-        key = state or parsed.state
-        if key is None:
-            if len(self._pending) != 1:
-                raise OAuthError("paste the whole address the browser ended on (it carries code and state)")
-            key = next(iter(self._pending))
-        pending = self._pending.pop(key, None)
-        if pending is None:
-            raise OAuthError("this login attempt is unknown or has expired; start the login again")
+        key, pending = self._pending.take(
+            state or parsed.state,
+            whole_paste="paste the whole address the browser ended on (it carries code and state)",
+            unknown="this login attempt is unknown or has expired; start the login again",
+        )
         manager = self.manager
         try:
             tokens = await exchange_code(
@@ -227,7 +215,7 @@ class ChatGPTLogins:
             )
         except TokenEndpointError as exc:
             if exc.transient:
-                self._pending[key] = pending
+                self._pending.put_back(key, pending)
             raise
         record = replace(TokenRecord.from_token_set(pending.provider_id, tokens, manager.clock()), source=SOURCE)
         await manager.save_record(record)

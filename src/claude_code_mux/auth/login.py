@@ -34,6 +34,7 @@ from claude_code_mux.auth.oauth import (
     exchange_code,
     parse_callback,
 )
+from claude_code_mux.auth.pending import PendingStates
 from claude_code_mux.auth.secret import Secret
 from claude_code_mux.auth.store import TokenRecord
 from claude_code_mux.auth.tokens import TokenManager
@@ -66,19 +67,12 @@ class PendingLogins:
 
     def __init__(self, manager: TokenManager, *, ttl_s: float = 600.0, max_pending: int = 16) -> None:
         self.manager = manager
-        self._ttl_s = ttl_s
-        self._max_pending = max_pending
-        self._pending: dict[str, _Pending] = {}
+        self._pending: PendingStates[_Pending] = PendingStates(
+            lambda: manager.clock(), ttl_s=ttl_s, max_pending=max_pending
+        )
 
     def __repr__(self) -> str:
         return f"PendingLogins({len(self._pending)} pending)"
-
-    def _purge(self) -> None:
-        now = self.manager.clock()
-        for state in [s for s, p in self._pending.items() if now - p.created_at > self._ttl_s]:
-            del self._pending[state]
-        while len(self._pending) >= self._max_pending:
-            del self._pending[next(iter(self._pending))]
 
     def start(
         self, mode: Mode = "max", provider_id: str = DEFAULT_PROVIDER_ID, redirect_uri: str | None = None
@@ -92,8 +86,7 @@ class PendingLogins:
         redirect = redirect_uri or settings.redirect_uri
         verifier = pkce.generate_verifier()
         state = pkce.generate_state()
-        self._purge()
-        self._pending[state] = _Pending(Secret(verifier), mode, provider_id, redirect, self.manager.clock())
+        self._pending.add(state, _Pending(Secret(verifier), mode, provider_id, redirect, self.manager.clock()))
         url = build_authorize_url(
             settings, mode=mode, challenge=pkce.challenge(verifier), state=state, redirect_uri=redirect
         )
@@ -111,8 +104,7 @@ class PendingLogins:
         return {"url": url, "state": state, "instructions": instructions}
 
     def is_pending(self, state: str) -> bool:
-        self._purge()
-        return state in self._pending
+        return self._pending.has(state)
 
     async def complete(
         self, code_input: str | CallbackInput, state: str | None = None, *, provider_id: str | None = None
@@ -121,17 +113,11 @@ class PendingLogins:
         ``provider_id`` when given (the original's exchange names it there), else the id given at start."""
         parsed = code_input if isinstance(code_input, CallbackInput) else parse_callback(code_input)
         check_state(parsed.state, state)
-        self._purge()
-        key = state or parsed.state
-        if key is None:
-            if len(self._pending) != 1:
-                raise OAuthError("paste the whole value shown after authorizing (code#state), not only the code")
-            key = next(iter(self._pending))
-        pending = self._pending.pop(key, None)
-        if pending is None:
-            raise OAuthError(
-                "this login attempt is unknown or has expired (attempts last 10 minutes); start the login again"
-            )
+        key, pending = self._pending.take(
+            state or parsed.state,
+            whole_paste="paste the whole value shown after authorizing (code#state), not only the code",
+            unknown="this login attempt is unknown or has expired (attempts last 10 minutes); start the login again",
+        )
         manager = self.manager
         session = manager.session_factory()
         try:
@@ -145,7 +131,7 @@ class PendingLogins:
             )
         except TokenEndpointError as exc:
             if exc.transient:  # the code may be unused: let the user try the same paste again
-                self._pending[key] = pending
+                self._pending.put_back(key, pending)
             raise
         # Store the login first: the code is spent, so a failure below must not lose the tokens.
         pid = provider_id or pending.provider_id
