@@ -42,6 +42,7 @@ from claude_code_mux.translate.openai_response import (
     unique_id,
     usage_from_openai,
 )
+from claude_code_mux.translate.openai_text_frame import TextFrames
 from claude_code_mux.wire.sse import PING, SSEDecoder, SSEEvent, encode_event
 
 
@@ -97,6 +98,8 @@ class OpenAIStreamTranslator:
         self._text_seen = False
         self._refusal_seen = False
         self._text_prefix = b""
+        self._text_head = b""
+        self._frames = TextFrames()
 
     # ---- public ------------------------------------------------------------------------------
 
@@ -123,6 +126,13 @@ class OpenAIStreamTranslator:
     def feed(self, chunk: bytes) -> bytes:
         if self._finished:
             return b""
+        if self._open_kind == "text" and not self._queue and self._decoder.idle:  # most reads: text frames only
+            pos, taken = self._frames.take(chunk, 0, self._text_head, self._out)
+            if taken:
+                self._data_events += taken
+                if pos == len(chunk):
+                    return self._flush()
+                chunk = chunk[pos:]
         if self._decoder.idle and b"\r" not in chunk:
             chunk = self._plain_frames(chunk)
             if self._finished or not chunk:
@@ -177,7 +187,14 @@ class OpenAIStreamTranslator:
         """
         pos = 0
         n = len(chunk)
-        while pos < n and chunk.startswith(b"data: {", pos):
+        while pos < n:
+            if self._open_kind == "text" and not self._queue:  # the common frames, from their bytes
+                pos, taken = self._frames.take(chunk, pos, self._text_head, self._out)
+                if taken:
+                    self._data_events += taken
+                    continue
+            if not chunk.startswith(b"data: {", pos):
+                break
             end = chunk.find(b"\n", pos)
             if end == -1 or end + 1 >= n or chunk[end + 1] != 10 or chunk[end - 1] != 125:  # "\n\n", ends "}"
                 break
@@ -355,6 +372,7 @@ class OpenAIStreamTranslator:
             b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,' % (self._next_index)
             + b'"delta":{"type":"text_delta","text":'
         )
+        self._text_head = self._text_prefix + b'"'
 
     def _delta(self, delta: dict[str, Any]) -> None:
         self._emit("content_block_delta", {"type": "content_block_delta", "index": self._next_index, "delta": delta})
@@ -434,7 +452,7 @@ class OpenAIStreamTranslator:
         self._drain(force=True)
         has_tools = bool(self._tools)
         stop = stop_reason_for(self._finish, tool_calls=has_tools)
-        if self._refusal_seen and not self._text_seen and not has_tools:
+        if self._refusal_seen and not (self._text_seen or self._frames.wrote_text) and not has_tools:
             stop = "refusal"
         usage = usage_from_openai(self._usage_raw) if self._usage_raw is not None else {"output_tokens": 0}
         self._emit(
