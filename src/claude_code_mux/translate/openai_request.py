@@ -259,8 +259,10 @@ def _user_messages(content: Any) -> list[dict[str, Any]]:
 def _arguments(block: dict[str, Any]) -> str:
     tool_input = block.get("input")
     # An input we could not parse earlier travels as {"_raw": "..."}: give the model its own text back.
-    if isinstance(tool_input, dict) and len(tool_input) == 1 and isinstance(tool_input.get("_raw"), str):
-        return tool_input["_raw"]
+    if isinstance(tool_input, dict) and len(tool_input) == 1:
+        raw = tool_input.get("_raw")
+        if isinstance(raw, str):
+            return raw
     return orjson.dumps(tool_input if tool_input is not None else {}).decode()
 
 
