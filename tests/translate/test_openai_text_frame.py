@@ -62,6 +62,18 @@ TAILS = [
     b'"},"logprobs":null,"finish_reason":null}],"choices":[]}',
     b'"},"logprobs":null,"finish_reason":null}]',  # unterminated object
     b'"},"logprobs":null,"finish_reason":null}]} ',
+    b'"},"finish_reason":null,"native_finish_reason":null,"logprobs":null}]}',
+    b'"},"finish_reason":null,"native_finish_reason":"stop"}]}',
+    b'"},"logprobs":nul,"finish_reason":null}]}',  # not JSON
+    b'"},"logprobs":null,"finish_reason":false}]}',
+]
+FIRSTS = [
+    b'"choices":[{"index":0,"delta":{',
+    b'"choices":[{"index":0,"delta":{"role":"assistant",',
+    b'"choices":[{"index":0,"delta":{"role":"user",',
+    b'"choices":[{"delta":{',
+    b'"choices":[{"index":1,"delta":{',
+    b'"choices":[{"index":0,"delta":{"reasoning":"r",',
 ]
 OTHER = [
     b'data: {"id":"chatcmpl-1","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}'
@@ -109,7 +121,8 @@ def streams(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
         prefix = draw(st.sampled_from(PREFIXES[:2])) if draw(st.booleans()) else draw(st.sampled_from(PREFIXES))
         text = draw(st.sampled_from(TEXTS)) if draw(st.booleans()) else draw(st.sampled_from(TEXTS[:4]))
         tail = draw(st.sampled_from(TAILS[:2])) if draw(st.booleans()) else draw(st.sampled_from(TAILS))
-        frames.append(_frame(prefix, text, tail))
+        first = FIRSTS[0] if draw(st.booleans()) else draw(st.sampled_from(FIRSTS))
+        frames.append(_frame(prefix, text, tail, first=first))
     raw = b"".join(frames)
     return raw, rechunk(draw, raw)
 
@@ -138,6 +151,17 @@ def test_each_shape_after_a_text_block_is_open(
         )
 
 
+@pytest.mark.parametrize(("first", "tail"), list(itertools.product(FIRSTS, TAILS)))
+def test_each_choice_form(first: bytes, tail: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    good = _frame(PREFIXES[0], b"Hi", TAILS[0])
+    odd = [_frame(PREFIXES[0], text, tail, first=first) for text in (b"x", b"a\\nb", b"", "\u00e9".encode())]
+    frames = [OTHER[0], good, *odd, good, *odd, OTHER[5], OTHER[8]]
+    for pieces in (frames, [b"".join(frames)]):
+        assert translate(pieces, shortcut=True, monkeypatch=monkeypatch) == translate(
+            pieces, shortcut=False, monkeypatch=monkeypatch
+        )
+
+
 def test_the_shortcut_is_taken_for_the_common_frames() -> None:
     tr = OpenAIStreamTranslator(model="claude-x", message_id="msg_t")
     tr.feed(OTHER[0] + _frame(PREFIXES[1], b"Hi", TAILS[3]))  # opens the text block through the full parse
@@ -146,6 +170,26 @@ def test_the_shortcut_is_taken_for_the_common_frames() -> None:
         out = tr.feed(_frame(PREFIXES[1], text, TAILS[3]))
         assert out.startswith(b"event: content_block_delta\n")
     assert frames._tail and frames._learned == 1  # learned once, then only compared
+
+
+def test_the_shortcut_is_taken_for_a_role_in_every_delta(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenRouter and Ollama repeat ``role`` in every delta, OpenRouter adds ``native_finish_reason``."""
+    tail = b'"},"finish_reason":null,"native_finish_reason":null,"logprobs":null}]}'
+    frames = [_frame(PREFIXES[0], b"w%d " % i, tail, first=FIRSTS[1]) for i in range(6)]
+    tr = OpenAIStreamTranslator(model="claude-x", message_id="msg_t")
+    tr.feed(frames[0])
+    parsed = 0
+    real = OpenAIStreamTranslator._on_chunk
+
+    def counting(self: OpenAIStreamTranslator, obj: dict[str, Any]) -> None:
+        nonlocal parsed
+        parsed += 1
+        real(self, obj)
+
+    monkeypatch.setattr(OpenAIStreamTranslator, "_on_chunk", counting)
+    out = b"".join(tr.feed(f) for f in frames[1:])
+    assert parsed == 0  # once the text block is open, none of these frames is parsed
+    assert out.count(b"content_block_delta") == 10 and b'"text":"w5 "' in out
 
 
 def test_a_prefix_that_changes_every_frame_stops_being_learned() -> None:

@@ -9,9 +9,10 @@ Most frames of a long answer are one object that differs only in its text::
 ``"choices"`` is the same in every frame of a stream (the upstream's id, creation time, model): it is checked
 once, by parsing it with an empty ``choices`` (it must hold none of the keys the translator reads, and no CR, which
 would end the SSE line), and remembered; later frames only compare those bytes. The rest is matched whole by one
-pattern that admits nothing else (one choice at index 0, a delta holding only ``content``, no finish, no usage but
-``null``, an optional ``obfuscation`` string); once a frame matched, a frame with the same beginning, a text of
-plain bytes and the same ending is known to match too, so only its text is looked at. A frame taken here is
+pattern that admits nothing else (one choice at index 0, a delta holding only ``content`` and perhaps
+``role: assistant``, ``null`` finish reason and logprobs, no usage but ``null``, an optional ``obfuscation``
+string); once a frame matched, a frame with the same beginning, a text of plain bytes and the same
+ending is known to match too, so only its text is looked at. A frame taken here is
 valid JSON whose parse the translator would read as exactly "append this text" (written as ``orjson.dumps``
 would, escapes re-read by orjson); anything else (other keys, bad escapes, invalid UTF-8, a prefix that keeps
 changing) goes to the full parse, with the same outcome as before. The translator calls it only while a text
@@ -30,10 +31,10 @@ _CHOICES = b'"choices":['
 _STR = rb'[^"\\\x00-\x1f]*(?:\\[^\x00-\x1f][^"\\\x00-\x1f]*)*'
 # The rest of a plain text frame after its prefix, to the blank line that ends it.
 _REST = re.compile(
-    rb'"choices":\[\{"index":0,"delta":\{"content":"(' + _STR + rb')"\},(?:"logprobs":null,)?"finish_reason":null\}\]'
-    rb'(?:,"usage":null)?(?:,"obfuscation":"[0-9A-Za-z_-]*")?\}\n\n'
+    rb'"choices":\[\{"index":0,"delta":\{(?:"role":"assistant",)?"content":"(' + _STR + rb')"\}'
+    rb'(?:,"(?:logprobs|finish_reason|native_finish_reason)":null)*\}\]'
+    rb'(?:,"usage":null|,"obfuscation":"[0-9A-Za-z_-]*")*\}\n\n'
 )
-_OPEN = b'"choices":[{"index":0,"delta":{"content":"'  # the rest up to the text, in the one form _REST takes
 _PLAIN = re.compile(rb'[^"\\\x00-\x1f]*')  # text that JSON-encodes to itself if it is also valid UTF-8
 _MAX_LEARN = 8  # prefixes checked per stream before giving up on this shape (an upstream whose prefix varies)
 _END = b'"}}\n\n'
@@ -46,8 +47,8 @@ class TextFrames:
 
     def __init__(self) -> None:
         self._frame_prefix = b""  # b"data: " + the checked prefix
-        self._opening = b""  # the same + _OPEN
-        self._tail = b""  # what followed the text of the last frame _REST took (from its closing quote)
+        self._opening = b""  # the last frame _REST took, up to its text
+        self._tail = b""  # and from its text's closing quote to its end
         self._learned = 0
         self.wrote_text = False  # some frame taken here had text
 
@@ -99,6 +100,7 @@ class TextFrames:
             elif text:  # no quote, backslash or control character, ASCII: orjson would write these bytes
                 out.append(head + text + _END)
                 wrote = True
+            opening = self._opening = chunk[pos : m.start(1)]
             tail = self._tail = chunk[m.end(1) : m.end()]
             pos = m.end()
             taken += 1
@@ -125,7 +127,6 @@ class TextFrames:
         if not isinstance(obj, dict) or obj.get("usage") is not None or any(k in obj for k in _READ):
             return None
         self._frame_prefix = chunk[pos:i]
-        self._opening = self._frame_prefix + _OPEN
         self._tail = b""
         return self._frame_prefix
 
