@@ -46,7 +46,7 @@ from claude_code_mux.translate.openai_response import (
     usage_from_openai,
 )
 from claude_code_mux.translate.openai_text_frame import TextFrames
-from claude_code_mux.wire.sse import SSEEvent
+from claude_code_mux.wire.sse import DONE, SSEEvent
 
 
 class _Tool:
@@ -136,6 +136,10 @@ class OpenAIStreamTranslator(AnthropicStreamTranslator):
                     self._data_events += taken
                     continue
             if not chunk.startswith(b"data: {", pos):
+                if chunk.startswith(DONE, pos):  # what the decoder would make of it: one "[DONE]" event
+                    self._data_events += 1
+                    self._finalize()
+                    pos += len(DONE)
                 break
             end = chunk.find(b"\n", pos)
             if end == -1 or end + 1 >= n or chunk[end + 1] != 10 or chunk[end - 1] != 125:  # "\n\n", ends "}"
