@@ -320,6 +320,32 @@ MESSAGE_TABLE: list[tuple[str, dict[str, Any], list[dict[str, Any]]]] = [
             {"role": "tool", "tool_call_id": "toolu_1", "content": "?"},
         ],
     ),
+    (
+        "a stray and a repeated tool result between two turns become user text, in order",
+        convo(
+            {"role": "assistant", "content": [TOOL_USE]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_9", "content": "stray"},
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok"},
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": "again"},
+                    {"type": "text", "text": "go on"},
+                ],
+            },
+            {"role": "assistant", "content": "done"},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "late"}]},
+        ),
+        [
+            {"role": "assistant", "content": None, "tool_calls": [CALL]},
+            {"role": "tool", "tool_call_id": "toolu_1", "content": "ok"},
+            {"role": "user", "content": "[tool result toolu_9]\nstray"},
+            {"role": "user", "content": "[tool result toolu_1]\nagain"},
+            {"role": "user", "content": "go on"},
+            {"role": "assistant", "content": "done"},
+            {"role": "user", "content": "[tool result toolu_1]\nlate"},
+        ],
+    ),
 ]
 
 

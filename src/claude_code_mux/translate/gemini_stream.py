@@ -14,15 +14,17 @@ carries ``finishReason`` and the final ``usageMetadata``, and the stream ends wh
 - The finish reason is remembered and ``message_delta``/``message_stop`` are sent at :meth:`close` (usage
   may still follow); a refusal without text gets a text block saying why.
 - A stream that ends without one event is an error (nothing was produced).
+
+The shared plumbing (buffering, framing, block bookkeeping, failures) is :mod:`.anthropic_out`.
 """
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import orjson
 
+from claude_code_mux.translate.anthropic_out import AnthropicStreamTranslator
 from claude_code_mux.translate.gemini_response import (
     GeminiAnswerError,
     block_reason_of,
@@ -36,24 +38,14 @@ from claude_code_mux.translate.gemini_response import (
     usage_from_gemini,
 )
 from claude_code_mux.translate.openai_response import error_from_payload, message_id_for
-from claude_code_mux.wire.sse import PING, SSEDecoder, SSEEvent, encode_event
+from claude_code_mux.wire.sse import SSEEvent
 
 
-class GeminiStreamTranslator:
+class GeminiStreamTranslator(AnthropicStreamTranslator):
     """See the module docstring. One instance per upstream response."""
 
     def __init__(self, *, model: str, message_id: str | None = None) -> None:
-        self._model = model
-        self._message_id = message_id
-        self._decoder = SSEDecoder()
-        self._out: list[bytes] = []
-        self._started = False
-        self._finished = False
-        self._error: tuple[str, str] | None = None
-        self._events = 0
-        self._index = 0
-        self._open: str | None = None
-        self._pinged = False
+        super().__init__(model=model, message_id=message_id)
         self._tools = 0
         self._text_seen = False
         self._finish: str | None = None
@@ -63,65 +55,17 @@ class GeminiStreamTranslator:
         self.signatures: dict[str, str] = {}
 
     @property
-    def started(self) -> bool:
-        return self._started
-
-    @property
-    def finished(self) -> bool:
-        return self._finished
-
-    @property
-    def error(self) -> tuple[str, str] | None:
-        return self._error
-
-    @property
     def usage(self) -> dict[str, int]:
         return usage_from_gemini(self._usage_raw) if self._usage_raw is not None else {}
 
-    def feed(self, chunk: bytes) -> bytes:
-        if not self._finished:
-            for ev in self._decoder.feed(chunk):
-                self._on_event(ev)
-                if self._finished:
-                    break
-        return self._flush()
-
-    def close(self) -> bytes:
-        if not self._finished:
-            for ev in self._decoder.close():
-                self._on_event(ev)
-                if self._finished:
-                    break
-        if not self._finished:
-            if self._events == 0:
-                self._fail("api_error", "upstream closed the stream without sending any data")
-            else:
-                self._finalize()
-        return self._flush()
-
-    # ---- plumbing ----------------------------------------------------------------------------
-
-    def _flush(self) -> bytes:
-        data = b"".join(self._out)
-        self._out.clear()
-        return data
-
-    def _emit(self, event: str, data: dict[str, Any]) -> None:
-        self._out.append(encode_event(event, data))
-
-    def _fail(self, etype: str, message: str) -> None:
-        self._error = (etype, message)
-        self._finished = True
-        if not self._started:
-            self._out.clear()
-            return
-        self._emit("error", {"type": "error", "error": {"type": etype, "message": message}})
+    def _ended(self) -> None:
+        self._finalize()
 
     def _on_event(self, ev: SSEEvent) -> None:
         data = ev.data.strip()
         if not data:
             return
-        self._events += 1
+        self._data_events += 1
         try:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -169,43 +113,11 @@ class GeminiStreamTranslator:
         elif self._blocked:
             self._start()
 
-    def _start(self) -> None:
-        if self._started:
-            return
-        self._started = True
-        if self._message_id is None:
-            self._message_id = "msg_" + uuid.uuid4().hex[:24]
-        message: dict[str, Any] = {
-            "id": self._message_id,
-            "type": "message",
-            "role": "assistant",
-            "model": self._model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {**usage_from_gemini(self._usage_raw), "output_tokens": 0},
-        }
-        self._emit("message_start", {"type": "message_start", "message": message})
-
-    def _open_block(self, kind: str, block: dict[str, Any]) -> None:
-        self._emit("content_block_start", {"type": "content_block_start", "index": self._index, "content_block": block})
-        if not self._pinged:
-            self._pinged = True
-            self._out.append(PING)
-        self._open = kind
-
-    def _delta(self, delta: dict[str, Any]) -> None:
-        self._emit("content_block_delta", {"type": "content_block_delta", "index": self._index, "delta": delta})
-
-    def _close_open(self) -> None:
-        if self._open is None:
-            return
-        self._emit("content_block_stop", {"type": "content_block_stop", "index": self._index})
-        self._index += 1
-        self._open = None
+    def _start_usage(self) -> dict[str, Any]:
+        return {**usage_from_gemini(self._usage_raw), "output_tokens": 0}
 
     def _text(self, kind: str, text: str) -> None:
-        if self._open != kind:
+        if self._open_kind != kind:
             self._close_open()
             block = (
                 {"type": "thinking", "thinking": "", "signature": ""}
@@ -237,9 +149,4 @@ class GeminiStreamTranslator:
             self._text("text", refusal_text(self._finish, self._blocked))
         self._close_open()
         usage = usage_from_gemini(self._usage_raw)
-        self._emit(
-            "message_delta",
-            {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": usage},
-        )
-        self._emit("message_stop", {"type": "message_stop"})
-        self._finished = True
+        self._end_message(stop, usage)

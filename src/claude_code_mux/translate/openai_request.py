@@ -76,7 +76,10 @@ def to_openai_request(body: dict[str, Any], *, model: str, preset: Preset | None
         out["user"] = user
     if preset is not None and preset.quirks:
         out = apply_quirks(preset.quirks, out, body)
-    out["messages"] = [{k: v for k, v in m.items() if not k.startswith("_")} for m in out["messages"]]
+    # The quirks' private annotation goes (only assistant messages with thinking carry it; the rest are not copied).
+    out["messages"] = [
+        m if REASONING_KEY not in m else {k: v for k, v in m.items() if k != REASONING_KEY} for m in out["messages"]
+    ]
     return cast(ChatCompletionRequest, out)
 
 
@@ -256,8 +259,10 @@ def _user_messages(content: Any) -> list[dict[str, Any]]:
 def _arguments(block: dict[str, Any]) -> str:
     tool_input = block.get("input")
     # An input we could not parse earlier travels as {"_raw": "..."}: give the model its own text back.
-    if isinstance(tool_input, dict) and set(tool_input) == {"_raw"} and isinstance(tool_input["_raw"], str):
-        return tool_input["_raw"]
+    if isinstance(tool_input, dict) and len(tool_input) == 1:
+        raw = tool_input.get("_raw")
+        if isinstance(raw, str):
+            return raw
     return orjson.dumps(tool_input if tool_input is not None else {}).decode()
 
 
@@ -276,22 +281,23 @@ def _assistant_message(content: Any) -> dict[str, Any] | None:
         if not isinstance(block, dict):
             continue
         kind = block.get("type")
-        if kind == "text" and isinstance(block.get("text"), str):
-            texts.append(block["text"])
-        elif kind == "thinking" and isinstance(block.get("thinking"), str):
-            reasoning.append(block["thinking"])
+        if kind == "text":
+            text = block.get("text")
+            if isinstance(text, str):
+                texts.append(text)
         elif kind == "tool_use":
-            name = block.get("name")
+            tool_id, name = block.get("id"), block.get("name")
             calls.append(
                 {
-                    "id": block.get("id") if isinstance(block.get("id"), str) else "",
+                    "id": tool_id if isinstance(tool_id, str) else "",
                     "type": "function",
-                    "function": {
-                        "name": name if isinstance(name, str) else "",
-                        "arguments": _arguments(block),
-                    },
+                    "function": {"name": name if isinstance(name, str) else "", "arguments": _arguments(block)},
                 }
             )
+        elif kind == "thinking":
+            thought = block.get("thinking")
+            if isinstance(thought, str):
+                reasoning.append(thought)
     text = "".join(texts)
     if not text and not calls:
         return None
@@ -310,21 +316,23 @@ def _pair_tool_results(msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """
     out: list[dict[str, Any]] = []
     i = 0
-    while i < len(msgs):
+    n = len(msgs)
+    while i < n:
         msg = msgs[i]
         i += 1
-        if msg["role"] == "tool":  # not claimed by an assistant message
-            out.append({"role": "user", "content": f"[tool result {msg['tool_call_id']}]\n{msg['content']}"})
+        role = msg["role"]
+        if role == "tool":  # not claimed by an assistant message
+            out.append(_unclaimed(msg))
             continue
         out.append(msg)
-        calls = msg.get("tool_calls")
-        if msg["role"] != "assistant" or not calls:
+        calls = msg.get("tool_calls") if role == "assistant" else None
+        if not calls:
             continue
         wanted = [c["id"] for c in calls]
         found: dict[str, dict[str, Any]] = {}
         rest: list[dict[str, Any]] = []
         j = i
-        while j < len(msgs) and msgs[j]["role"] != "assistant":
+        while j < n and msgs[j]["role"] != "assistant":
             m = msgs[j]
             if m["role"] == "tool" and m["tool_call_id"] in wanted and m["tool_call_id"] not in found:
                 found[m["tool_call_id"]] = m
@@ -333,8 +341,14 @@ def _pair_tool_results(msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             j += 1
         for tool_id in wanted:
             out.append(found.get(tool_id) or {"role": "tool", "tool_call_id": tool_id, "content": _NO_RESULT})
-        msgs = msgs[:i] + rest + msgs[j:]
+        # What else came before the next assistant message, in order (a tool message here was not claimed).
+        out.extend(_unclaimed(m) if m["role"] == "tool" else m for m in rest)
+        i = j
     return out
+
+
+def _unclaimed(msg: dict[str, Any]) -> dict[str, Any]:
+    return {"role": "user", "content": f"[tool result {msg['tool_call_id']}]\n{msg['content']}"}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ Rules:
   decision rests on the event sequence alone, so it too is the same for every chunking.
 - Blocks are emitted one at a time, indices in order of first arrival: ``thinking`` (from
   ``reasoning_content``/``reasoning``), ``text``, and one ``tool_use`` per tool call (upstream ``id``
-  kept).  A ``ping`` follows the first ``content_block_start``, as from the real API.
+  kept).
 - While a tool call's arguments are not yet a complete JSON object, whatever else arrives (another
   call, text, reasoning) waits in arrival order (argument deltas of waiting calls are buffered), so
   interleaved parallel calls land in the right blocks, nothing is dropped, and the open call still
@@ -22,17 +22,20 @@ Rules:
   ``message_delta``/``message_stop`` wait for ``[DONE]`` or :meth:`~OpenAIStreamTranslator.close`,
   because the usage chunk comes after the finish; a stream without ``finish_reason`` or without
   ``[DONE]`` still ends properly.  ``stop_reason`` is ``tool_use`` whenever a tool was called.
-- A stream that closes without a single data event is an error (nothing was produced).
+- Runs of plain text-delta frames are translated from their bytes (:mod:`.openai_text_frame`).
+
+The plumbing every translator shares (buffering, SSE framing, ``message_start`` and block bookkeeping, the ping,
+failures, a stream without data) is :class:`~claude_code_mux.translate.anthropic_out.AnthropicStreamTranslator`.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
+from claude_code_mux.translate.anthropic_out import AnthropicStreamTranslator
 from claude_code_mux.translate.openai_response import (
     content_pieces,
     error_from_payload,
@@ -42,7 +45,8 @@ from claude_code_mux.translate.openai_response import (
     unique_id,
     usage_from_openai,
 )
-from claude_code_mux.wire.sse import PING, SSEDecoder, SSEEvent, encode_event
+from claude_code_mux.translate.openai_text_frame import TextFrames
+from claude_code_mux.wire.sse import DONE, SSEEvent
 
 
 class _Tool:
@@ -68,25 +72,15 @@ def _complete_object(text: str) -> bool:
         return False
 
 
-class OpenAIStreamTranslator:
+class OpenAIStreamTranslator(AnthropicStreamTranslator):
     """See the module docstring.  One instance per upstream response."""
 
     def __init__(
         self, *, model: str, message_id: str | None = None, tool_names: Mapping[str, str] | None = None
     ) -> None:
-        self._model = model
-        self._message_id = message_id
+        super().__init__(model=model, message_id=message_id)
         self._names = dict(tool_names or {})
-        self._decoder = SSEDecoder()
-        self._out: list[bytes] = []
-        self._message_started = False
-        self._finished = False
-        self._error: tuple[str, str] | None = None
-        self._data_events = 0
-        self._next_index = 0
-        self._open_kind: str | None = None  # "text" | "thinking" | "tool"
         self._open_tool: _Tool | None = None
-        self._pinged = False
         self._tools: list[_Tool] = []
         self._by_index: dict[int, _Tool] = {}
         self._by_id: dict[str, _Tool] = {}
@@ -97,23 +91,8 @@ class OpenAIStreamTranslator:
         self._text_seen = False
         self._refusal_seen = False
         self._text_prefix = b""
-
-    # ---- public ------------------------------------------------------------------------------
-
-    @property
-    def started(self) -> bool:
-        """``message_start`` was produced (from then on an upstream error is an ``event: error``)."""
-        return self._message_started
-
-    @property
-    def finished(self) -> bool:
-        """The Anthropic stream is complete (message_stop or error sent, or failed before output)."""
-        return self._finished
-
-    @property
-    def error(self) -> tuple[str, str] | None:
-        """(Anthropic error type, message) when the upstream sent an error inside the stream."""
-        return self._error
+        self._text_head = b""
+        self._frames = TextFrames()
 
     @property
     def usage(self) -> dict[str, int]:
@@ -123,49 +102,22 @@ class OpenAIStreamTranslator:
     def feed(self, chunk: bytes) -> bytes:
         if self._finished:
             return b""
+        if self._open_kind == "text" and not self._queue and self._decoder.idle:  # most reads: text frames only
+            pos, taken = self._frames.take(chunk, 0, self._text_head, self._out)
+            if taken:
+                self._data_events += taken
+                if pos == len(chunk):
+                    return self._flush()
+                chunk = chunk[pos:]
         if self._decoder.idle and b"\r" not in chunk:
             chunk = self._plain_frames(chunk)
             if self._finished or not chunk:
                 return self._flush()
-        for ev in self._decoder.feed(chunk):
-            self._on_event(ev)
-            if self._finished:
-                break
+        self._decode(chunk)
         return self._flush()
 
-    def close(self) -> bytes:
-        """End of the upstream body: finish the Anthropic stream if the upstream did not."""
-        if not self._finished:
-            for ev in self._decoder.close():
-                self._on_event(ev)
-                if self._finished:
-                    break
-        if not self._finished:
-            if self._data_events == 0:
-                self._fail("api_error", "upstream closed the stream without sending any data")
-            else:
-                self._finalize()
-        return self._flush()
-
-    # ---- plumbing ----------------------------------------------------------------------------
-
-    def _flush(self) -> bytes:
-        if not self._out:
-            return b""
-        data = b"".join(self._out)
-        self._out.clear()
-        return data
-
-    def _emit(self, event: str, data: dict[str, Any]) -> None:
-        self._out.append(encode_event(event, data))
-
-    def _fail(self, etype: str, message: str) -> None:
-        self._error = (etype, message)
-        self._finished = True
-        if not self._message_started:
-            self._out.clear()  # nothing was produced: let the caller fail over
-            return
-        self._emit("error", {"type": "error", "error": {"type": etype, "message": message}})
+    def _ended(self) -> None:
+        self._finalize()
 
     def _plain_frames(self, chunk: bytes) -> bytes:
         """Handle the leading ``data: {...}`` frames of ``chunk`` straight from its bytes; return the rest.
@@ -177,7 +129,18 @@ class OpenAIStreamTranslator:
         """
         pos = 0
         n = len(chunk)
-        while pos < n and chunk.startswith(b"data: {", pos):
+        while pos < n:
+            if self._open_kind == "text" and not self._queue:  # the common frames, from their bytes
+                pos, taken = self._frames.take(chunk, pos, self._text_head, self._out)
+                if taken:
+                    self._data_events += taken
+                    continue
+            if not chunk.startswith(b"data: {", pos):
+                if chunk.startswith(DONE, pos):  # what the decoder would make of it: one "[DONE]" event
+                    self._data_events += 1
+                    self._finalize()
+                    pos += len(DONE)
+                break
             end = chunk.find(b"\n", pos)
             if end == -1 or end + 1 >= n or chunk[end + 1] != 10 or chunk[end - 1] != 125:  # "\n\n", ends "}"
                 break
@@ -322,52 +285,22 @@ class OpenAIStreamTranslator:
 
     # ---- blocks ------------------------------------------------------------------------------
 
-    def _start(self) -> None:
-        if self._message_started:
-            return
-        self._message_started = True
-        if self._message_id is None:
-            self._message_id = "msg_" + uuid.uuid4().hex[:24]
-        usage = usage_from_openai(self._usage_raw)
-        message: dict[str, Any] = {
-            "id": self._message_id,
-            "type": "message",
-            "role": "assistant",
-            "model": self._model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {**usage, "output_tokens": 0},
-        }
-        self._emit("message_start", {"type": "message_start", "message": message})
+    def _start_usage(self) -> dict[str, Any]:
+        return {**usage_from_openai(self._usage_raw), "output_tokens": 0}
 
     def _open(self, kind: str, block: dict[str, Any]) -> None:
-        self._emit(
-            "content_block_start",
-            {"type": "content_block_start", "index": self._next_index, "content_block": block},
-        )
-        if not self._pinged:
-            self._pinged = True
-            self._out.append(PING)
-        self._open_kind = kind
+        self._open_block(kind, block)
         # == encode_event("content_block_delta", {...text_delta...}) up to the text's JSON
         self._text_prefix = (
             b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,' % (self._next_index)
             + b'"delta":{"type":"text_delta","text":'
         )
+        self._text_head = self._text_prefix + b'"'
 
-    def _delta(self, delta: dict[str, Any]) -> None:
-        self._emit("content_block_delta", {"type": "content_block_delta", "index": self._next_index, "delta": delta})
-
-    def _close_open(self) -> None:
-        if self._open_kind is None:
-            return
+    def _closing(self) -> None:
         tool = self._open_tool
         if tool is not None and not tool.sent_args:
             self._delta({"type": "input_json_delta", "partial_json": "{}"})
-        self._emit("content_block_stop", {"type": "content_block_stop", "index": self._next_index})
-        self._next_index += 1
-        self._open_kind = None
         self._open_tool = None
 
     def _open_tool_block(self, tool: _Tool) -> None:
@@ -434,12 +367,7 @@ class OpenAIStreamTranslator:
         self._drain(force=True)
         has_tools = bool(self._tools)
         stop = stop_reason_for(self._finish, tool_calls=has_tools)
-        if self._refusal_seen and not self._text_seen and not has_tools:
+        if self._refusal_seen and not (self._text_seen or self._frames.wrote_text) and not has_tools:
             stop = "refusal"
         usage = usage_from_openai(self._usage_raw) if self._usage_raw is not None else {"output_tokens": 0}
-        self._emit(
-            "message_delta",
-            {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": usage},
-        )
-        self._emit("message_stop", {"type": "message_stop"})
-        self._finished = True
+        self._end_message(stop, usage)

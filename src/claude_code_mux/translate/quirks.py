@@ -5,8 +5,8 @@ A preset lists quirk names (:mod:`claude_code_mux.config.presets`); each name ma
 a vendor name.  :func:`validate_quirks` is called when a config is loaded, so a typo fails at startup.
 
 The request translator leaves one private annotation for quirks to use: an assistant message may
-carry :data:`REASONING_KEY` (the text of the thinking blocks it came from).  Keys starting with ``_``
-are removed after the quirks ran, so without a quirk that claims it the reasoning is dropped.
+carry :data:`REASONING_KEY` (the text of the thinking blocks it came from).  It is removed after the
+quirks ran, so without a quirk that claims it the reasoning is dropped.
 """
 
 from __future__ import annotations

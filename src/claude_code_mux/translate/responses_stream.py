@@ -21,46 +21,40 @@ Rules:
 - ``response.completed`` / ``response.incomplete`` -> ``message_delta`` (stop reason, real usage with cached
   input tokens as ``cache_read_input_tokens``) and ``message_stop``. A stream that ends without one of them
   ends with an ``event: error`` (or, before any output, as a failure to fail over from).
+
+The shared plumbing (buffering, framing, block bookkeeping, failures) is :mod:`.anthropic_out`.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
+from claude_code_mux.translate.anthropic_out import AnthropicStreamTranslator
 from claude_code_mux.translate.openai_response import message_id_for, unique_id
 from claude_code_mux.translate.responses_response import failure_of, stop_reason_for, usage_from_responses
 from claude_code_mux.wire.anthropic import Usage
-from claude_code_mux.wire.sse import PING, SSEDecoder, SSEEvent, encode_event
+from claude_code_mux.wire.sse import SSEEvent
 
 _THINKING_DELTAS = frozenset({"response.reasoning_summary_text.delta", "response.reasoning_text.delta"})
 _ENDS = frozenset({"response.completed", "response.incomplete"})
 
 
-class ResponsesStreamTranslator:
+class ResponsesStreamTranslator(AnthropicStreamTranslator):
     """See the module docstring. One instance per upstream response."""
+
+    _close_block_on_error = True
 
     def __init__(
         self, *, model: str, message_id: str | None = None, tool_names: Mapping[str, str] | None = None
     ) -> None:
-        self._model = model
-        self._message_id = message_id
+        super().__init__(model=model, message_id=message_id)
         self._names = dict(tool_names or {})
-        self._decoder = SSEDecoder()
-        self._out: list[bytes] = []
-        self._started = False
-        self._finished = False
-        self._error: tuple[str, str] | None = None
-        self._data_events = 0
-        self._next_index = 0
-        self._open_kind: str | None = None  # "thinking" | "text" | "tool"
         self._open_part: tuple[int, int] | None = None  # (output_index, summary_index) of the open thinking
         self._open_tool: int | None = None  # output_index of the open tool_use block
         self._tool_args_sent = False
-        self._pinged = False
         self._tools: dict[int, str] = {}  # output_index -> tool_use id (blocks opened)
         self._closed_tools: set[int] = set()
         self._text_items: set[tuple[int, int]] = set()
@@ -69,69 +63,12 @@ class ResponsesStreamTranslator:
         self._refusal_seen = False
         self._usage_raw: dict[str, Any] | None = None
 
-    # ---- public ------------------------------------------------------------------------------
-
-    @property
-    def started(self) -> bool:
-        """``message_start`` was produced (from then on an upstream error is an ``event: error``)."""
-        return self._started
-
-    @property
-    def finished(self) -> bool:
-        return self._finished
-
-    @property
-    def error(self) -> tuple[str, str] | None:
-        """(Anthropic error type, message) when the upstream failed inside the stream."""
-        return self._error
-
     @property
     def usage(self) -> Usage:
         return usage_from_responses(self._usage_raw) if self._usage_raw is not None else {}
 
-    def feed(self, chunk: bytes) -> bytes:
-        if self._finished:
-            return b""
-        for ev in self._decoder.feed(chunk):
-            self._on_event(ev)
-            if self._finished:
-                break
-        return self._flush()
-
-    def close(self) -> bytes:
-        """End of the upstream body: a stream that did not complete ends with an error."""
-        if not self._finished:
-            for ev in self._decoder.close():
-                self._on_event(ev)
-                if self._finished:
-                    break
-        if not self._finished:
-            if self._data_events == 0:
-                self._fail("api_error", "upstream closed the stream without sending any data")
-            else:
-                self._fail("api_error", "upstream stream ended before response.completed")
-        return self._flush()
-
-    # ---- plumbing ----------------------------------------------------------------------------
-
-    def _flush(self) -> bytes:
-        if not self._out:
-            return b""
-        data = b"".join(self._out)
-        self._out.clear()
-        return data
-
-    def _emit(self, event: str, data: dict[str, Any]) -> None:
-        self._out.append(encode_event(event, data))
-
-    def _fail(self, etype: str, message: str) -> None:
-        self._error = (etype, message)
-        self._finished = True
-        if not self._started:
-            self._out.clear()  # nothing was produced: let the caller fail over
-            return
-        self._close_open()
-        self._emit("error", {"type": "error", "error": {"type": etype, "message": message}})
+    def _ended(self) -> None:
+        self._fail("api_error", "upstream stream ended before response.completed")
 
     def _on_event(self, ev: SSEEvent) -> None:
         data = ev.data.strip()
@@ -205,54 +142,17 @@ class ResponsesStreamTranslator:
 
     # ---- blocks ------------------------------------------------------------------------------
 
-    def _start(self) -> None:
-        if self._started:
-            return
-        self._started = True
-        if self._message_id is None:
-            self._message_id = "msg_" + uuid.uuid4().hex[:24]
-        message: dict[str, Any] = {
-            "id": self._message_id,
-            "type": "message",
-            "role": "assistant",
-            "model": self._model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {
-                "input_tokens": 0,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
-                "output_tokens": 0,
-            },
-        }
-        self._emit("message_start", {"type": "message_start", "message": message})
-
     def _open(self, kind: str, block: dict[str, Any]) -> None:
         self._start()
         self._close_open()
-        self._emit(
-            "content_block_start", {"type": "content_block_start", "index": self._next_index, "content_block": block}
-        )
-        if not self._pinged:
-            self._pinged = True
-            self._out.append(PING)
-        self._open_kind = kind
+        self._open_block(kind, block)
 
-    def _delta(self, delta: dict[str, Any]) -> None:
-        self._emit("content_block_delta", {"type": "content_block_delta", "index": self._next_index, "delta": delta})
-
-    def _close_open(self) -> None:
-        if self._open_kind is None:
-            return
+    def _closing(self) -> None:
         if self._open_kind == "tool":
             if not self._tool_args_sent:
                 self._delta({"type": "input_json_delta", "partial_json": "{}"})
             if self._open_tool is not None:
                 self._closed_tools.add(self._open_tool)
-        self._emit("content_block_stop", {"type": "content_block_stop", "index": self._next_index})
-        self._next_index += 1
-        self._open_kind = None
         self._open_tool = None
         self._open_part = None
 
@@ -305,13 +205,4 @@ class ResponsesStreamTranslator:
             self._usage_raw = usage
         refused = self._refusal_seen and not self._text_seen
         stop = stop_reason_for(response, tool_calls=bool(self._tools), refused=refused)
-        self._emit(
-            "message_delta",
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": stop, "stop_sequence": None},
-                "usage": dict(usage_from_responses(self._usage_raw)),
-            },
-        )
-        self._emit("message_stop", {"type": "message_stop"})
-        self._finished = True
+        self._end_message(stop, dict(usage_from_responses(self._usage_raw)))
