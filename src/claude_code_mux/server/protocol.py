@@ -13,8 +13,8 @@ obs-fold) and strips trailing whitespace from header values. On top of it, this 
 * a disconnect hook: a handler puts a callable at ``scope["state"][ON_GONE]`` and it is called when the client
   goes away before the answer is complete — so the hot path learns of a disconnect without a task waiting on
   ``receive()`` for every request (uvicorn tells only the newest request of a connection, by ``receive()``);
-* a body received with one copy: the parser's chunks are kept as they come (uvicorn appends each to a
-  ``bytearray`` and copies it out again on every ``receive()``) and joined once when handed over. A body with a
+* a body joined once: the parser's chunks are kept as they come (uvicorn appends each to a ``bytearray`` and
+  copies it out again on every ``receive()``) and joined when handed over. A body with a
   ``Content-Length`` is handed over whole (or every :data:`BODY_HANDOFF` bytes) in one ``http.request``
   message, so the handler wakes once, not once per socket read; a chunked body is handed over as it arrives,
   so a reader's limit still refuses it at the first read over it. uvicorn's flow control holds: reading pauses
