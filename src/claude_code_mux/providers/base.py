@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import msgspec
 import orjson
 from pydantic import SecretStr
 
@@ -112,7 +113,8 @@ class RequestContext:
     _hygiene_checked: bool = False
 
     def anthropic_bytes(self, model: str) -> bytes:
-        """The body for an Anthropic-dialect upstream: the client's bytes with only ``model`` replaced.
+        """The body for an Anthropic-dialect upstream: the client's bytes with only ``model`` replaced
+        (:func:`replace_model`).
 
         Thinking blocks another provider produced are dropped first (Anthropic rejects their signatures);
         when there are none, the client's bytes go out untouched.
@@ -141,8 +143,15 @@ class RequestContext:
         return self.edited_body if self.edited_body is not None else self.body
 
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+# A JSON string (escapes included), in the unrolled form: runs of plain bytes are one step for the regex engine.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _MODEL_KEY = re.compile(rb'"model"\s*:\s*')
+# The splice looks for the top-level "model" only this far in: its depth check reads every byte before the key
+# (~10 ns a byte). Claude Code sends "model" first; a body that has it later (the SDKs put it after "messages")
+# is rebuilt from its top-level values instead.
+_SPLICE_WINDOW = 4096
+_TOP_LEVEL = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_ENCODER = msgspec.json.Encoder()
 
 
 def _depth(prefix: bytes) -> int:
@@ -151,15 +160,17 @@ def _depth(prefix: bytes) -> int:
 
 
 def replace_model(raw: bytes, old: str, new: str, body: Callable[[], dict[str, Any]]) -> bytes:
-    """Splice a new top-level ``model`` value into the raw JSON bytes, leaving every other byte alone.
+    """Put a new top-level ``model`` value into the raw JSON bytes, leaving every value's bytes alone.
 
-    Finds a ``"model": <string>`` whose key sits at depth 1 (a tool input may carry its own "model").
-    Falls back to re-serialising when the bytes are unusual (e.g. escaped key spelling).
+    When a ``"model": <string>`` key sits near the start at depth 1 (a tool input may carry its own "model"),
+    the new value is spliced in and every other byte is the client's. Otherwise the body is rebuilt from its
+    top-level values, each kept as the client's bytes (msgspec ``Raw``: one pass over the body, no parse of the
+    values); only the whitespace between top-level members and the spelling of their keys may change.
     """
     if old == new:
         return raw
     new_json = orjson.dumps(new)
-    for m in _MODEL_KEY.finditer(raw):
+    for m in _MODEL_KEY.finditer(raw, 0, _SPLICE_WINDOW):
         start = m.end()
         vm = _STRING.match(raw, start)
         if vm is None:
@@ -172,10 +183,15 @@ def replace_model(raw: bytes, old: str, new: str, body: Callable[[], dict[str, A
             continue
         if _depth(raw[: m.start()]) != 1:
             continue
-        return raw[:start] + new_json + raw[vm.end() :]
-    out = dict(body())
-    out["model"] = new
-    return orjson.dumps(out)
+        return b"".join((raw[:start], new_json, memoryview(raw)[vm.end() :]))  # one copy of the body
+    try:
+        top = _TOP_LEVEL.decode(raw)
+    except msgspec.DecodeError:
+        out = dict(body())
+        out["model"] = new
+        return orjson.dumps(out)
+    top["model"] = msgspec.Raw(new_json)
+    return _ENCODER.encode(top)
 
 
 @dataclass(slots=True)

@@ -267,24 +267,30 @@ class Http1Pool:
         t = target(url)
         forward = self.proxy is not None and t.key[0] == "http"
         auth = (self.proxy.authorization or "-") if forward and self.proxy is not None else ""
-        payload = request_head(method, t, headers, len(body), proxy_auth=auth) + body
+        head = request_head(method, t, headers, len(body), proxy_auth=auth)
         conn = self._acquire(t.key, asyncio.get_running_loop().time())
-        if conn is not None and self._write(conn, method, payload):
+        if conn is not None and self._write(conn, method, head, body):
             return await self._response(conn, t, read_timeout)
         conn = await self._connect(t, connect_timeout)
-        if not self._write(conn, method, payload):
+        if not self._write(conn, method, head, body):
             raise UpstreamClosed(f"upstream {t.host}:{t.port} closed the new connection before the request")
         return await self._response(conn, t, read_timeout)
 
     @staticmethod
-    def _write(conn: Connection, method: str, payload: bytes) -> bool:
-        """Write the request; False when the connection was closed before (or while) the first byte went out."""
+    def _write(conn: Connection, method: str, head: bytes, body: bytes) -> bool:
+        """Write the request; False when the connection was closed before (or while) the first byte went out.
+
+        Head and body go out in one gathered send (no joined copy of a body that may be a megabyte).
+        """
         tr = conn.transport
         if conn.closed or tr is None or tr.is_closing():
             conn.abort()
             return False
         conn.start(method)
-        tr.write(payload)
+        if body:
+            tr.writelines((head, body))
+        else:
+            tr.write(head)
         # A send that failed at once (reset already received) closes the transport before anything was sent.
         if tr.is_closing() and not conn.received:
             conn.abort()

@@ -12,15 +12,23 @@ obs-fold) and strips trailing whitespace from header values. On top of it, this 
   refused after their answers, never before them;
 * a disconnect hook: a handler puts a callable at ``scope["state"][ON_GONE]`` and it is called when the client
   goes away before the answer is complete — so the hot path learns of a disconnect without a task waiting on
-  ``receive()`` for every request (uvicorn tells only the newest request of a connection, by ``receive()``).
+  ``receive()`` for every request (uvicorn tells only the newest request of a connection, by ``receive()``);
+* a body joined once: the parser's chunks are kept as they come (uvicorn appends each to a ``bytearray`` and
+  copies it out again on every ``receive()``) and joined when handed over. A body with a
+  ``Content-Length`` is handed over whole (or every :data:`BODY_HANDOFF` bytes) in one ``http.request``
+  message, so the handler wakes once, not once per socket read; a chunked body is handed over as it arrives,
+  so a reader's limit still refuses it at the first read over it. uvicorn's flow control holds: reading pauses
+  above its high-water mark while no ``receive()`` waits, and above :data:`BODY_HANDOFF` in any case.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn._types import ASGIReceiveEvent
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from claude_code_mux.errors import error_body, error_type_for_status
 
@@ -31,10 +39,45 @@ STALLED = "ccm.client_stalled"
 # scope["state"] key: a callable run when the client disconnects before the answer is complete.
 ON_GONE = "ccm.on_gone"
 HOOKS = "ccm.hooks"  # present when the request is served by this protocol (ON_GONE and STALLED work)
+# A Content-Length body is handed to receive() whole, or in pieces of about this size when larger.
+BODY_HANDOFF = 4 * 1024 * 1024
 
 
 class _HeadTooLarge(Exception):
     """Raised from a parser callback to stop at an oversized head."""
+
+
+class BodyCycle(RequestResponseCycle):
+    """uvicorn's request/response cycle with the body kept as the parser's chunks (see the module docstring).
+
+    The protocol turns each cycle uvicorn makes into this class as soon as it is made, before any body arrives.
+    """
+
+    parts: list[bytes]  # body chunks not yet handed over
+    buffered: int  # their size
+    handoff: int  # hand over once more than this is buffered (0: every read, for a chunked body)
+    reading: bool  # a receive() is waiting
+
+    async def receive(self) -> ASGIReceiveEvent:
+        # uvicorn's receive(), but for the body: no bytearray to copy out, one join of what was buffered.
+        if self.waiting_for_100_continue and not self.transport.is_closing():
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.waiting_for_100_continue = False
+        if not self.disconnected and not self.response_complete:
+            self.flow.resume_reading()
+            self.reading = True
+            try:
+                await self.message_event.wait()
+            finally:
+                self.reading = False
+            self.message_event.clear()
+        if self.disconnected or self.response_complete:
+            return {"type": "http.disconnect"}
+        parts = self.parts
+        body = parts[0] if len(parts) == 1 else b"".join(parts)
+        self.parts = []
+        self.buffered = 0
+        return {"type": "http.request", "body": body, "more_body": self.more_body}
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -111,7 +154,31 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._head_pending = False
+        before = self.cycle
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not before:  # uvicorn made this request's cycle (not an upgrade): take over its body
+            cycle.__class__ = BodyCycle
+            cycle = cast(BodyCycle, cycle)
+            cycle.parts = []
+            cycle.buffered = 0
+            cycle.reading = False
+            chunked = any(name == b"transfer-encoding" for name, _ in self.headers)
+            cycle.handoff = 0 if chunked else BODY_HANDOFF
+
+    def on_body(self, body: bytes) -> None:
+        # Replaces uvicorn's on_body (a bytearray append and a wake-up per read).
+        if (self.parser.should_upgrade() and self._should_upgrade()) or self.cycle.response_complete:
+            return
+        cycle = cast(BodyCycle, self.cycle)
+        cycle.parts.append(body)
+        size = cycle.buffered = cycle.buffered + len(body)
+        if size > cycle.handoff:
+            cycle.message_event.set()
+            if size > HIGH_WATER_LIMIT:
+                self.flow.pause_reading()
+        elif size > HIGH_WATER_LIMIT and not cycle.reading:
+            self.flow.pause_reading()  # nobody reads it yet: hold it at uvicorn's mark
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
