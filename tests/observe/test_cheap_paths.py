@@ -1,0 +1,149 @@
+"""The observers' per-request shortcuts give what the long way gave: a finished record carries every fact of its
+recording, the statusline entry built from a record equals the one built from its dict, remembered prices equal
+looked-up ones (and a reload is priced with the new config), and the usage database is opened in WAL mode."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from claude_code_mux.config.load import parse_config
+from claude_code_mux.config.schema import Config
+from claude_code_mux.dispatch import Attempt
+from claude_code_mux.observe.last_request import _slim, _slim_record
+from claude_code_mux.observe.record import AttemptRecord, RequestRecord
+from claude_code_mux.observe.usage import Rows, UsageWriter, usage_row
+from claude_code_mux.pricing import book, shipped
+from claude_code_mux.pricing import table as price_table
+from claude_code_mux.routing.types import Candidate
+from claude_code_mux.server.api.recording import Recording
+from tests.harness import anthropic_provider, model_block
+
+CONFIG = (
+    '[router]\ndefault = "main"\n'
+    + anthropic_provider("up", "http://127.0.0.1:9")
+    + model_block("main", [("up", "claude-sonnet-4-5-20250929")])
+)
+
+
+def test_finish_carries_every_field_of_the_recording() -> None:
+    rec = Recording("messages", 100.0, "rid")
+    rec.status, rec.client, rec.client_model, rec.route = 200, "key:alice", "sonnet", "think:budget"
+    rec.candidate = Candidate("up", "m-up", account="acct")
+    rec.attempts = [Attempt("down", "m-down", 529, "down: HTTP 529", 1.23456), Attempt("up", "m-up", 200, None, 7.0)]
+    rec.stream, rec.ttfb, rec.session_id = True, 100.0123456, "sess"
+    rec.usage = {"input_tokens": 3, "output_tokens": 4}
+    rec.error, rec.error_type = "boom", "api_error"
+    rec.extra = {"key_name": "alice", "project": "p"}
+    before = time.perf_counter()
+    out = rec.finish()
+    assert isinstance(out, RequestRecord)
+    assert 0 <= out.total_ms - round((before - 100.0) * 1000, 2) < 1000  # perf_counter moved on a little
+    assert out._replace(total_ms=0.0) == RequestRecord(
+        request_id="rid",
+        time=rec.wall,
+        endpoint="messages",
+        status=200,
+        total_ms=0.0,
+        client_model="sonnet",
+        route="think:budget",
+        provider="up",
+        model="m-up",
+        stream=True,
+        ttfb_ms=round((100.0123456 - 100.0) * 1000, 2),
+        attempts=(
+            AttemptRecord("down", "m-down", 529, "down: HTTP 529", 1.23, None),
+            AttemptRecord("up", "m-up", 200, None, 7.0),
+        ),
+        usage={"input_tokens": 3, "output_tokens": 4},
+        session_id="sess",
+        error="boom",
+        error_type="api_error",
+        client="key:alice",
+        account="acct",
+        extra={"key_name": "alice", "project": "p"},
+    )
+    with pytest.raises(AttributeError):
+        out.status = 500  # type: ignore[misc]
+
+
+def test_a_refused_recording_finishes_with_empty_parts() -> None:
+    out = Recording("count_tokens", time.perf_counter(), "rid").finish()
+    assert (out.provider, out.model, out.account, out.ttfb_ms, out.attempts, dict(out.usage)) == (
+        None,
+        None,
+        None,
+        None,
+        (),
+        {},
+    )
+
+
+@pytest.mark.parametrize(
+    "rec",
+    [
+        RequestRecord("a", 1.0, "messages", 200, 2.5),
+        RequestRecord(
+            "b", 2.0, "messages", 529, 9.75, "c", "default", "p", "m", True, 1.25,
+            (AttemptRecord("p", "m", 529, "x", 1.0), AttemptRecord("q", "n", 200)),
+            {"input_tokens": 5, "cache_creation_input_tokens": 7, "cache_creation_1h_input_tokens": 2},
+            "user_x_session_s1", "err", "api_error", "key:k", "acct", {"key_name": "k"},
+        ),
+    ],
+)  # fmt: skip
+def test_the_statusline_entry_of_a_record_is_that_of_its_dict(rec: RequestRecord) -> None:
+    for sid in ("", "s1"):
+        fast, slow = _slim_record(rec, sid), _slim(rec.to_dict(), sid)
+        assert list(fast.items()) == list(slow.items())  # the same keys in the same order: the same file
+
+
+def test_remembered_prices_are_the_looked_up_ones_and_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    pb = book()
+    names = [
+        *list(shipped().index)[:40],
+        "unknown-model",
+        "anthropic/claude-sonnet-4.5",
+        "us.anthropic.claude-opus-4-1-v1:0",
+    ]
+    for model in names:
+        for ptype in (None, "anthropic", "openrouter"):
+            expected = book().lookup_record(model, "claude-sonnet-4-5", ptype)
+            assert pb.lookup_record(model, "claude-sonnet-4-5", ptype) == expected
+            assert pb.lookup_record(model, "claude-sonnet-4-5", ptype) == expected  # from the memo
+    monkeypatch.setattr(price_table, "MEMO_MAX", 10)
+    for i in range(50):
+        pb.lookup_record(f"client-chosen-{i}", None, None)
+    assert len(pb._memo) <= 10
+
+
+def test_rows_price_with_the_current_config(tmp_path: Path) -> None:
+    cheap = parse_config(CONFIG + '[prices."claude-sonnet-4-5-20250929"]\ninput = 1.0\noutput = 1.0\n')
+    dear = parse_config(CONFIG + '[prices."claude-sonnet-4-5-20250929"]\ninput = 100.0\noutput = 100.0\n')
+    current: list[Config] = [cheap]
+    rows = Rows(lambda: current[0])
+    rec = RequestRecord(
+        "a", 1.0, "messages", 200, 2.0, "main", "default", "up", "claude-sonnet-4-5-20250929",
+        usage={"input_tokens": 1_000_000, "output_tokens": 1_000_000},
+    )  # fmt: skip
+    assert rows(rec) == usage_row(rec, cheap)
+    assert rows(rec)[14] == pytest.approx(2.0)
+    current[0] = dear  # a reload
+    assert rows(rec) == usage_row(rec, dear)
+    assert rows(rec)[14] == pytest.approx(200.0)
+
+
+async def test_the_usage_database_is_written_in_wal_mode(tmp_path: Path) -> None:
+    cfg = parse_config(CONFIG)
+    writer = UsageWriter(lambda: cfg, tmp_path / "usage.db", logging.getLogger("test"))
+    writer(RequestRecord("a", 1.0, "messages", 200, 2.0, usage={"input_tokens": 1}))
+    await writer.flush()
+    with sqlite3.connect(tmp_path / "usage.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT request_id FROM usage").fetchall() == [("a",)]
+    await writer.aclose()
+    await asyncio.sleep(0)
