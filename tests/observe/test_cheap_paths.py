@@ -1,6 +1,7 @@
 """The observers' per-request shortcuts give what the long way gave: a finished record carries every fact of its
 recording, the statusline entry built from a record equals the one built from its dict, remembered prices equal
-looked-up ones (and a reload is priced with the new config), and the usage database is opened in WAL mode."""
+looked-up ones (and a reload is priced with the new config), and the usage database is opened in WAL mode with
+partial key and project indexes."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from claude_code_mux.dispatch import Attempt
 from claude_code_mux.observe.last_request import _slim, _slim_record
 from claude_code_mux.observe.record import AttemptRecord, RequestRecord
 from claude_code_mux.observe.usage import Rows, UsageWriter, usage_row
+from claude_code_mux.observe.usage_db import SCHEMA, connect
 from claude_code_mux.pricing import book, shipped
 from claude_code_mux.pricing import table as price_table
 from claude_code_mux.routing.types import Candidate
@@ -147,3 +149,22 @@ async def test_the_usage_database_is_written_in_wal_mode(tmp_path: Path) -> None
         assert conn.execute("SELECT request_id FROM usage").fetchall() == [("a",)]
     await writer.aclose()
     await asyncio.sleep(0)
+
+
+def test_key_and_project_indexes_hold_only_rows_that_have_one_and_serve_the_budget_query(tmp_path: Path) -> None:
+    path = tmp_path / "usage.db"
+    with sqlite3.connect(path) as old:  # a file of the previous version: full indexes on key_name and project
+        old.executescript(SCHEMA)
+        for col in ("key_name", "project", "session_id"):
+            old.execute(f"CREATE INDEX usage_{col} ON usage({col}, ts)")
+    conn = connect(path)
+    indexes = {name: sql for name, sql in conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'")}
+    assert "usage_key_name" not in indexes and "usage_project" not in indexes
+    assert indexes["usage_key_name_set"].endswith("WHERE key_name IS NOT NULL")
+    assert indexes["usage_project_set"].endswith("WHERE project IS NOT NULL")
+    assert "usage_session_id" in indexes and "usage_ts" in indexes
+    for col in ("key_name", "project", "session_id"):  # the budget ledger's read_spent query
+        sql = f"SELECT coalesce(sum(cost_usd), 0) FROM usage WHERE ts >= ? AND {col} = ?"
+        plan = " ".join(str(r[-1]) for r in conn.execute("EXPLAIN QUERY PLAN " + sql, (0.0, "x")))
+        assert f"INDEX usage_{col}" in plan and f"{col}=?" in plan, plan
+    conn.close()
