@@ -1,12 +1,16 @@
 """The observers' per-request shortcuts give what the long way gave: a finished record carries every fact of its
 recording, the statusline entry built from a record equals the one built from its dict, remembered prices equal
 looked-up ones (and a reload is priced with the new config), and the usage database is opened in WAL mode with
-partial key and project indexes."""
+partial key and project indexes; the log line's redaction and escaping skip their regexes only when those could
+not match."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
+import random
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -17,7 +21,9 @@ from claude_code_mux.config.load import parse_config
 from claude_code_mux.config.schema import Config
 from claude_code_mux.dispatch import Attempt
 from claude_code_mux.observe.last_request import _slim, _slim_record
+from claude_code_mux.observe.logging import _PATTERNS, Redactor, setup_logging
 from claude_code_mux.observe.record import AttemptRecord, RequestRecord
+from claude_code_mux.observe.request_log import _CONTROL, escape
 from claude_code_mux.observe.usage import Rows, UsageWriter, usage_row
 from claude_code_mux.observe.usage_db import SCHEMA, connect
 from claude_code_mux.pricing import book, shipped
@@ -168,3 +174,59 @@ def test_key_and_project_indexes_hold_only_rows_that_have_one_and_serve_the_budg
         plan = " ".join(str(r[-1]) for r in conn.execute("EXPLAIN QUERY PLAN " + sql, (0.0, "x")))
         assert f"INDEX usage_{col}" in plan and f"{col}=?" in plan, plan
     conn.close()
+
+
+def _old_redact(secrets: list[str], text: str) -> str:
+    for s in sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True):
+        if s in text:
+            text = text.replace(s, "***")
+    for pat in _PATTERNS:
+        text = pat.sub(lambda m: m.group(1) + "***", text)
+    return text
+
+
+_PIECES = [
+    "authorization", "AUTHORIZATION", "Authorization: Bearer ", "x-api-key", "X-Api-Key", "api_key", "apikey",
+    "ApiKey", "access_token", "refresh_token", "code_verifier", "verifier", "client_secret", "admin_key", "code",
+    "Code", "sk-", "sk-ant-", "SK-", "abcdef123456", "the-secret-value", "=", ":", '"', "'", " ", ",", "}", "&",
+    "\u0131", "\u0130", "\u017f", "\u212a", "\u2028", "\x00", "\x85", "é", "ı_key", "apı_key", "x-api-\u212aey",
+    "event=request id=abc route=default", "model=gpt-5-codex",
+]  # fmt: skip
+
+
+def test_the_redactor_masks_what_it_masked_before() -> None:
+    rng = random.Random(7)
+    secrets = ["the-secret-value", "short", "abcdef123456"]
+    redactor = Redactor(secrets)
+    for _ in range(20_000):
+        text = "".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 9)))
+        assert redactor(text) == _old_redact(secrets, text), text
+
+
+def test_escape_escapes_what_it_escaped_before() -> None:
+    rng = random.Random(8)
+    chars = [chr(c) for c in range(0x3100)] + ["\U0001f600", "\U000e0001"]
+
+    def old(text: str) -> str:
+        return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+    for c in chars:
+        assert escape(c) == old(c)
+    for _ in range(5_000):
+        text = "".join(rng.choice(chars) for _ in range(rng.randint(1, 12)))
+        assert escape(text) == old(text)
+
+
+def test_log_lines_carry_the_time_the_standard_formatter_gives() -> None:
+    stream = io.StringIO()
+    logger = setup_logging("info", Redactor(), stream)
+    ours = logger.handlers[0].formatter
+    assert ours is not None
+    standard = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    rng = random.Random(9)
+    for t in [*sorted(1767000000 + rng.random() * 5 for _ in range(200)), 1767000000.0, 1767000000.999999]:
+        rec = logging.LogRecord("claude_code_mux", logging.INFO, __file__, 1, "event=request", None, None)
+        rec.created, rec.msecs = t, int((t - int(t)) * 1000) + 0.0
+        assert ours.format(rec) == standard.format(rec)
+    logger.info("x=%s", 1)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO x=1\n", stream.getvalue())
