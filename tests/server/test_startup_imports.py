@@ -35,6 +35,7 @@ LAZY = (
     "claude_code_mux.auth.login",
     "cryptography.fernet",  # the token store's sealing, for sealed stores only
     "redis",  # the fleet's shared state, for [state] backend = "redis" only
+    "prometheus_client",  # the metrics observer counts in plain dicts; /metrics renders them
 )
 
 

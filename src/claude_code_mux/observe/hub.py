@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +25,7 @@ from claude_code_mux.observe.metrics import Metrics
 from claude_code_mux.observe.record import Observer, RequestRecord
 from claude_code_mux.observe.request_log import RequestLog
 from claude_code_mux.observe.trace import TraceWriter
-from claude_code_mux.observe.usage import UsageWriter, usage_row
+from claude_code_mux.observe.usage import Rows, UsageWriter
 
 if TYPE_CHECKING:
     from claude_code_mux.config.schema import Config
@@ -84,13 +84,15 @@ class Observers:
             except Exception:  # a broken observer must never break a request or the others
                 with contextlib.suppress(Exception):
                     self.logger.exception("observer %s failed on request %s", _name(observer), record.request_id)
-        for sub in list(self._subscribers):
-            sub.put(record)
+        if self._subscribers:
+            for sub in list(self._subscribers):
+                sub.put(record)
 
     def find(self, request_id: str | None) -> RequestRecord | None:
         if not request_id:
             return None
-        for rec in reversed(self.recent):
+        newest_first: Iterator[RequestRecord] = reversed(self.recent)
+        for rec in newest_first:
             if rec.request_id == request_id:
                 return rec
         return None
@@ -150,7 +152,7 @@ def _usage_writer(
     redactor.add(u.database_password())
     redactor.add(url)
     writer = PgUsageWriter(
-        lambda rec: usage_row(rec, current()),
+        Rows(current),
         url,
         logger,
         display=u.display_database() or "",

@@ -74,6 +74,8 @@ def session_key(value: Any) -> str:
 
 
 def _count(v: Any) -> int:
+    if type(v) is int:
+        return v
     return int(v) if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) else 0
 
 
@@ -85,6 +87,27 @@ def _slim(rec: dict[str, Any], sid: str) -> dict[str, Any]:
     usage = rec.get("usage")
     out["usage"] = {k: _count(usage.get(k)) for k in USAGE_KEYS if k in usage} if isinstance(usage, dict) else {}
     return out
+
+
+def _slim_record(rec: RequestRecord, sid: str) -> dict[str, Any]:
+    """:func:`_slim` of ``rec.to_dict()``, built from the record without the dict of everything first."""
+    usage = rec.usage
+    return {
+        "request_id": rec.request_id,
+        "time": rec.time,
+        "route": rec.route,
+        "client_model": rec.client_model,
+        "provider": rec.provider,
+        "model": rec.model,
+        "status": rec.status,
+        "stream": rec.stream,
+        "ttfb_ms": rec.ttfb_ms,
+        "total_ms": rec.total_ms,
+        "account": rec.account,
+        "attempts": len(rec.attempts),
+        "session_id": sid or None,
+        "usage": {k: _count(usage[k]) for k in USAGE_KEYS if k in usage},
+    }
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -129,17 +152,23 @@ class LastRequestWriter:
         self.annotate: Callable[[RequestRecord], Mapping[str, Any]] | None = None
 
     def __call__(self, record: RequestRecord | dict[str, Any]) -> None:
-        rec = record.to_dict() if isinstance(record, RequestRecord) else record
-        sid = session_key(rec.get("session_id"))
+        if isinstance(record, RequestRecord):
+            sid = session_key(record.session_id)
+            last = _slim_record(record, sid)
+            if self.annotate is not None:
+                last.update(self.annotate(record))
+        else:
+            sid = session_key(record.get("session_id"))
+            last = _slim(record, sid)
         entry = self._sessions.pop(sid, None) or {"totals": {"requests": 0, "by_model": {}}}
-        last = _slim(rec, sid)
-        if self.annotate is not None and isinstance(record, RequestRecord):
-            last.update(self.annotate(record))
         entry["last"] = last
         totals = entry["totals"]
         totals["requests"] += 1
         model = str(last.get("model") or last.get("client_model") or "?")
-        t = totals["by_model"].setdefault(model, {"client_model": None, "requests": 0})
+        by_model = totals["by_model"]
+        t = by_model.get(model)
+        if t is None:
+            t = by_model[model] = {"client_model": None, "requests": 0}
         t["client_model"] = last.get("client_model")
         t["requests"] += 1
         for k, v in last["usage"].items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import time
 from collections.abc import Iterable
 
 LOGGER_NAME = "claude_code_mux"
@@ -19,6 +20,31 @@ _PATTERNS = [
     # Well-known key shapes.
     re.compile(r"()\b(sk-[A-Za-z0-9_\-]{6,}|sk-ant-[A-Za-z0-9_\-]{6,})"),
 ]
+# What each pattern needs in (ASCII) text before it can match: the lower-cased words of its case-insensitive
+# alternatives, or the exact prefix. A line with none of them skips the pattern's scan (most log lines).
+_NEEDS: list[tuple[tuple[str, ...], bool]] = [
+    (("authorization",), True),
+    (
+        (
+            "x-api-key",
+            "api_key",
+            "apikey",
+            "access_token",
+            "refresh_token",
+            "code_verifier",
+            "verifier",
+            "client_secret",
+            "admin_key",
+            "code",
+        ),
+        True,
+    ),
+    (("sk-",), False),
+]
+
+
+def _mask(m: re.Match[str]) -> str:
+    return m.group(1) + "***"
 
 
 class Redactor:
@@ -36,8 +62,18 @@ class Redactor:
         for s in self._secrets:
             if s in text:
                 text = text.replace(s, "***")
-        for pat in _PATTERNS:
-            text = pat.sub(lambda m: m.group(1) + "***", text)
+        # Case-insensitive matching of ASCII words also matches a few non-ASCII letters (e.g. "ı" for "i", the
+        # Kelvin sign for "k"): only ASCII text is prefiltered, anything else goes through every pattern.
+        low = text.lower() if text.isascii() else None
+        for pat, (words, folded) in zip(_PATTERNS, _NEEDS, strict=True):
+            if low is not None:
+                hay = low if folded else text
+                for w in words:
+                    if w in hay:
+                        break
+                else:
+                    continue  # none of its words: the pattern cannot match
+            text = pat.sub(_mask, text)
         return text
 
 
@@ -58,6 +94,21 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class _Formatter(logging.Formatter):
+    """``logging.Formatter`` with the date and time part of ``asctime`` made once per second, not per line."""
+
+    _second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None or self.converter is not time.localtime or not self.default_msec_format:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)  # what localtime() keeps of it
+        cached = self._second
+        if cached[0] != second:
+            cached = self._second = (second, time.strftime(self.default_time_format, time.localtime(second)))
+        return self.default_msec_format % (cached[1], record.msecs)
+
+
 _LEVELS = {
     "trace": logging.DEBUG,
     "debug": logging.DEBUG,
@@ -76,7 +127,7 @@ def setup_logging(level: str, redactor: Redactor, stream: object = None) -> logg
     for h in list(logger.handlers):
         logger.removeHandler(h)
     handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(_Formatter("%(asctime)s %(levelname)s %(message)s"))
     handler.addFilter(RedactingFilter(redactor))
     logger.addHandler(handler)
     logger.propagate = False
@@ -89,8 +140,13 @@ def kv(**fields: object) -> str:
     for k, v in fields.items():
         if v is None:
             continue
-        s = f"{v:.1f}" if isinstance(v, float) else str(v)
-        if not s or any(c in s for c in ' "='):
+        if type(v) is str:
+            s = v
+        elif isinstance(v, float):
+            s = f"{v:.1f}"
+        else:
+            s = str(v)
+        if not s or " " in s or '"' in s or "=" in s:
             s = '"' + s.replace('"', "'") + '"'
-        parts.append(f"{k}={s}")
+        parts.append(k + "=" + s)
     return " ".join(parts)

@@ -1,84 +1,31 @@
 """Prometheus metrics of finished requests: requests, attempts, failovers, latency, tokens.
 
-:class:`Metrics` is an observer: counters are updated after each request finishes (never on the byte path). The
-live gauges (cooldowns, open streams, OAuth refreshes) are read at scrape time by the ``/metrics`` endpoint in
-``server/admin``; this module knows no web framework.
+:class:`Metrics` is an observer: counters are updated after each request finishes (never on the byte path). They
+are plain numbers in dicts keyed by label values (a request costs a few dict updates, no locks); they become
+Prometheus metric families only when ``/metrics`` is scraped, through :attr:`Metrics.registry`, and only then is
+``prometheus_client`` imported. The exposition is what ``prometheus_client``'s own ``Counter`` and ``Histogram``
+would print (``_total``, ``_created``, cumulative ``_bucket``, ``_count``, ``_sum``). The live gauges (cooldowns,
+open streams, OAuth refreshes) are read at scrape time by the ``/metrics`` endpoint in ``server/admin``; this
+module knows no web framework.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from claude_code_mux.observe.record import RequestRecord
 
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.core import Metric
+
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
-
-
-class Metrics:
-    """All metric objects of one server, in their own registry (no global state)."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.requests = Counter(
-            "ccm_requests",
-            "Requests by route, provider, model and status",
-            ["route", "provider", "model", "status"],
-            registry=r,
-        )
-        self.attempts = Counter(
-            "ccm_upstream_attempts",
-            "Upstream attempts by provider and outcome",
-            ["provider", "outcome"],
-            registry=r,
-        )
-        self.failovers = Counter("ccm_failovers", "Requests that needed more than one attempt", registry=r)
-        self.ttfb = Histogram(
-            "ccm_ttfb_seconds", "Time to first byte to the client", ["provider"], buckets=_BUCKETS, registry=r
-        )
-        self.duration = Histogram(
-            "ccm_request_duration_seconds",
-            "Whole request duration",
-            ["provider"],
-            buckets=_BUCKETS,
-            registry=r,
-        )
-        self.tokens = Counter(
-            "ccm_tokens", "Tokens by provider, model and kind", ["provider", "model", "kind"], registry=r
-        )
-
-        # Labelled children, looked up once per label set: prometheus_client's labels() validates and locks on
-        # every call, which was most of this listener's cost.
-        self._children: dict[tuple[Any, ...], Any] = {}
-
-    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
-        key = (id(metric), *labels)
-        child = self._children.get(key)
-        if child is None:
-            if len(self._children) > 10_000:  # label sets are bounded by config, but never grow without end
-                self._children.clear()
-            child = self._children[key] = metric.labels(*labels)
-        return child
-
-    def __call__(self, rec: RequestRecord) -> None:
-        provider = rec.provider or "none"
-        model = rec.model or "none"
-        route = (rec.route or "none").split(":", 1)[0]
-        self._child(self.requests, route, provider, model, str(rec.status)).inc()
-        for a in rec.attempts:
-            self._child(self.attempts, a.provider or "none", "ok" if a.error is None else "error").inc()
-        if len(rec.attempts) > 1:
-            self.failovers.inc()
-        if rec.ttfb_ms is not None:
-            self._child(self.ttfb, provider).observe(rec.ttfb_ms / 1000)
-        self._child(self.duration, provider).observe(rec.total_ms / 1000)
-        for key, kind in _TOKEN_KINDS:
-            n = rec.usage.get(key)
-            if n:
-                self._child(self.tokens, provider, model, kind).inc(n)
-
+_BOUNDS = (*_BUCKETS, float("inf"))
+_SUM = len(_BOUNDS)  # a histogram cell: per-bucket counts, then the sum, then the creation time
+_CREATED = _SUM + 1
 
 _TOKEN_KINDS = (
     ("input_tokens", "input"),
@@ -86,3 +33,126 @@ _TOKEN_KINDS = (
     ("cache_read_input_tokens", "cache_read"),
     ("cache_creation_input_tokens", "cache_write"),
 )
+
+# name, help, label names: the counters and histograms, in the order /metrics lists them.
+_REQUESTS = ("ccm_requests", "Requests by route, provider, model and status", ("route", "provider", "model", "status"))
+_ATTEMPTS = ("ccm_upstream_attempts", "Upstream attempts by provider and outcome", ("provider", "outcome"))
+_FAILOVERS = ("ccm_failovers", "Requests that needed more than one attempt", ())
+_TTFB = ("ccm_ttfb_seconds", "Time to first byte to the client", ("provider",))
+_DURATION = ("ccm_request_duration_seconds", "Whole request duration", ("provider",))
+_TOKENS = ("ccm_tokens", "Tokens by provider, model and kind", ("provider", "model", "kind"))
+
+
+class Metrics:
+    """All metrics of one server (no global state): counters as ``{label values: [value, created]}``, histograms
+    as ``{provider: [bucket counts..., sum, created]}``."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, str, int], list[float]] = {}
+        self.attempts: dict[tuple[str, str], list[float]] = {}
+        self.failovers: list[float] = [0.0, time.time()]
+        self.ttfb: dict[str, list[float]] = {}
+        self.duration: dict[str, list[float]] = {}
+        self.tokens: dict[tuple[str, str, str], list[float]] = {}
+        self._registry: CollectorRegistry | None = None
+
+    def __call__(self, rec: RequestRecord) -> None:
+        provider = rec.provider or "none"
+        model = rec.model or "none"
+        route = (rec.route or "none").partition(":")[0]
+        key = (route, provider, model, rec.status)
+        cell = self.requests.get(key)
+        if cell is None:
+            cell = self.requests[key] = [0.0, time.time()]
+        cell[0] += 1
+        attempts = rec.attempts
+        if attempts:
+            for a in attempts:
+                akey = (a.provider or "none", "ok" if a.error is None else "error")
+                cell = self.attempts.get(akey)
+                if cell is None:
+                    cell = self.attempts[akey] = [0.0, time.time()]
+                cell[0] += 1
+            if len(attempts) > 1:
+                self.failovers[0] += 1
+        if rec.ttfb_ms is not None:
+            _observe(self.ttfb, provider, rec.ttfb_ms / 1000)
+        _observe(self.duration, provider, rec.total_ms / 1000)
+        usage = rec.usage
+        if usage:
+            for name, kind in _TOKEN_KINDS:
+                n = usage.get(name)
+                if n and n > 0:  # a counter only goes up: a negative count from an upstream is not counted
+                    tkey = (provider, model, kind)
+                    cell = self.tokens.get(tkey)
+                    if cell is None:
+                        cell = self.tokens[tkey] = [0.0, time.time()]
+                    cell[0] += n
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """A Prometheus registry reading these metrics at each scrape (imports ``prometheus_client``)."""
+        if self._registry is None:
+            from prometheus_client import CollectorRegistry
+            from prometheus_client.registry import Collector
+
+            metrics = self
+
+            class _Collector(Collector):
+                def collect(self) -> Iterator[Metric]:
+                    return metrics.collect()
+
+            self._registry = CollectorRegistry(auto_describe=True)
+            self._registry.register(_Collector())
+        return self._registry
+
+    def collect(self) -> Iterator[Metric]:
+        """The metric families, as ``prometheus_client``'s ``Counter`` and ``Histogram`` would collect them."""
+        from prometheus_client import metrics as pm
+        from prometheus_client.core import Metric
+        from prometheus_client.utils import floatToGoString
+
+        go: Callable[[float], str] = floatToGoString  # untyped upstream
+
+        created = bool(getattr(pm, "_use_created", True))  # PROMETHEUS_DISABLE_CREATED_SERIES
+
+        def counter(spec: tuple[str, str, tuple[str, ...]], cells: dict[Any, list[float]]) -> Metric:
+            name, doc, labelnames = spec
+            m = Metric(name, doc, "counter")
+            for labels, (value, born) in list(cells.items()):
+                values = dict(zip(labelnames, map(str, labels), strict=True))
+                m.add_sample(name + "_total", values, value)
+                if created:
+                    m.add_sample(name + "_created", values, born)
+            return m
+
+        def histogram(spec: tuple[str, str, tuple[str, ...]], cells: dict[str, list[float]]) -> Metric:
+            name, doc, (labelname,) = spec
+            m = Metric(name, doc, "histogram")
+            for provider, cell in list(cells.items()):
+                acc = 0.0
+                for bound, n in zip(_BOUNDS, cell, strict=False):
+                    acc += n
+                    m.add_sample(name + "_bucket", {labelname: provider, "le": go(bound)}, acc)
+                m.add_sample(name + "_count", {labelname: provider}, acc)
+                m.add_sample(name + "_sum", {labelname: provider}, cell[_SUM])
+                if created:
+                    m.add_sample(name + "_created", {labelname: provider}, cell[_CREATED])
+            return m
+
+        yield counter(_REQUESTS, self.requests)
+        yield counter(_ATTEMPTS, self.attempts)
+        yield counter(_FAILOVERS, {(): self.failovers})
+        yield histogram(_TTFB, self.ttfb)
+        yield histogram(_DURATION, self.duration)
+        yield counter(_TOKENS, self.tokens)
+
+
+def _observe(cells: dict[str, list[float]], provider: str, seconds: float) -> None:
+    cell = cells.get(provider)
+    if cell is None:
+        cell = cells[provider] = [0.0] * _SUM + [0.0, time.time()]
+    # The first bucket whose upper bound is >= the value (prometheus_client's rule); NaN counts in no bucket.
+    if seconds == seconds:
+        cell[bisect_left(_BOUNDS, seconds)] += 1
+    cell[_SUM] += seconds

@@ -9,12 +9,18 @@ framework nor ``server/``: this module is their whole view of a request.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+# The default ``usage`` and ``extra``: one shared, read-only empty mapping.
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+# The records are named tuples rather than frozen dataclasses: as immutable, and built once per request on the
+# event loop for a fifth of the CPU (a frozen dataclass sets each field through ``object.__setattr__``: ~5 µs
+# for a RequestRecord on the benchmark box, ~0.7 µs as a tuple).
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptRecord:
+class AttemptRecord(NamedTuple):
     """One try at one candidate."""
 
     provider: str
@@ -25,8 +31,7 @@ class AttemptRecord:
     account: str | None = None  # the credential used, when a provider holds several
 
 
-@dataclass(frozen=True, slots=True)
-class RequestRecord:
+class RequestRecord(NamedTuple):
     """What happened to one request. ``status`` is what the client got (499: it went away; 599: a stream
     that failed after it started)."""
 
@@ -42,13 +47,13 @@ class RequestRecord:
     stream: bool = False
     ttfb_ms: float | None = None
     attempts: tuple[AttemptRecord, ...] = ()
-    usage: Mapping[str, int] = field(default_factory=dict)
+    usage: Mapping[str, int] = EMPTY
     session_id: str | None = None
     error: str | None = None  # the refusal or failure the client saw (its message), None on success
     error_type: str | None = None  # the Anthropic error type of that failure
     client: str | None = None  # who the client is: "key:<name>" or "addr:<ip>" (never a secret)
     account: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)  # observer-specific additions (e.g. cost)
+    extra: Mapping[str, Any] = EMPTY  # observer-specific additions (e.g. cost)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (admin feed, trace files, the statusline's last-request file)."""
@@ -81,7 +86,7 @@ class RequestRecord:
             "error_type": self.error_type,
             "client": self.client,
             "account": self.account,
-            **dict(self.extra),
+            **self.extra,
         }
 
 

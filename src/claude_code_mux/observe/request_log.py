@@ -21,6 +21,8 @@ def escape(value: object) -> str | None:
     text = str(value)
     if len(text) > MAX_VALUE:
         text = text[:MAX_VALUE] + "…"
+    if text.isprintable():  # none of _CONTROL's characters is printable: nothing to escape (the usual case)
+        return text
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 

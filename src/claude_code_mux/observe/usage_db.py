@@ -45,15 +45,22 @@ WRITER_COLUMNS = COLUMNS + ", endpoint, error_type"
 WRITER_COLUMN_NAMES = tuple(c.strip() for c in WRITER_COLUMNS.split(","))
 
 
+PARTIAL_INDEXED = ("key_name", "project")
+
+
 def migrate(conn: sqlite3.Connection) -> None:
     """Add the columns a file written by an older version lacks (NULL in its old rows)."""
     have = {row[1] for row in conn.execute("PRAGMA table_info(usage)")}
     for name, sql_type in ADDED_COLUMNS:
         if name not in have:
             conn.execute(f"ALTER TABLE usage ADD COLUMN {name} {sql_type}")
-    # Budgets read spend per scope and period: keep that an index range scan.
-    for col in ("key_name", "project", "session_id"):
-        conn.execute(f"CREATE INDEX IF NOT EXISTS usage_{col} ON usage({col}, ts)")
+    # Budgets read spend per scope and period (``col = ? AND ts >= ?``): keep that an index range scan. Most rows
+    # have no virtual key or project, so those two indexes hold only the rows that have one (SQLite uses a
+    # partial index for ``col = ?``); each index a row enters costs the writer ~1.5 µs of CPU per row.
+    conn.execute("CREATE INDEX IF NOT EXISTS usage_session_id ON usage(session_id, ts)")
+    for col in PARTIAL_INDEXED:
+        conn.execute(f"DROP INDEX IF EXISTS usage_{col}")  # the full index of earlier versions
+        conn.execute(f"CREATE INDEX IF NOT EXISTS usage_{col}_set ON usage({col}, ts) WHERE {col} IS NOT NULL")
     conn.commit()
 
 

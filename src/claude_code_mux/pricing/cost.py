@@ -19,6 +19,8 @@ OUTPUT_ESTIMATE_TOKENS = 1024
 
 def _n(usage: Mapping[str, object], key: str) -> int:
     v = usage.get(key, 0)
+    if type(v) is int:  # the usual case, checked first: this runs for every request's usage row
+        return v if v > 0 else 0
     return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
 
 
@@ -51,7 +53,10 @@ def record_cost(
 ) -> float | None:
     """The cost of one request, or None when its model has no price (stored as NULL, shown as "no price").
     A request that used no tokens cost nothing, priced or not."""
-    if not any(_n(usage, k) for k in usage):
+    for k in usage:
+        if _n(usage, k):
+            break
+    else:
         return 0.0
     price = prices.lookup_record(model, client_model, provider_type)
     return None if price is None else cost_of(price, usage)

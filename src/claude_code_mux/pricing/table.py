@@ -12,7 +12,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:  # not at run time: `ccm statusline` prices with this module and must not load pydantic
     from claude_code_mux.config.schema import PriceConfig
@@ -147,12 +147,21 @@ def override_price(pc: PriceConfig) -> Price:
     )
 
 
+# Remembered record prices per book: model names can come from clients, so the memo is bounded.
+MEMO_MAX = 4096
+_MISS = object()
+
+
 @dataclass(frozen=True)
 class PriceBook:
-    """What the router prices with: ``[prices."model"]`` overrides first, then the shipped table."""
+    """What the router prices with: ``[prices."model"]`` overrides first, then the shipped table. A book never
+    changes (a config reload builds a new one), so it remembers the price it found for each request's names."""
 
     table: PriceTable
     overrides: dict[str, Price]  # lower-case key -> price
+    _memo: dict[tuple[str | None, str | None, str | None], Price | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def lookup(self, model: str | None, provider_type: str | None = None) -> Price | None:
         """The price of upstream ``model``, or None (no price)."""
@@ -168,9 +177,17 @@ class PriceBook:
         """A request's price: by its upstream model, else a config price set on the name the client asked for
         (e.g. a ``[[models]]`` name). The shipped table is never applied to the client's name: a request for
         ``claude-sonnet-4-5`` routed to GLM must not cost Sonnet's price."""
+        key = (model, client_model, provider_type)
+        memo = self._memo
+        found = memo.get(key, _MISS)
+        if found is not _MISS:
+            return cast("Price | None", found)
         hit = self.lookup(model, provider_type)
         if hit is None and client_model:
             hit = self.overrides.get(client_model.strip().lower())
+        if len(memo) >= MEMO_MAX:
+            memo.clear()
+        memo[key] = hit
         return hit
 
 
