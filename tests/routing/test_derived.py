@@ -85,7 +85,7 @@ def test_the_tools_bound_is_measured_for_each_tools_list() -> None:
         bound = Probe.parse(raw).token_bound()
         assert bound is not None and bound >= estimate_tokens(orjson.loads(raw))
     assert Probe.parse(grown).token_bound() != Probe.parse(plain).token_bound()
-    assert len(probe_module._tools_growths) <= probe_module._TOOLS_CACHED
+    assert len(probe_module._tools_seen) <= probe_module._TOOLS_CACHED
 
 
 def test_tool_inputs_are_bounded_together() -> None:
@@ -102,3 +102,13 @@ def test_tool_inputs_are_bounded_together() -> None:
     odd = raw.replace(b'"v":1e15', b'"v":123456789012345678901234', 1)  # too big for orjson's integers
     bound = Probe.parse(odd).token_bound()
     assert bound is not None and bound >= estimate_tokens(orjson.loads(odd))
+
+
+def test_web_search_is_answered_for_each_tools_list() -> None:
+    body = fixture(MAIN_TURN2)
+    body["tools"] = [{"name": "t", "type": "custom", "input_schema": {}}]
+    plain = orjson.dumps(body)
+    search = plain.replace(b'"type":"custom"', b'"type":"web_search"')
+    near = search.replace(b"web_search", b"web_searcX")  # the same length as ``search``, not spelled
+    for raw, spelled in ((plain, False), (search, True), (near, False), (search, True), (plain, False)):
+        assert Probe.parse(raw).may_have_web_search() is spelled

@@ -171,7 +171,10 @@ class Probe:
         """False only when no tool's bytes spell ``web_search`` (reads ``tools`` alone)."""
         if self._head is None:
             return True
-        return b"web_search" in bytes(self._head.tools)
+        facts = _tools_facts(self._head.tools)
+        if facts.web_search is None:
+            facts.web_search = b"web_search" in facts.raw
+        return facts.web_search
 
     def may_have_image(self) -> bool:
         """False only when no message holds an image block, nor a tool result nesting one."""
@@ -272,27 +275,47 @@ def _exact_growth(raw: msgspec.Raw | bytes, measure: Callable[[Any], int]) -> in
     return max(0, counted - len(raw))
 
 
-# The tools' growth by their bytes: a client sends the same tools with every request of a session, and their
-# re-measure (a parse of the schemas) was most of a bound's cost. The last few are kept, compared byte for
-# byte (a hash of the bytes would cost as much as the comparison); at most 256 KB each.
+# What the probe learns from ``tools`` (the bound's growth, whether ``web_search`` is spelled), by their bytes:
+# a client sends the same tools with every request of a session, and their re-measure (a parse of the schemas)
+# was most of a bound's cost. The last few lists are kept, compared byte for byte (a hash of the bytes would
+# cost as much as the comparison); at most 256 KB each.
 _TOOLS_CACHED_MAX = 256 * 1024
 _TOOLS_CACHED = 8
-_tools_growths: list[tuple[bytes, int]] = []
+
+
+class _ToolsFacts:
+    __slots__ = ("growth", "raw", "web_search")
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        self.growth: int | None = None
+        self.web_search: bool | None = None
+
+
+_tools_seen: list[_ToolsFacts] = []
+
+
+def _tools_facts(raw: msgspec.Raw) -> _ToolsFacts:
+    """The facts kept for these tools bytes (new, uncached ones when they are too long to keep)."""
+    key = bytes(raw)
+    if len(key) > _TOOLS_CACHED_MAX:
+        return _ToolsFacts(key)
+    for i, facts in enumerate(_tools_seen):
+        if facts.raw == key:
+            if i:
+                _tools_seen.insert(0, _tools_seen.pop(i))
+            return facts
+    facts = _ToolsFacts(key)
+    _tools_seen.insert(0, facts)
+    del _tools_seen[_TOOLS_CACHED:]
+    return facts
 
 
 def _tools_growth(raw: msgspec.Raw) -> int:
-    if len(raw) > _TOOLS_CACHED_MAX:
-        return _exact_growth(raw, _tools_chars)
-    key = bytes(raw)
-    for i, (seen, growth) in enumerate(_tools_growths):
-        if seen == key:
-            if i:
-                _tools_growths.insert(0, _tools_growths.pop(i))
-            return growth
-    growth = _exact_growth(key, _tools_chars)
-    _tools_growths.insert(0, (key, growth))
-    del _tools_growths[_TOOLS_CACHED:]
-    return growth
+    facts = _tools_facts(raw)
+    if facts.growth is None:
+        facts.growth = _exact_growth(facts.raw, _tools_chars)
+    return facts.growth
 
 
 def _inputs_growth(inputs: list[msgspec.Raw]) -> int:
