@@ -22,6 +22,7 @@ from claude_code_mux.server.api.body import check_messages_body
 from tests.routing.conftest import ALL_TARGETS, MAIN_TURN1, MAIN_TURN2, TITLE, fixture, make_cfg
 from tests.routing.test_rules_property import ROUTERS, RULES, bodies
 
+TAG = "<CCM-SUBAGENT-MODEL>m</CCM-SUBAGENT-MODEL>"
 CONFIGS = ["", ALL_TARGETS, ALL_TARGETS + "long_context_threshold = 400", *ROUTERS]
 
 
@@ -212,3 +213,30 @@ def test_the_probe_reads_only_the_fields_it_needs() -> None:
     assert not probe.may_have_image()
     assert not probe.may_have_web_search()
     assert probe.token_bound() is not None
+
+
+@pytest.mark.parametrize(
+    ("system", "messages", "found"),
+    [
+        ("x <CCM-SUBAGENT-MODEL>m</CCM-SUBAGENT-MODEL>", [{"role": "user", "content": "q"}], True),
+        ([{"type": "text", "text": "a"}], [{"role": "user", "content": TAG}], True),
+        (None, [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": TAG}]}], True),
+        (
+            [{"type": "text", "text": "CCM-SUBAGENT"}, {"type": "text", "text": "-MODEL"}],
+            [{"role": "user", "content": "q"}],
+            False,  # split over two blocks: the search over the joined texts must not see it either
+        ),
+        (
+            None,
+            [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}, {"role": "user", "content": TAG}],
+            False,  # only the first user message is looked at
+        ),
+    ],
+)
+def test_the_tag_is_looked_for_in_system_and_the_first_user_message(system: Any, messages: Any, found: bool) -> None:
+    body: dict[str, Any] = {"model": "m", "messages": messages}
+    if system is not None:
+        body["system"] = system
+    probe = Probe.parse(orjson.dumps(body))
+    assert probe.may_have_tag(TAG_NAME) is found
+    assert (scan_tags(body) is not None) is found

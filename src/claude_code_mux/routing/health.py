@@ -50,6 +50,8 @@ class Health:
             self._failures[key] = max(self._failures.get(key, 0), 1)
 
     def record_success(self, provider: str, model: str | None) -> None:
+        if not self._failures:  # the usual case: nothing to forget
+            return
         key = self._key(provider, model)
         if key in self._failures:
             self._failures.pop(key, None)

@@ -6,12 +6,31 @@ import fnmatch
 
 from claude_code_mux.config.schema import Config
 from claude_code_mux.errors import InvalidRequest, NotFound
+from claude_code_mux.routing.derived import Bounded, PerConfig
 from claude_code_mux.routing.health import Health
 from claude_code_mux.routing.types import Candidate, RouteDecision
 
 
 def resolve_model(name: str, cfg: Config) -> list[Candidate]:
-    """``[[models]]`` entry first (mappings by priority, file order on ties), then provider models."""
+    """``[[models]]`` entry first (mappings by priority, file order on ties), then provider models.
+
+    Resolved once per configuration and name (a new list each call: callers reorder it).
+    """
+    if len(name) > _NAME_MAX:
+        return list(_resolve(name, cfg))
+    resolved = _resolved(cfg)
+    cands = resolved.get(name)
+    if cands is None:
+        cands = resolved.put(name, _resolve(name, cfg))
+    return list(cands)
+
+
+# Per configuration: model name -> its candidates. Names come from clients: bounded in number and length.
+_NAME_MAX = 256
+_resolved: PerConfig[Bounded[str, tuple[Candidate, ...]]] = PerConfig(lambda _cfg: Bounded(512))
+
+
+def _resolve(name: str, cfg: Config) -> tuple[Candidate, ...]:
     enabled = {p.name for p in cfg.providers if p.enabled}
     entry = cfg.model(name)
     if entry is None:
@@ -20,12 +39,14 @@ def resolve_model(name: str, cfg: Config) -> list[Candidate]:
         entry = next((m for m in cfg.models if m.name.lower() == low), None)
     if entry is not None:
         ordered = sorted(enumerate(entry.mappings), key=lambda im: (im[1].priority, im[0]))
-        return [Candidate(mp.provider, mp.actual_model, mp.priority) for _, mp in ordered if mp.provider in enabled]
+        return tuple(
+            Candidate(mp.provider, mp.actual_model, mp.priority) for _, mp in ordered if mp.provider in enabled
+        )
     out: list[Candidate] = []
     for p in cfg.providers:
         if p.enabled and any(fnmatch.fnmatchcase(name, pat) for pat in p.models):
             out.append(Candidate(p.name, name, 1))
-    return out
+    return tuple(out)
 
 
 def plan(decision: RouteDecision, cfg: Config, health: Health | None = None) -> list[Candidate]:

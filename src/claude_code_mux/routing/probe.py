@@ -155,27 +155,37 @@ class Probe:
         head = self._head
         if head is None:
             return True
-        if _in_content(head.system, needle):
-            return True
-        for m in head.messages or ():
-            if m.role == "user":
-                return _in_content(m.content, needle)
-        return False
+        first = next((m.content for m in head.messages or () if m.role == "user"), None)
+        texts: list[msgspec.Raw] = []
+        for content in (head.system, first):
+            if isinstance(content, str):
+                if needle.decode() in content:
+                    return True
+            elif content:
+                texts += [b.text for b in content]
+        # One search over the texts joined by a newline: a raw newline is never inside a JSON string's bytes,
+        # so no match can span two blocks.
+        return bool(texts) and needle in b"\n".join(texts)
 
     def may_have_web_search(self) -> bool:
         """False only when no tool's bytes spell ``web_search`` (reads ``tools`` alone)."""
         if self._head is None:
             return True
-        return b"web_search" in bytes(self._head.tools)
+        facts = _tools_facts(self._head.tools)
+        if facts.web_search is None:
+            facts.web_search = b"web_search" in facts.raw
+        return facts.web_search
 
     def may_have_image(self) -> bool:
         """False only when no message holds an image block, nor a tool result nesting one."""
         if self._head is None:
             return True
         for m in self._head.messages or ():
-            if isinstance(m.content, list):
-                for b in m.content:
-                    if b.type == "image" or (b.type == "tool_result" and _nested_has(b.content, b'"image"')):
+            content = m.content
+            if isinstance(content, list):
+                for b in content:
+                    kind = b.type
+                    if kind == "image" or (kind == "tool_result" and _nested_has(b.content, b'"image"')):
                         return True
         return False
 
@@ -197,7 +207,7 @@ class Probe:
             return None  # re-measured parts only ever add to this: the bound cannot come out lower
         size = len(self.raw)
         if len(head.tools):
-            size += _exact_growth(head.tools, _tools_chars)
+            size += _tools_growth(head.tools)
         oc = head.output_config
         if isinstance(oc, dict) and isinstance(oc.get("format"), dict):
             size += len(orjson.dumps(oc["format"]))
@@ -205,15 +215,19 @@ class Probe:
         for m in messages:
             if isinstance(m.content, list):
                 blocks += m.content
+        inputs: list[msgspec.Raw] = []
         for b in blocks:
-            if b.type not in _CHAR_BLOCKS:
+            kind = b.type
+            if kind not in _CHAR_BLOCKS:
                 return None
             if len(b.input):
-                size += _exact_growth(b.input, _json_chars)
-            if b.type == "tool_result" and _first(b.content) not in (b'"', b""):
+                inputs.append(b.input)
+            if kind == "tool_result" and len(b.content) and not _starts(b.content, _QUOTE):
                 nested = bytes(b.content)
                 if any(n in nested for n in _FIXED_COST) or _EXPONENT.search(nested):
                     return None
+        if inputs:
+            size += _inputs_growth(inputs)
         bound = fixed + math.ceil(size / CHARS_PER_TOKEN)
         return None if at_most is not None and bound > at_most else bound
 
@@ -222,42 +236,102 @@ class Probe:
         if self._head is None:
             return True
         for m in self._head.messages or ():
-            if m.role != "assistant" or not isinstance(m.content, list):
+            content = m.content
+            if m.role != "assistant" or not isinstance(content, list):
                 continue
-            for b in m.content:
-                if foreign_thinking_fields(b.type, b.signature, b.data):
+            for b in content:
+                kind = b.type
+                if (kind == "thinking" or kind == "redacted_thinking") and foreign_thinking_fields(
+                    kind, b.signature, b.data
+                ):
                     return True
         return False
 
 
-def _in_content(content: str | list[_Block] | None, needle: bytes) -> bool:
-    """Whether ``needle`` may be in a string content or in one of its blocks' ``text``."""
-    if isinstance(content, str):
-        return needle.decode() in content
-    return any(needle in bytes(b.text) for b in content or ())
+_QUOTE = ord('"')
+_BRACKET = ord("[")
+
+
+def _starts(raw: msgspec.Raw, byte: int) -> bool:
+    """Whether a non-empty raw value starts with ``byte`` (msgspec hands values over without leading spaces)."""
+    return memoryview(raw)[0] == byte
 
 
 def _nested_has(raw: msgspec.Raw, needle: bytes) -> bool:
     """A tool result's nested block list may hold ``needle``; a plain string result never holds blocks."""
-    return _first(raw) == b"[" and needle in bytes(raw)
-
-
-def _first(raw: msgspec.Raw) -> bytes:
-    return bytes(memoryview(raw)[:1])
-
-
-def _json_chars(value: Any) -> int:
-    return len(orjson.dumps(value))
+    return len(raw) > 0 and _starts(raw, _BRACKET) and needle in bytes(raw)
 
 
 def _tools_chars(value: Any) -> int:
     return tools_len(value) if isinstance(value, list) else len(orjson.dumps(value))
 
 
-def _exact_growth(raw: msgspec.Raw, measure: Callable[[Any], int]) -> int:
+def _exact_growth(raw: msgspec.Raw | bytes, measure: Callable[[Any], int]) -> int:
     """How much longer the estimate counts a re-serialised field than its bytes (never less than 0)."""
     try:
         counted = measure(orjson.loads(bytes(raw)))
     except (orjson.JSONDecodeError, TypeError):
         counted = 10 * len(raw)  # odd values: a generous bound; the full parse decides the rest
     return max(0, counted - len(raw))
+
+
+# What the probe learns from ``tools`` (the bound's growth, whether ``web_search`` is spelled), by their bytes:
+# a client sends the same tools with every request of a session, and their re-measure (a parse of the schemas)
+# was most of a bound's cost. The last few lists are kept, compared byte for byte (a hash of the bytes would
+# cost as much as the comparison); at most 256 KB each.
+_TOOLS_CACHED_MAX = 256 * 1024
+_TOOLS_CACHED = 8
+
+
+class _ToolsFacts:
+    __slots__ = ("growth", "raw", "web_search")
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        self.growth: int | None = None
+        self.web_search: bool | None = None
+
+
+_tools_seen: list[_ToolsFacts] = []
+
+
+def _tools_facts(raw: msgspec.Raw) -> _ToolsFacts:
+    """The facts kept for these tools bytes (new, uncached ones when they are too long to keep)."""
+    key = bytes(raw)
+    if len(key) > _TOOLS_CACHED_MAX:
+        return _ToolsFacts(key)
+    for i, facts in enumerate(_tools_seen):
+        if facts.raw == key:
+            if i:
+                _tools_seen.insert(0, _tools_seen.pop(i))
+            return facts
+    facts = _ToolsFacts(key)
+    _tools_seen.insert(0, facts)
+    del _tools_seen[_TOOLS_CACHED:]
+    return facts
+
+
+def _tools_growth(raw: msgspec.Raw) -> int:
+    facts = _tools_facts(raw)
+    if facts.growth is None:
+        facts.growth = _exact_growth(facts.raw, _tools_chars)
+    return facts.growth
+
+
+def _inputs_growth(inputs: list[msgspec.Raw]) -> int:
+    """How much longer the estimate counts the ``tool_use`` inputs (compact JSON each) than their bytes.
+
+    Measured together, as one array: its compact JSON is the inputs' compact JSON joined by commas inside
+    brackets. The sum can be below 0 (an input that shrinks makes room for one that grows: only the total
+    counts); a value orjson cannot take gets the generous bound, as alone.
+    """
+    joined = b"[" + b",".join(inputs) + b"]"
+    try:
+        counted = len(orjson.dumps(orjson.loads(joined))) - len(inputs) - 1
+    except (orjson.JSONDecodeError, TypeError):
+        return sum(_exact_growth(i, _json_chars) for i in inputs)
+    return max(0, counted - (len(joined) - len(inputs) - 1))
+
+
+def _json_chars(value: Any) -> int:
+    return len(orjson.dumps(value))

@@ -41,6 +41,7 @@ from typing import Any
 
 from claude_code_mux.config.schema import Config
 from claude_code_mux.errors import HttpError, InvalidRequest
+from claude_code_mux.routing.derived import PerConfig
 from claude_code_mux.routing.estimate import estimate_tokens
 from claude_code_mux.routing.inspect import (
     TAG_OPEN,
@@ -77,22 +78,25 @@ def decide(
     ``full_trace`` (for ``ccm route explain``) keeps evaluating the rules after the winner so the trace
     shows which later rules would also have fired.
     """
-    r = cfg.router
+    c = _compiled(cfg)
     probe = body if isinstance(body, Probe) else Probe.of(body)
     raw_model = probe.get("model")
     model = raw_model if isinstance(raw_model, str) else ""
-    ctx = _Ctx(probe, headers, cfg, model)
+    ctx = _Ctx(probe, headers, cfg, c, model)
     trace: list[str] = []
     winner: tuple[str, _Hit] | None = None
-    for name in r.order:
-        if name in r.disabled:
-            trace.append(f"{name}: disabled (router.disabled)")
+    for name, fn, fixed, unset in c.steps:
+        if fixed is not None:  # disabled
+            trace.append(fixed)
             continue
         if winner is not None and not full_trace:
             trace.append(f"{name}: not evaluated ({winner[0]} fired first)")
             continue
+        if unset is not None:  # its router target (or what it needs) is not configured
+            trace.append(unset)
+            continue
         try:
-            hit, why = _RULES[name](ctx)
+            hit, why = fn(ctx)
         except HttpError as exc:
             if winner is None:
                 raise
@@ -110,7 +114,7 @@ def decide(
         trace.append(f"(no enabled rule fired: model {model!r} is used as requested)")
     rule, hit = winner
     strip = rule == "prompt_rules" and ctx.strip is not None
-    untag = "subagent" in r.order and "subagent" not in r.disabled and ctx.tags() is not None
+    untag = c.untag and ctx.tags() is not None
     edits = Edits(ctx.body) if strip or untag else None  # the common case edits nothing and parses nothing
     if edits is not None:
         if strip:
@@ -119,8 +123,7 @@ def decide(
             ctx.remove_tags(edits)
         trace.extend(f"edit: {note}" for note in edits.notes)
     # "provider,model" names its provider itself (``plan`` parses it); otherwise X-Provider restricts.
-    explicit_on = "explicit" in r.order and "explicit" not in r.disabled
-    provider = ctx.header_provider if explicit_on and rule != "explicit" else None
+    provider = ctx.header_provider if c.explicit_on and rule != "explicit" else None
     return RouteDecision(
         rule=rule,
         reason=hit.reason,
@@ -140,8 +143,7 @@ def model_exists(name: str, cfg: Config) -> bool:
     """Whether ``name`` is a ``[[models]]`` name, a provider model, or ``provider,model`` (known provider)."""
     if "," in name:
         return cfg.provider(name.partition(",")[0].strip()) is not None
-    low = name.lower()
-    if any(m.name.lower() == low for m in cfg.models):
+    if name.lower() in _compiled(cfg).names:
         return True
     return bool(resolve_model(name, cfg))
 
@@ -149,13 +151,71 @@ def model_exists(name: str, cfg: Config) -> bool:
 # --------------------------------------------------------------------------------------------- rules
 
 
-class _Ctx:
-    __slots__ = ("_tags", "cfg", "header_provider", "headers", "model", "probe", "strip", "tokens")
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """What ``decide`` needs from a configuration, worked out once per configuration."""
 
-    def __init__(self, probe: Probe, headers: Mapping[str, str], cfg: Config, model: str) -> None:
+    # Per rule in router.order: (name, rule, the trace line when disabled, the line when its target is unset).
+    steps: tuple[tuple[str, Callable[[_Ctx], tuple[_Hit | None, str]], str | None, str | None], ...]
+    untag: bool  # the subagent rule is on: its tags are removed from the forwarded body
+    explicit_on: bool
+    names: frozenset[str]  # the [[models]] names, lower-cased
+    auto_map: re.Pattern[str] | None
+    background: re.Pattern[str] | None
+
+
+def _unset(name: str, cfg: Config) -> str | None:
+    """Why a rule cannot fire under ``cfg`` whatever the request (None: it must look at the request)."""
+    r = cfg.router
+    target = {"websearch": r.websearch, "image": r.image, "long_context": r.long_context, "think": r.think}
+    if name in target and not target[name]:
+        return f"skipped (router.{name} unset)"
+    if name == "background":
+        if not r.background:
+            return "skipped (router.background unset)"
+        if not r.background_regex:
+            return "skipped (router.background_regex unset)"
+    if name == "prompt_rules" and not r.rules:
+        return "skipped (no [[router.rules]])"
+    return None
+
+
+def _compile(cfg: Config) -> _Compiled:
+    r = cfg.router
+    steps = []
+    for name in r.order:
+        unset = _unset(name, cfg)
+        steps.append(
+            (
+                name,
+                _RULES[name],
+                f"{name}: disabled (router.disabled)" if name in r.disabled else None,
+                f"{name}: {unset}" if unset is not None else None,
+            )
+        )
+    on = {name for name in r.order if name not in r.disabled}
+    auto_map = re.compile(r.auto_map_regex) if r.auto_map and r.auto_map_regex else None
+    return _Compiled(
+        steps=tuple(steps),
+        untag="subagent" in on,
+        explicit_on="explicit" in on,
+        names=frozenset(m.name.lower() for m in cfg.models),
+        auto_map=auto_map,
+        background=re.compile(r.background_regex) if r.background_regex else None,
+    )
+
+
+_compiled = PerConfig(_compile)
+
+
+class _Ctx:
+    __slots__ = ("_tags", "c", "cfg", "header_provider", "headers", "model", "probe", "strip", "tokens")
+
+    def __init__(self, probe: Probe, headers: Mapping[str, str], cfg: Config, c: _Compiled, model: str) -> None:
         self.probe = probe
         self.headers = headers
         self.cfg = cfg
+        self.c = c
         self.model = model
         hp = headers.get("x-provider")
         self.header_provider: str | None = hp.strip() if hp and hp.strip() else None
@@ -224,8 +284,7 @@ def _subagent(ctx: _Ctx) -> tuple[_Hit | None, str]:
 
 def _websearch(ctx: _Ctx) -> tuple[_Hit | None, str]:
     target = ctx.cfg.router.websearch
-    if not target:
-        return None, "skipped (router.websearch unset)"
+    assert target
     tools = ctx.probe.get("tools") if ctx.probe.may_have_web_search() else None
     if isinstance(tools, list):
         for t in tools:
@@ -237,8 +296,7 @@ def _websearch(ctx: _Ctx) -> tuple[_Hit | None, str]:
 
 def _image(ctx: _Ctx) -> tuple[_Hit | None, str]:
     target = ctx.cfg.router.image
-    if not target:
-        return None, "skipped (router.image unset)"
+    assert target
     where = find_image(ctx.probe.get("messages")) if ctx.probe.may_have_image() else None
     if where is None:
         return None, "no image block in messages"
@@ -247,8 +305,7 @@ def _image(ctx: _Ctx) -> tuple[_Hit | None, str]:
 
 def _long_context(ctx: _Ctx) -> tuple[_Hit | None, str]:
     r = ctx.cfg.router
-    if not r.long_context:
-        return None, "skipped (router.long_context unset)"
+    assert r.long_context
     bound = None if ctx.probe.parsed else ctx.probe.token_bound(r.long_context_threshold)
     if bound is not None and bound <= r.long_context_threshold:
         return None, f"estimate at most {bound} <= {r.long_context_threshold} tokens (from the body's size)"
@@ -260,8 +317,7 @@ def _long_context(ctx: _Ctx) -> tuple[_Hit | None, str]:
 
 def _think(ctx: _Ctx) -> tuple[_Hit | None, str]:
     r = ctx.cfg.router
-    if not r.think:
-        return None, "skipped (router.think unset)"
+    assert r.think
     why: list[str] = []
     thinking = ctx.probe.get("thinking")
     kind = thinking.get("type") if isinstance(thinking, dict) else None
@@ -283,19 +339,14 @@ def _think(ctx: _Ctx) -> tuple[_Hit | None, str]:
 
 def _background(ctx: _Ctx) -> tuple[_Hit | None, str]:
     r = ctx.cfg.router
-    if not r.background:
-        return None, "skipped (router.background unset)"
-    if not r.background_regex:
-        return None, "skipped (router.background_regex unset)"
-    if re.search(r.background_regex, ctx.model):
+    assert r.background and ctx.c.background is not None
+    if ctx.c.background.search(ctx.model):
         return _Hit(r.background, header_safe(ctx.model), f"model matches {r.background_regex!r}"), ""
     return None, f"model {ctx.model!r} does not match {r.background_regex!r}"
 
 
 def _prompt_rules(ctx: _Ctx) -> tuple[_Hit | None, str]:
     rules = ctx.cfg.router.rules
-    if not rules:
-        return None, "skipped (no [[router.rules]])"
     found = last_user_text(ctx.body.get("messages"))
     if found is None:
         return None, "no user message with visible text"
@@ -312,19 +363,12 @@ def _prompt_rules(ctx: _Ctx) -> tuple[_Hit | None, str]:
     return None, f"none of {len(rules)} rule(s) matched messages[{index}]"
 
 
-def _configured_name(name: str, cfg: Config) -> bool:
-    """A ``[[models]]`` entry has this exact name (matched as ``resolve_model`` matches it)."""
-    if cfg.model(name) is not None:
-        return True
-    low = name.lower()
-    return any(m.name.lower() == low for m in cfg.models)
-
-
 def _default(ctx: _Ctx) -> tuple[_Hit | None, str]:
     r = ctx.cfg.router
-    if ctx.model and _configured_name(ctx.model, ctx.cfg):
+    # A [[models]] entry with this name, matched as ``resolve_model`` matches it (exactly or ignoring case).
+    if ctx.model and ctx.model.lower() in ctx.c.names:
         return _Hit(ctx.model, "as_requested", "a [[models]] entry has this exact name (it wins over auto_map)"), ""
-    if r.auto_map and r.auto_map_regex and re.search(r.auto_map_regex, ctx.model):
+    if ctx.c.auto_map is not None and ctx.c.auto_map.search(ctx.model):
         return _Hit(r.default, "auto_map", f"auto_map_regex {r.auto_map_regex!r} matched {ctx.model!r}"), ""
     why = "auto_map off" if not (r.auto_map and r.auto_map_regex) else f"{r.auto_map_regex!r} did not match"
     return _Hit(ctx.model, "as_requested", f"{why}: the model name is routed as is"), ""

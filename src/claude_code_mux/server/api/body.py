@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from claude_code_mux.access.gate import AccessGate
 
 Receive = Callable[[], Awaitable[Any]]
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # what check_messages_body refuses in a model name
 # Small bodies: admin and OAuth calls.
 ADMIN_BODY_LIMIT = 256 * 1024
 
@@ -95,7 +97,7 @@ def check_messages_body(body: dict[str, Any] | Probe) -> str:
         raise InvalidRequest('model: field required (the model name to route, e.g. "claude-sonnet-4-5")')
     if not isinstance(model, str) or not model.strip():
         raise InvalidRequest("model: must be a non-empty string")
-    if any(c < " " or c == "\x7f" for c in model):
+    if _CONTROL.search(model):
         raise InvalidRequest("model: must not contain control characters")
     problem = probe.messages_problem()
     if problem is not None:

@@ -61,16 +61,38 @@ def hostname_of(host_header: str) -> str:
     return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
 
 
+# Verdicts of host_allowed by (Host header, bound host, allowed_hosts): clients send the same Host on every
+# request, and parsing it (``ipaddress``) cost more than the rest of the caller's checks. Bounded: a value too
+# long to be a host name is never stored, and the whole cache is dropped when it fills (random Host headers
+# cost what they cost without it).
+_HOST_CACHE_MAX = 256
+_HOST_MAX_LEN = 300
+_host_verdicts: dict[tuple[str, str, tuple[str, ...]], bool] = {}
+
+
 def host_allowed(host_header: str, s: ServerConfig, bound_host: str) -> bool:
+    """Whether a request with this ``Host`` may be answered (cached per header value and configuration)."""
+    key = (host_header, bound_host, s.allowed_hosts)
+    verdict = _host_verdicts.get(key)
+    if verdict is None:
+        verdict = _host_allowed(host_header, s.allowed_hosts, bound_host)
+        if len(host_header) <= _HOST_MAX_LEN and len(bound_host) <= _HOST_MAX_LEN:
+            if len(_host_verdicts) >= _HOST_CACHE_MAX:
+                _host_verdicts.clear()
+            _host_verdicts[key] = verdict
+    return verdict
+
+
+def _host_allowed(host_header: str, allowed_hosts: tuple[str, ...], bound_host: str) -> bool:
     name = hostname_of(host_header).rstrip(".")
     if not name:
         return False
-    if is_loopback_host(name) or name in (h.lower().rstrip(".") for h in s.allowed_hosts):
+    if is_loopback_host(name) or name in (h.lower().rstrip(".") for h in allowed_hosts):
         return True
     if is_loopback_host(bound_host):
         return False
     # Listening beyond loopback: an address is never a rebinding name; names are checked only when listed.
-    return _ip(name) is not None or not s.allowed_hosts
+    return _ip(name) is not None or not allowed_hosts
 
 
 def check_host(headers: Mapping[str, str], s: ServerConfig, bound_host: str) -> None:
