@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from claude_code_mux.errors import error_body, error_type_for_status
 
@@ -31,6 +31,27 @@ STALLED = "ccm.client_stalled"
 # scope["state"] key: a callable run when the client disconnects before the answer is complete.
 ON_GONE = "ccm.on_gone"
 HOOKS = "ccm.hooks"  # present when the request is served by this protocol (ON_GONE and STALLED work)
+
+
+def body_writer(send: Any) -> RequestResponseCycle | None:
+    """The uvicorn cycle behind an ASGI ``send``, when it is its own bound method (for :func:`write_chunk`)."""
+    cycle = getattr(send, "__self__", None)
+    return cycle if isinstance(cycle, RequestResponseCycle) else None
+
+
+def write_chunk(cycle: RequestResponseCycle, data: bytes) -> bool:
+    """Write one non-empty streamed body chunk straight to the transport, as ``send`` of an
+    ``http.response.body`` message with ``more_body`` would: True when written, False when the caller must go
+    through ``send`` (response not started or not chunked — a HEAD —, finished, client gone, or writes paused)."""
+    if (
+        cycle.chunked_encoding
+        and not cycle.response_complete
+        and not cycle.disconnected
+        and not cycle.flow.write_paused
+    ):
+        cycle.transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+        return True
+    return False
 
 
 class _HeadTooLarge(Exception):
