@@ -129,6 +129,15 @@ def test_a_read_of_many_deltas_passes_whole_and_a_bad_one_among_them_stops_the_r
             assert out == b"".join([*ok, bad, *ok]) and g.error is None
         else:
             assert out == b"".join(ok) and g.error is not None
+        g = StreamGuard()  # the same read ending with other events: deltas up to the last one, then the rest
+        out = g.feed(b"".join([*ok, bad, *ok, FRAMES[7], FRAMES[8]]))
+        if bad.endswith(b"\n\n\n"):
+            assert out == b"".join([*ok, bad, *ok, FRAMES[7], FRAMES[8]]) and g.close() is None
+        else:
+            assert out == b"".join(ok) and g.error is not None
+    g = StreamGuard()
+    read = b"".join([*ok, FRAMES[7], *ok, FRAMES[1], *ok, FRAMES[8]])  # message_delta and a ping among deltas
+    assert g.feed(read) == read and g.close() is None and g.usage == {"output_tokens": 3}
 
 
 def test_blank_lines_between_events_are_no_events() -> None:
