@@ -79,6 +79,11 @@ FRAMES = [
     b"event: content_block_delta\ndata:{}\n\n",  # no space after the colon
     b"event: content_block_delta\ndata: {x}\nid: 7\n\n",  # a field after the data line
     b"event: content_block_delta\n\ndata: {}\n\n",  # an event line alone, then data alone
+    b'event: content_block_delta\ndata: {"t":"}\\n\\nevent: x"}\n\n',  # the text spells a frame boundary
+    b'event: content_block_delta\ndata: {"a":"\r"}\n\n',  # a lone CR inside the data line
+    b'event: content_block_delta\ndata: {"a":1}\n\n\n',  # a stray blank line after the event
+    b"event: content_block_delta\ndata: {\n\n",  # the object never closes
+    b'event: content_block_delta\ndata: {"a":1}\nevent: content_block_delta\ndata: {"b":2}\n\n',  # two in one frame
 ]
 
 
@@ -110,3 +115,40 @@ def test_the_plain_run_shortcut_decides_exactly_like_the_per_event_check(picks: 
         slow.usage,
         slow.close(),
     )
+
+
+def test_a_read_of_many_deltas_passes_whole_and_a_bad_one_among_them_stops_the_relay_before_it() -> None:
+    delta = FRAMES[0]
+    ok = [delta.replace(b'"a"', f'"{"x" * i}"'.encode()) for i in range(1, 40)]
+    g = StreamGuard()
+    assert g.feed(b"".join(ok)) == b"".join(ok)
+    for bad in (FRAMES[2], FRAMES[4], FRAMES[-1], delta.replace(b"}}\n\n", b"}}\n\n\n")):
+        g = StreamGuard()
+        out = g.feed(b"".join([*ok, bad, *ok]))
+        if bad.endswith(b"\n\n\n"):  # a blank line alone is no event: everything passes
+            assert out == b"".join([*ok, bad, *ok]) and g.error is None
+        else:
+            assert out == b"".join(ok) and g.error is not None
+        g = StreamGuard()  # the same read ending with other events: deltas up to the last one, then the rest
+        out = g.feed(b"".join([*ok, bad, *ok, FRAMES[7], FRAMES[8]]))
+        if bad.endswith(b"\n\n\n"):
+            assert out == b"".join([*ok, bad, *ok, FRAMES[7], FRAMES[8]]) and g.close() is None
+        else:
+            assert out == b"".join(ok) and g.error is not None
+    g = StreamGuard()
+    read = b"".join([*ok, FRAMES[7], *ok, FRAMES[1], *ok, FRAMES[8]])  # message_delta and a ping among deltas
+    assert g.feed(read) == read and g.close() is None and g.usage == {"output_tokens": 3}
+
+
+def test_blank_lines_between_events_are_no_events() -> None:
+    # Regression: an event followed by an odd number of extra newlines made the per-event loop search past the
+    # region's end and start over from its beginning, forever (the router's event loop hung on one stream).
+    # Blank lines are legal SSE; they dispatch nothing, and message_stop after them still counts.
+    stream = STREAM.replace(b"\n\nevent: ", b"\n\n\nevent: ").replace(
+        b"\nevent: message_stop", b"\n\nevent: message_stop"
+    )
+    for chunks in ([stream], [stream + b"\n"], [c + b"\n\n\n" for c in STREAM.split(b"\n\n") if c]):
+        out, g = run(chunks)
+        assert out == b"".join(chunks)
+        assert g.close() is None
+        assert g.usage == {"input_tokens": 11, "cache_read_input_tokens": 3, "output_tokens": 7}

@@ -7,7 +7,7 @@ It POSTs through the provider's :class:`~claude_code_mux.providers.transport.Tra
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -65,20 +65,34 @@ def response_headers(resp: _HasHeaders) -> dict[str, str]:
     return {k: v for k, v in resp.headers.items() if k.lower() not in _NOT_RETURNED}
 
 
+_START = b"event: message_start\ndata: "
+
+
 def rewrite_start_model(first: bytes, model: str) -> bytes:
     """Echo the client's model in ``message_start`` (only the first event is touched)."""
     end = first_event_end(first)
     if end == -1 or not first.startswith(b"event: message_start"):
         return first
-    events = SSEDecoder().feed(first[:end])
-    if not events or events[0].event != "message_start":
-        return first
+    data: Any = None
+    if first.startswith(_START) and first.find(b"\n", len(_START)) == end - 2 and first.find(b"\r", 0, end) == -1:
+        # The usual frame, one data line: parsed from the bytes (the decoder below would decode it to str first).
+        try:
+            data = orjson.loads(first[len(_START) : end - 2])
+        except orjson.JSONDecodeError:
+            data = None  # e.g. invalid UTF-8, which the decoder replaces: decided below as before
+    if data is None:
+        events = SSEDecoder().feed(first[:end])
+        if not events or events[0].event != "message_start":
+            return first
+        try:
+            data = orjson.loads(events[0].data)
+        except orjson.JSONDecodeError:
+            return first
     try:
-        data = orjson.loads(events[0].data)
         data["message"]["model"] = model
-    except (orjson.JSONDecodeError, KeyError, TypeError):
+    except (KeyError, TypeError):
         return first
-    return b"event: message_start\ndata: " + orjson.dumps(data) + b"\n\n" + first[end:]
+    return _START + orjson.dumps(data) + b"\n\n" + first[end:]
 
 
 def echo_model(body: bytes, model: str) -> bytes:

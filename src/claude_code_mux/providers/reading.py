@@ -44,19 +44,22 @@ def first_event_end(buf: bytes | bytearray, start: int = 0) -> int:
 
 async def read_first_event(resp: UpstreamResponse, name: str, limit: int = MAX_FIRST_EVENT_BYTES) -> bytes:
     """The stream's bytes up to (and a little past) the end of its first event; UpstreamFailure past ``limit``."""
-    buf = bytearray()
+    chunk = await resp.readany()
+    if not chunk:
+        raise UpstreamFailure(f"{name}: upstream closed the stream before the first event")
+    if first_event_end(chunk) != -1:
+        return chunk  # the usual case: the first read holds the first event (no copy)
+    buf = bytearray(chunk)
     while True:
+        if len(buf) > limit:
+            raise UpstreamFailure(f"{name}: first stream event over {limit} bytes", status=502)
         searched = max(0, len(buf) - 3)  # a separator may straddle two chunks
         chunk = await resp.readany()
         if not chunk:
-            if not buf:
-                raise UpstreamFailure(f"{name}: upstream closed the stream before the first event")
             return bytes(buf)
         buf += chunk
         if first_event_end(buf, searched) != -1:
             return bytes(buf)
-        if len(buf) > limit:
-            raise UpstreamFailure(f"{name}: first stream event over {limit} bytes", status=502)
 
 
 def transport_failure(name: str, exc: TransportError) -> UpstreamFailure:

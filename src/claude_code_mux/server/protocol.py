@@ -43,6 +43,27 @@ HOOKS = "ccm.hooks"  # present when the request is served by this protocol (ON_G
 BODY_HANDOFF = 4 * 1024 * 1024
 
 
+def body_writer(send: Any) -> RequestResponseCycle | None:
+    """The uvicorn cycle behind an ASGI ``send``, when it is its own bound method (for :func:`write_chunk`)."""
+    cycle = getattr(send, "__self__", None)
+    return cycle if isinstance(cycle, RequestResponseCycle) else None
+
+
+def write_chunk(cycle: RequestResponseCycle, data: bytes) -> bool:
+    """Write one non-empty streamed body chunk straight to the transport, as ``send`` of an
+    ``http.response.body`` message with ``more_body`` would: True when written, False when the caller must go
+    through ``send`` (response not started or not chunked — a HEAD —, finished, client gone, or writes paused)."""
+    if (
+        cycle.chunked_encoding
+        and not cycle.response_complete
+        and not cycle.disconnected
+        and not cycle.flow.write_paused
+    ):
+        cycle.transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+        return True
+    return False
+
+
 class _HeadTooLarge(Exception):
     """Raised from a parser callback to stop at an oversized head."""
 

@@ -18,7 +18,11 @@ from claude_code_mux.wire.usage import merge_usage
 # released as it is, in one C-level match; anything else (message_*/error events, comments, multi-line data,
 # odd spacing) goes through the per-event check below, which decides exactly the same for these frames.
 _PLAIN_RUN = re.compile(rb"(?:event: (?!message_|error)[^\n]*\ndata: \{[^\n]*\}\n\n)+")
-_DELTA = b"event: content_block_delta\ndata: {"  # the commonest event: one whole is checked without a regex
+# The commonest event. A read made only of delta events is checked without a regex: it starts with _DELTA, ends
+# with "}\n\n", and every other newline in it belongs to a _JOIN (where one delta ends and the next begins), so
+# each event is `event: content_block_delta`, one `data: {...}` line, a blank line (what _PLAIN_RUN accepts).
+_DELTA = b"event: content_block_delta\ndata: {"
+_JOIN = b"}\n\n" + _DELTA
 
 
 class StreamGuard:
@@ -35,37 +39,64 @@ class StreamGuard:
         if self.error is not None:
             return b""
         buf = self._buf + chunk if self._buf else chunk
-        if b"\r" in buf:
+        if buf.find(b"\r") != -1:  # (not `b"\r" in buf`: bytes' `in` first tries the needle as an int)
             buf = buf.replace(b"\r\n", b"\n")
-        end = buf.rfind(b"\n\n")
-        if end == -1:
+        end = buf.rfind(b"\n\n") + 2
+        if end == 1:
             self._buf = buf
             return b""
-        end += 2
-        region, self._buf = buf[:end], buf[end:]
-        if (
-            region.startswith(_DELTA)
-            and region.endswith(b"}\n\n")
-            and region.count(b"\n") == 3  # one delta event: its data one line that ends the object
-        ):
-            return region
+        if end == len(buf):
+            region = buf
+            self._buf = b""
+        else:
+            region, self._buf = buf[:end], buf[end:]
+        if region.startswith(_DELTA) and region.endswith(b"}\n\n"):
+            lines = region.count(b"\n")  # why counting is exact: see _deltas
+            if lines == 3 or lines == 3 * region.count(_JOIN) + 3:  # one delta, or a run of them
+                return region
+        pos = 0
+        n = len(region)
+        tried = False  # the run-of-deltas count is tried once per read: it scans to the region's last delta
         # Runs of plain events are skipped in one C-level match each, and only the frames between them are checked
         # one by one: a read that coalesced message_start or message_stop with hundreds of deltas (a long answer
         # read in 64 KB pieces) no longer sends every delta in it through the per-event check.
-        pos = 0
-        n = len(region)
         match = _PLAIN_RUN.match
         while pos < n:
+            if region[pos] == 10:  # a blank line between events dispatches nothing (and ends no frame)
+                pos += 1
+                continue
+            if not tried and region.startswith(_DELTA, pos):
+                tried = True
+                stop = self._deltas(region, pos)
+                if stop != pos:
+                    pos = stop
+                    continue
             run = match(region, pos)
             if run is not None:
                 pos = run.end()
                 continue
-            nxt = region.find(b"\n\n", pos)
+            nxt = region.find(b"\n\n", pos)  # found: the region ends with one, after pos
             frame_end = nxt + 2
             if not self._check(region, pos, nxt):
                 return region[:pos]
             pos = frame_end
         return region
+
+    @staticmethod
+    def _deltas(region: bytes, pos: int) -> int:
+        """The end of the run of delta events from ``pos`` to the region's last delta, or ``pos`` if it is not one.
+
+        Why the count is exact: the only "}" in _JOIN is its first byte and _DELTA has none, so occurrences of
+        _JOIN overlap neither each other nor the leading _DELTA nor the closing "}\n\n". Those pieces hold three
+        newlines per _JOIN plus three; a newline anywhere else (multi-line data, another kind of event, a stray
+        blank line) makes the count differ.
+        """
+        last = region.rfind(_JOIN, pos)
+        stop = region.find(b"\n\n", pos + len(_DELTA) if last == -1 else last + len(_JOIN)) + 2
+        joins = 0 if last == -1 else region.count(_JOIN, pos, stop)
+        if stop > 1 and region.endswith(b"}\n\n", pos, stop) and region.count(b"\n", pos, stop) == 3 * joins + 3:
+            return stop
+        return pos
 
     def _check(self, region: bytes, start: int, stop: int) -> bool:
         frame = region[start:stop]

@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from claude_code_mux.server.protocol import body_writer, write_chunk
+
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 # Framing and connection headers are the server's to write, never copied from an upstream answer.
 _NOT_RELAYED = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
@@ -58,10 +60,11 @@ def header_list(headers: Mapping[str, str], extra: list[tuple[bytes, bytes]]) ->
 class AsgiOut:
     """An :class:`Outbound` writing through ASGI ``send``; ``extra`` headers (CORS) go on every response."""
 
-    __slots__ = ("_send", "extra", "finished", "started")
+    __slots__ = ("_cycle", "_send", "extra", "finished", "started")
 
     def __init__(self, send: Send, extra: list[tuple[bytes, bytes]] | None = None) -> None:
         self._send = send
+        self._cycle = body_writer(send)  # uvicorn's own send: stream chunks go to the transport directly
         self.extra = extra or []
         self.started = False
         self.finished = False
@@ -80,7 +83,7 @@ class AsgiOut:
         await self._send({"type": "http.response.start", "status": status, "headers": hdrs})
 
     async def write(self, data: bytes) -> None:
-        if data:
+        if data and (self._cycle is None or not write_chunk(self._cycle, data)):
             await self._send({"type": "http.response.body", "body": data, "more_body": True})
 
     async def end(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -238,35 +238,45 @@ async def _relay_stream(resp: Outbound, holder: RuntimeHolder, rec: Recording, r
     reply = result.reply
     assert reply.chunks is not None
     holder.active_streams += 1
-    tail = b""
+    first = reply.first
+    tail = b""  # unguarded streams: their end, to see how they ended (and their usage)
     guard = StreamGuard() if reply.guard else None
     try:
         await resp.start(reply.status, reply.headers)
-        first = guard.feed(reply.first) if guard is not None else reply.first
-        await resp.write(first)
+        await resp.write(guard.feed(first) if guard is not None else first)
         rec.ttfb = time.perf_counter()
-        tail = reply.first[-2048:]
-        it: AsyncIterator[bytes] = reply.chunks.__aiter__()
+        tail = first[-2048:]
+        nxt = reply.chunks.__aiter__().__anext__
+        write = resp.write
         failure: str | None = None
-        while guard is None or guard.error is None:
-            try:
-                chunk = await it.__anext__()
-            except StopAsyncIteration:
-                break
-            except STREAM_ERRORS as exc:
-                failure = str(exc) or type(exc).__name__
-                break
-            if guard is not None:
-                chunk = guard.feed(chunk)
-                if chunk:
-                    await resp.write(chunk)
-            else:
-                await resp.write(chunk)
-                tail = (tail + chunk)[-2048:]
-        if failure is None and guard is not None:
-            failure = guard.close()
-        elif failure is None and b"message_stop" not in tail and b"event: error" not in tail:
-            failure = "upstream stream ended without message_stop"
+        if guard is not None:
+            feed = guard.feed
+            while guard.error is None:
+                try:
+                    chunk = await nxt()
+                except StopAsyncIteration:
+                    break
+                except STREAM_ERRORS as exc:
+                    failure = str(exc) or type(exc).__name__
+                    break
+                out = feed(chunk)
+                if out:
+                    await write(out)
+            if failure is None:
+                failure = guard.close()
+        else:
+            while True:
+                try:
+                    chunk = await nxt()
+                except StopAsyncIteration:
+                    break
+                except STREAM_ERRORS as exc:
+                    failure = str(exc) or type(exc).__name__
+                    break
+                await write(chunk)
+                tail = (tail + chunk)[-2048:] if len(chunk) < 2048 else chunk[-2048:]
+            if failure is None and b"message_stop" not in tail and b"event: error" not in tail:
+                failure = "upstream stream ended without message_stop"
         if failure is not None:
             rec.status = 599
             rec.error = f"upstream stream failed after it started: {failure}"
@@ -276,7 +286,7 @@ async def _relay_stream(resp: Outbound, holder: RuntimeHolder, rec: Recording, r
     finally:
         reply.close()
         holder.active_streams -= 1
-        rec.usage = reply.usage or (guard.usage if guard is not None else usage_from_stream(reply.first, tail))
+        rec.usage = reply.usage or (guard.usage if guard is not None else usage_from_stream(first, tail))
 
 
 async def serve_count_tokens(
