@@ -48,10 +48,15 @@ def settle_gc() -> None:
     walks the young objects of every open request: ~9 % of the router's CPU at c=128 here. Start-up objects are
     frozen (never walked again) and a collection runs after 20,000 net new containers, which the request swing
     does not reach; real garbage cycles (rare: exceptions kept with their tracebacks) are still collected.
+
+    ``ccm start`` imports with the collector off (:func:`claude_code_mux.cli.main.main`) and this turns it on.
+    Nothing is collected first: a full collection here walks every start-up object (~50,000, ~30 ms before the
+    first request on the 2-core VM) to free the few hundred objects that import-time cycles leave, and the
+    ~120 young collections the imports would trigger free nothing either.
     """
-    gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
+    gc.enable()
 
 
 def _admin_routes() -> list[BaseRoute]:
