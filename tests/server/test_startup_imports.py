@@ -144,3 +144,31 @@ def test_the_server_commands_are_told_apart_from_the_others() -> None:
     assert _command(["--config", "x.toml", "stop"]) == "stop"
     assert _command(["code", "-p", "start", "-c"]) == "code"
     assert _command(["--version"]) is None
+
+
+def test_start_leaves_the_collector_as_it_found_it(tmp_path: Path) -> None:
+    """``ccm start`` imports with the collector off (the server turns it on once it serves); a start that ends
+    early, here refused, must not leave it off in the calling process."""
+    import gc
+
+    from claude_code_mux.cli.main import main
+
+    assert gc.isenabled()
+    assert main(["--home", str(tmp_path), "start", "--host", "0.0.0.0", "--port", "0"]) == 2  # no api_key
+    assert gc.isenabled()
+
+
+def test_settle_gc_freezes_start_up_and_turns_the_collector_on() -> None:
+    import gc
+
+    from claude_code_mux.server.run import settle_gc
+
+    threshold = gc.get_threshold()
+    gc.disable()
+    try:
+        settle_gc()
+        assert gc.isenabled() and gc.get_freeze_count() > 0 and gc.get_threshold()[0] == 20_000
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+        gc.enable()
