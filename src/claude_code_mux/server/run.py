@@ -33,6 +33,7 @@ from claude_code_mux.observe.logging import Redactor, setup_logging
 from claude_code_mux.runtime import Runtime
 from claude_code_mux.server.app import build_app
 from claude_code_mux.server.lazy_routes import LazyRoutes
+from claude_code_mux.server.listen import bind_socket
 from claude_code_mux.server.memory import trim_when_idle
 from claude_code_mux.server.protocol import BoundedHttpToolsProtocol
 from claude_code_mux.server.state import RuntimeHolder
@@ -98,6 +99,7 @@ class ServerOptions:
     watch: bool = True
     signals: bool = True
     tune_gc: bool = False  # settle_gc() after start (process-wide, so only when the process is the server)
+    sock: socket.socket | None = None  # already bound (``--workers``: see cli/server.py); else bound at start
 
 
 class Server:
@@ -158,15 +160,9 @@ class Server:
         annotate_last_requests(self.holder)
         app = build_app(self.holder, [LazyRoutes(_admin_routes)])
         self._admin_state = app.starlette.state
-        sock = socket.socket(socket.AF_INET6 if ":" in self.opts.host else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if hasattr(socket, "SO_REUSEPORT") and os.environ.get("CCM_REUSEPORT"):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        try:
-            sock.bind((self.opts.host, self.opts.port))
-        except OSError:
-            sock.close()
-            raise
+        sock = self.opts.sock
+        if sock is None:
+            sock = bind_socket(self.opts.host, self.opts.port, reuse_port=bool(os.environ.get("CCM_REUSEPORT")))
         sock.listen(1024)
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
