@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from claude_code_mux.cli import instance
@@ -20,6 +19,8 @@ from claude_code_mux.errors import ConfigError
 
 
 def health_ok(host: str, port: int, timeout: float = 1.0) -> bool:
+    import urllib.request  # not imported by `ccm start` itself (http.client, email: ~3 ms)
+
     h = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     if ":" in h and not h.startswith("["):
         h = f"[{h}]"
