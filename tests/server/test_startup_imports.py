@@ -35,6 +35,7 @@ LAZY = (
     "claude_code_mux.auth.login",
     "cryptography.fernet",  # the token store's sealing, for sealed stores only
     "redis",  # the fleet's shared state, for [state] backend = "redis" only
+    "ctypes",  # malloc_trim, looked up on the first trim after a burst
 )
 
 
@@ -175,3 +176,13 @@ def test_settle_gc_freezes_start_up_and_turns_the_collector_on() -> None:
         gc.unfreeze()
         gc.set_threshold(*threshold)
         gc.enable()
+
+
+def test_malloc_trim_is_looked_up_when_first_needed() -> None:
+    import platform
+
+    from claude_code_mux.server import memory
+
+    assert isinstance(memory.malloc_trim(), bool)
+    if platform.libc_ver()[0] == "glibc":
+        assert memory._load_trim() is not None

@@ -12,7 +12,7 @@ Only glibc has ``malloc_trim``; elsewhere (musl, macOS) this is a no-op.
 from __future__ import annotations
 
 import asyncio
-import ctypes
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -20,7 +20,11 @@ from collections.abc import Callable
 log = logging.getLogger(__name__)
 
 
+@functools.cache
 def _load_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, looked up on the first trim (ctypes is not needed before: ~0.3 MB)."""
+    import ctypes
+
     try:
         fn = ctypes.CDLL(None).malloc_trim
     except (AttributeError, OSError):
@@ -31,12 +35,10 @@ def _load_trim() -> Callable[[int], int] | None:
     return trim
 
 
-MALLOC_TRIM = _load_trim()
-
-
 def malloc_trim() -> bool:
-    """Return free heap pages to the system; True when glibc released any."""
-    return bool(MALLOC_TRIM(0)) if MALLOC_TRIM is not None else False
+    """Return free heap pages to the system; True when glibc released any (False without glibc)."""
+    fn = _load_trim()
+    return bool(fn(0)) if fn is not None else False
 
 
 async def trim_when_idle(
@@ -51,8 +53,6 @@ async def trim_when_idle(
 ) -> None:
     """Run until cancelled: trim once ``requests()`` (a running count of requests started) has not moved for
     ``idle_s``, nothing is in flight (``busy()`` is false) and ``min_requests`` arrived since the last trim."""
-    if MALLOC_TRIM is None and trim is malloc_trim:
-        return
     seen = trimmed_at = requests()
     quiet_since = clock()
     while True:
@@ -63,5 +63,7 @@ async def trim_when_idle(
             continue
         if n - trimmed_at >= min_requests and clock() - quiet_since >= idle_s and not busy():
             trimmed_at = n
+            if trim is malloc_trim and _load_trim() is None:
+                return  # no glibc: nothing to trim, ever
             released = await asyncio.to_thread(trim)
             log.debug("idle after %d requests: malloc_trim released memory: %s", n, released)
