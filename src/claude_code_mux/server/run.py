@@ -1,7 +1,8 @@
 """Run the server: build the runtime, listen, reload on SIGHUP / file change, shut down gracefully.
 
 uvicorn (httptools, uvloop) serves the one ASGI application (:mod:`.app`), driven programmatically: we make
-the listening socket (port 0 in tests; ``SO_REUSEPORT`` for ``--workers N``), uvicorn serves it, and on stop it
+the listening socket (port 0 in tests; ``SO_REUSEPORT`` for ``--workers N``, where ``ccm start`` binds it
+before the other workers start: :mod:`.listen`), uvicorn serves it, and on stop it
 stops accepting, lets open streams finish within ``server.timeouts.shutdown_grace_ms``, then closes.
 """
 
