@@ -222,6 +222,7 @@ class Server:
         config = uvicorn.Config(
             app,  # type: ignore[arg-type]
             http=BoundedHttpToolsProtocol,
+            ws="none",  # no WebSocket route; "auto" would look for the websockets and wsproto packages at start
             loop="none",
             interface="asgi3",
             lifespan="off",
