@@ -20,9 +20,9 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
-from starlette.routing import BaseRoute
 
 from claude_code_mux import __version__
 from claude_code_mux.access.gate import AccessGate
@@ -33,13 +33,15 @@ from claude_code_mux.observe.hub import build_observers
 from claude_code_mux.observe.logging import Redactor, setup_logging
 from claude_code_mux.runtime import Runtime
 from claude_code_mux.server.app import build_app
-from claude_code_mux.server.lazy_routes import LazyRoutes
 from claude_code_mux.server.listen import bind_socket
 from claude_code_mux.server.memory import trim_when_idle
 from claude_code_mux.server.protocol import BoundedHttpToolsProtocol
 from claude_code_mux.server.state import RuntimeHolder
 from claude_code_mux.server.usage_poll import annotate_last_requests, start_poller
 from claude_code_mux.server.wiring import RuntimeBuilder
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
 
 
 def settle_gc() -> None:
@@ -67,6 +69,13 @@ def _admin_routes() -> list[BaseRoute]:
     from claude_code_mux.server.admin import routes
 
     return routes()
+
+
+def _extra_routes() -> list[BaseRoute]:
+    """Behind the API routes when the Starlette side is built: the admin side, itself loaded on first use."""
+    from claude_code_mux.server.lazy_routes import LazyRoutes
+
+    return [LazyRoutes(_admin_routes)]
 
 
 def is_loopback(host: str) -> bool:
@@ -159,8 +168,8 @@ class Server:
             await fleet.start(rt.health, lambda: self.holder.current.accounts if self.holder else None, self.reload)
         self._poller = start_poller(self.holder)
         annotate_last_requests(self.holder)
-        app = build_app(self.holder, [LazyRoutes(_admin_routes)])
-        self._admin_state = app.starlette.state
+        app = build_app(self.holder, _extra_routes)
+        self._app = app
         sock = self.opts.sock
         if sock is None:
             sock = bind_socket(self.opts.host, self.opts.port, reuse_port=bool(os.environ.get("CCM_REUSEPORT")))
@@ -335,7 +344,8 @@ class Server:
         if "claude_code_mux.server.admin" in sys.modules:  # the admin side loads on first use (lazy_routes)
             from claude_code_mux.server.admin import close as close_admin
 
-            await close_admin(getattr(self, "_admin_state", None))  # pending logins' loopback listeners
+            app = getattr(self, "_app", None)
+            await close_admin(app.starlette_state if app is not None else None)  # pending logins' listeners
         if self._poller is not None:
             self._poller.cancel()
         await self.holder.current.close()
