@@ -38,6 +38,14 @@ LAZY = (
     "prometheus_client",  # the metrics observer counts in plain dicts; /metrics renders them
 )
 
+# Not needed by the hot routes, HEAD / and /health: the Starlette side is built on the first other request.
+STARLETTE_SIDE = (
+    "starlette.applications",
+    "claude_code_mux.server.api.routes",
+    "claude_code_mux.server.api.passthrough",
+    "claude_code_mux.server.lazy_routes",
+)
+
 
 def _imported(text: str) -> set[str]:
     return {m.group(1) for m in re.finditer(r"^import time:.*\|\s+(\S+)\s*$", text, re.M)}
@@ -62,10 +70,18 @@ def test_serving_does_not_import_the_heavy_surfaces(tmp_path: Path) -> None:
             assert c.get("/health").status_code == 200
             r = c.post("/v1/messages", content=b"{", headers={"content-type": "application/json"})
             assert r.status_code == 400 and r.json()["type"] == "error"  # the hot route answered
+            assert c.head("/").status_code == 200  # Claude Code's preconnect
+            time.sleep(0.3)
+            hot_only = _imported(err.read_text())
+            starlette_side = [m for m in STARLETTE_SIDE if m in hot_only]
+            assert starlette_side == [], f"built before a request needed the Starlette side: {starlette_side}"
             assert c.get("/v1/models").status_code < 500  # a Starlette /v1/* route
             time.sleep(0.3)  # importtime lines are written as modules load
-            eager = sorted(m for m in _imported(err.read_text()) for lazy in LAZY if m == lazy)
+            imported = _imported(err.read_text())
+            eager = sorted(m for m in imported for lazy in LAZY if m == lazy)
             assert eager == [], f"imported before anyone needed them: {eager}"
+            if "prometheus_client" not in imported:  # its exposition module imports urllib.request
+                assert "urllib.request" not in imported  # ccm's own use: the health check of stop/status
             # The admin side loads on the first request for it, and answers as before.
             ui = c.get("/")
             assert ui.status_code == 200 and "text/html" in ui.headers["content-type"]
@@ -145,3 +161,41 @@ def test_the_server_commands_are_told_apart_from_the_others() -> None:
     assert _command(["--config", "x.toml", "stop"]) == "stop"
     assert _command(["code", "-p", "start", "-c"]) == "code"
     assert _command(["--version"]) is None
+
+
+def test_start_leaves_the_collector_as_it_found_it(tmp_path: Path) -> None:
+    """``ccm start`` imports with the collector off (the server turns it on once it serves); a start that ends
+    early, here refused, must not leave it off in the calling process."""
+    import gc
+
+    from claude_code_mux.cli.main import main
+
+    assert gc.isenabled()
+    assert main(["--home", str(tmp_path), "start", "--host", "0.0.0.0", "--port", "0"]) == 2  # no api_key
+    assert gc.isenabled()
+
+
+def test_settle_gc_freezes_start_up_and_turns_the_collector_on() -> None:
+    import gc
+
+    from claude_code_mux.server.run import settle_gc
+
+    threshold = gc.get_threshold()
+    gc.disable()
+    try:
+        settle_gc()
+        assert gc.isenabled() and gc.get_freeze_count() > 0 and gc.get_threshold()[0] == 20_000
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+        gc.enable()
+
+
+def test_malloc_trim_is_looked_up_when_first_needed() -> None:
+    import platform
+
+    from claude_code_mux.server import memory
+
+    assert isinstance(memory.malloc_trim(), bool)
+    if platform.libc_ver()[0] == "glibc":
+        assert memory._load_trim() is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 from collections.abc import Sequence
@@ -73,19 +74,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         rc = fast_main(args_list[1:])
         if rc is not None:
             return rc
-    parser = build_parser((_SERVER_GROUP,) if _command(args_list) in _SERVER_COMMANDS else _GROUPS)
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
-    from claude_code_mux.cli.common import resolve_paths
-
-    resolve_paths(args)
+    command = _command(args_list)
+    collecting = gc.isenabled()
+    if command == "start":
+        # Everything imported and built before the server serves lives as long as the process: no collection
+        # would free it. The server freezes it and turns the collector back on (server/run.py settle_gc).
+        gc.disable()
     try:
-        rc = args.func(args)
-    except KeyboardInterrupt:
-        return 130
-    return int(rc or 0)
+        parser = build_parser((_SERVER_GROUP,) if command in _SERVER_COMMANDS else _GROUPS)
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 0
+        from claude_code_mux.cli.common import resolve_paths
+
+        resolve_paths(args)
+        try:
+            rc = args.func(args)
+        except KeyboardInterrupt:
+            return 130
+        return int(rc or 0)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from claude_code_mux.cli import instance
@@ -20,6 +19,8 @@ from claude_code_mux.errors import ConfigError
 
 
 def health_ok(host: str, port: int, timeout: float = 1.0) -> bool:
+    import urllib.request  # not imported by `ccm start` itself (http.client, email: ~3 ms)
+
     h = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     if ":" in h and not h.startswith("["):
         h = f"[{h}]"
@@ -81,6 +82,23 @@ async def _announce_when_ready(
         print(f"claude-code-mux is ready on http://{host}:{port}\n{next_steps(args, host, port)}", flush=True)
 
 
+WORKERS_READY_S = 60.0
+
+
+async def _workers_ready(children: list[subprocess.Popen[bytes]], port_files: list[Path]) -> str | None:
+    """Wait until every other worker serves (it writes its port file once it listens); why not, if one exited.
+    A worker still starting after :data:`WORKERS_READY_S` is waited for no longer (it joins when it listens)."""
+    deadline = time.monotonic() + WORKERS_READY_S
+    while time.monotonic() < deadline:
+        for child in children:
+            if child.poll() is not None:
+                return f"a worker (PID {child.pid}) exited with code {child.returncode} before it served"
+        if all(f.exists() and f.stat().st_size for f in port_files):
+            return None
+        await asyncio.sleep(0.02)
+    return None
+
+
 def cmd_start(args: argparse.Namespace) -> int:
     try:
         cfg, path = load_or_default(args)
@@ -101,9 +119,21 @@ def cmd_start(args: argparse.Namespace) -> int:
     if args.detach:
         return spawn_detached(args, host, port)
     children: list[subprocess.Popen[bytes]] = []
+    worker_files: list[Path] = []
+    sock = None
     if args.workers > 1:
-        # SO_REUSEPORT: every worker binds the same port and the kernel spreads connections.
+        # SO_REUSEPORT: every worker binds the same port and the kernel spreads connections over those that listen.
+        # This process binds first (so a port 0 is one port for all) and listens only once every other worker
+        # does: a connection made before would stay with the first worker for as long as the client keeps it.
         # Token refreshes stay safe across workers through the token store's file lock.
+        from claude_code_mux.server.listen import bind_socket
+
+        try:
+            sock = bind_socket(host, port, reuse_port=True)
+        except OSError as exc:
+            print(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        port = sock.getsockname()[1]
         os.environ["CCM_REUSEPORT"] = "1"
         cmd = [sys.executable, "-m", "claude_code_mux", "--home", str(home)]
         if path is not None:
@@ -111,7 +141,11 @@ def cmd_start(args: argparse.Namespace) -> int:
         cmd += ["start", "--worker", "--host", host, "--port", str(port)]
         if args.insecure_no_auth:
             cmd.append("--insecure-no-auth")
-        children = [subprocess.Popen(cmd, stdin=subprocess.DEVNULL) for _ in range(args.workers - 1)]
+        worker_files = [home / f".ccm-worker.{os.getpid()}.{i}.port" for i in range(1, args.workers)]
+        for f in worker_files:
+            with contextlib.suppress(OSError):
+                f.unlink()
+        children = [subprocess.Popen([*cmd, "--port-file", str(f)], stdin=subprocess.DEVNULL) for f in worker_files]
     from claude_code_mux.server.run import ServerOptions, run_server
 
     own_port_file = args.port_file is None
@@ -126,12 +160,17 @@ def cmd_start(args: argparse.Namespace) -> int:
         insecure_no_auth=args.insecure_no_auth,
         port_file=port_file,
         tune_gc=True,  # this process is the server: its garbage collector is ours to tune
+        sock=sock,
     )
     pid_file = None if args.worker else this_pid_file(args)
     if pid_file is not None:
         instance.record(pid_file, port=port, host=host, config=path)
 
     async def serve() -> int:
+        failed = await _workers_ready(children, worker_files)
+        if failed is not None:
+            print(f"error: {failed}", file=sys.stderr)
+            return 1
         announce = asyncio.create_task(_announce_when_ready(args, host, port_file, pid_file, path))
         try:
             return await run_server(cfg, opts)
@@ -158,6 +197,9 @@ def cmd_start(args: argparse.Namespace) -> int:
         if own_port_file:
             with contextlib.suppress(OSError):
                 port_file.unlink()
+        for f in worker_files:
+            with contextlib.suppress(OSError):
+                f.unlink()
 
 
 READY_TIMEOUT_S = 20.0

@@ -10,15 +10,10 @@ auth and limits on ``/v1/*``, the login-endpoint limit, and the Anthropic error 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute
 
 from claude_code_mux import __version__
 from claude_code_mux.errors import ClientGone, HttpError, InvalidRequest, error_body, error_type_for_status
@@ -26,9 +21,13 @@ from claude_code_mux.server.api.body import identify
 from claude_code_mux.server.api.exchange import Send
 from claude_code_mux.server.api.hot import HOT_ROUTES, key_rate_limit, send_error, serve_hot
 from claude_code_mux.server.api.limits import AUTH_PREFIXES, admit, admit_async
-from claude_code_mux.server.api.routes import api_routes
 from claude_code_mux.server.api.security import check_host, check_origin, cors_headers, preflight
 from claude_code_mux.server.state import RuntimeHolder
+
+if TYPE_CHECKING:  # the Starlette side is built on the first request for it (RouterApp.starlette)
+    from starlette.applications import Starlette
+    from starlette.datastructures import State
+    from starlette.routing import BaseRoute
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -82,9 +81,25 @@ def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
 class RouterApp:
     """The ASGI application uvicorn serves."""
 
-    def __init__(self, holder: RuntimeHolder, starlette: Starlette) -> None:
+    def __init__(self, holder: RuntimeHolder, make_starlette: Callable[[RouterApp], Starlette]) -> None:
         self.holder = holder
-        self.starlette = starlette
+        self._make_starlette = make_starlette
+        self._built: Starlette | None = None
+
+    @property
+    def starlette(self) -> Starlette:
+        """The Starlette side, built on the first request that is neither a hot route nor ``HEAD /`` nor
+        ``/health``: a router that only serves ``/v1/messages`` never imports Starlette's application, routing
+        and middleware, nor the ``/v1/*`` passthrough."""
+        app = self._built
+        if app is None:
+            app = self._built = self._make_starlette(self)
+        return app
+
+    @property
+    def starlette_state(self) -> State | None:
+        """The Starlette side's ``state``, if it was built."""
+        return self._built.state if self._built is not None else None
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -173,12 +188,21 @@ class RouterApp:
         return rid
 
 
-def _envelope(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return Response(error_body(error_type_for_status(status), message), status, headers, _JSON)
+def build_app(holder: RuntimeHolder, extra_routes: Callable[[], Sequence[BaseRoute]] | None = None) -> RouterApp:
+    """The ASGI app: API routes, then ``extra_routes()`` (the admin side), behind the dispatcher."""
+    return RouterApp(holder, lambda app: _starlette_app(app, extra_routes() if extra_routes is not None else ()))
 
 
-def build_app(holder: RuntimeHolder, extra_routes: list[BaseRoute] | None = None) -> RouterApp:
-    """The ASGI app: API routes, then ``extra_routes`` (the admin side), behind the dispatcher."""
+def _starlette_app(app: RouterApp, extra_routes: Sequence[BaseRoute]) -> Starlette:
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from claude_code_mux.server.api.routes import api_routes
+
+    def envelope(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+        return Response(error_body(error_type_for_status(status), message), status, headers, _JSON)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HttpError)
@@ -192,17 +216,17 @@ def build_app(holder: RuntimeHolder, extra_routes: list[BaseRoute] | None = None
             msg = f"method {request.method} is not allowed on {request.url.path}"
         else:
             msg = str(exc.detail)
-        return _envelope(exc.status_code, msg, dict(exc.headers or {}))
+        return envelope(exc.status_code, msg, dict(exc.headers or {}))
 
     async def client_gone(request: Request, exc: Exception) -> Response:
         return Response(status_code=499)  # nobody is listening (or the connection answered 408 itself)
 
     async def internal_error(request: Request, exc: Exception) -> Response:
         rid = app._log_internal(exc, request.url.path)
-        return _envelope(500, f"internal error in claude-code-mux (request id {rid}); see the log")
+        return envelope(500, f"internal error in claude-code-mux (request id {rid}); see the log")
 
     starlette = Starlette(
-        routes=[*api_routes(), *(extra_routes or [])],
+        routes=[*api_routes(), *extra_routes],
         exception_handlers={
             HttpError: http_error,
             HTTPException: starlette_error,
@@ -210,6 +234,5 @@ def build_app(holder: RuntimeHolder, extra_routes: list[BaseRoute] | None = None
             Exception: internal_error,
         },
     )
-    starlette.state.holder = holder
-    app = RouterApp(holder, starlette)
-    return app
+    starlette.state.holder = app.holder
+    return starlette

@@ -17,7 +17,7 @@ again): ~520 page faults per 1 MB request, ~1.5 ms of the router's CPU. The idle
 from __future__ import annotations
 
 import asyncio
-import ctypes
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -25,7 +25,11 @@ from collections.abc import Callable
 log = logging.getLogger(__name__)
 
 
+@functools.cache
 def _load_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, looked up when the idle trimmer starts."""
+    import ctypes
+
     try:
         fn = ctypes.CDLL(None).malloc_trim
     except (AttributeError, OSError):
@@ -36,7 +40,6 @@ def _load_trim() -> Callable[[int], int] | None:
     return trim
 
 
-MALLOC_TRIM = _load_trim()
 # glibc's mallopt() parameters (malloc.h).
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
@@ -48,6 +51,8 @@ TRIM_THRESHOLD = 64 * 1024 * 1024
 
 def hold_freed_heap() -> bool:
     """Keep freed heap pages for the next request (see the module docstring); True when glibc took the setting."""
+    import ctypes  # at server start, not at import (the CLI's other commands never need it)
+
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (AttributeError, OSError):
@@ -58,8 +63,9 @@ def hold_freed_heap() -> bool:
 
 
 def malloc_trim() -> bool:
-    """Return free heap pages to the system; True when glibc released any."""
-    return bool(MALLOC_TRIM(0)) if MALLOC_TRIM is not None else False
+    """Return free heap pages to the system; True when glibc released any (False without glibc)."""
+    fn = _load_trim()
+    return bool(fn(0)) if fn is not None else False
 
 
 async def trim_when_idle(
@@ -74,9 +80,9 @@ async def trim_when_idle(
 ) -> None:
     """Run until cancelled: trim once ``requests()`` (a running count of requests started) has not moved for
     ``idle_s``, nothing is in flight (``busy()`` is false) and ``min_requests`` arrived since the last trim."""
-    if MALLOC_TRIM is None and trim is malloc_trim:
-        return
     if trim is malloc_trim:
+        if _load_trim() is None:
+            return
         hold_freed_heap()  # safe to hold freed pages: they go back once the server is idle
     seen = trimmed_at = requests()
     quiet_since = clock()
@@ -88,5 +94,7 @@ async def trim_when_idle(
             continue
         if n - trimmed_at >= min_requests and clock() - quiet_since >= idle_s and not busy():
             trimmed_at = n
+            if trim is malloc_trim and _load_trim() is None:
+                return  # no glibc: nothing to trim, ever
             released = await asyncio.to_thread(trim)
             log.debug("idle after %d requests: malloc_trim released memory: %s", n, released)

@@ -1,7 +1,8 @@
 """Run the server: build the runtime, listen, reload on SIGHUP / file change, shut down gracefully.
 
 uvicorn (httptools, uvloop) serves the one ASGI application (:mod:`.app`), driven programmatically: we make
-the listening socket (port 0 in tests; ``SO_REUSEPORT`` for ``--workers N``), uvicorn serves it, and on stop it
+the listening socket (port 0 in tests; ``SO_REUSEPORT`` for ``--workers N``, where ``ccm start`` binds it
+before the other workers start: :mod:`.listen`), uvicorn serves it, and on stop it
 stops accepting, lets open streams finish within ``server.timeouts.shutdown_grace_ms``, then closes.
 """
 
@@ -19,9 +20,9 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
-from starlette.routing import BaseRoute
 
 from claude_code_mux import __version__
 from claude_code_mux.access.gate import AccessGate
@@ -32,12 +33,15 @@ from claude_code_mux.observe.hub import build_observers
 from claude_code_mux.observe.logging import Redactor, setup_logging
 from claude_code_mux.runtime import Runtime
 from claude_code_mux.server.app import build_app
-from claude_code_mux.server.lazy_routes import LazyRoutes
+from claude_code_mux.server.listen import bind_socket
 from claude_code_mux.server.memory import trim_when_idle
 from claude_code_mux.server.protocol import BoundedHttpToolsProtocol
 from claude_code_mux.server.state import RuntimeHolder
 from claude_code_mux.server.usage_poll import annotate_last_requests, start_poller
 from claude_code_mux.server.wiring import RuntimeBuilder
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
 
 
 def settle_gc() -> None:
@@ -48,10 +52,15 @@ def settle_gc() -> None:
     walks the young objects of every open request: ~9 % of the router's CPU at c=128 here. Start-up objects are
     frozen (never walked again) and a collection runs after 20,000 net new containers, which the request swing
     does not reach; real garbage cycles (rare: exceptions kept with their tracebacks) are still collected.
+
+    ``ccm start`` imports with the collector off (:func:`claude_code_mux.cli.main.main`) and this turns it on.
+    Nothing is collected first: a full collection here walks every start-up object (~50,000, ~30 ms before the
+    first request on the 2-core VM) to free the few hundred objects that import-time cycles leave, and the
+    ~120 young collections the imports would trigger free nothing either.
     """
-    gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
+    gc.enable()
 
 
 def _admin_routes() -> list[BaseRoute]:
@@ -60,6 +69,13 @@ def _admin_routes() -> list[BaseRoute]:
     from claude_code_mux.server.admin import routes
 
     return routes()
+
+
+def _extra_routes() -> list[BaseRoute]:
+    """Behind the API routes when the Starlette side is built: the admin side, itself loaded on first use."""
+    from claude_code_mux.server.lazy_routes import LazyRoutes
+
+    return [LazyRoutes(_admin_routes)]
 
 
 def is_loopback(host: str) -> bool:
@@ -93,6 +109,7 @@ class ServerOptions:
     watch: bool = True
     signals: bool = True
     tune_gc: bool = False  # settle_gc() after start (process-wide, so only when the process is the server)
+    sock: socket.socket | None = None  # already bound (``--workers``: see cli/server.py); else bound at start
 
 
 class Server:
@@ -151,17 +168,11 @@ class Server:
             await fleet.start(rt.health, lambda: self.holder.current.accounts if self.holder else None, self.reload)
         self._poller = start_poller(self.holder)
         annotate_last_requests(self.holder)
-        app = build_app(self.holder, [LazyRoutes(_admin_routes)])
-        self._admin_state = app.starlette.state
-        sock = socket.socket(socket.AF_INET6 if ":" in self.opts.host else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if hasattr(socket, "SO_REUSEPORT") and os.environ.get("CCM_REUSEPORT"):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        try:
-            sock.bind((self.opts.host, self.opts.port))
-        except OSError:
-            sock.close()
-            raise
+        app = build_app(self.holder, _extra_routes)
+        self._app = app
+        sock = self.opts.sock
+        if sock is None:
+            sock = bind_socket(self.opts.host, self.opts.port, reuse_port=bool(os.environ.get("CCM_REUSEPORT")))
         sock.listen(1024)
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
@@ -220,6 +231,7 @@ class Server:
         config = uvicorn.Config(
             app,  # type: ignore[arg-type]
             http=BoundedHttpToolsProtocol,
+            ws="none",  # no WebSocket route; "auto" would look for the websockets and wsproto packages at start
             loop="none",
             interface="asgi3",
             lifespan="off",
@@ -332,7 +344,8 @@ class Server:
         if "claude_code_mux.server.admin" in sys.modules:  # the admin side loads on first use (lazy_routes)
             from claude_code_mux.server.admin import close as close_admin
 
-            await close_admin(getattr(self, "_admin_state", None))  # pending logins' loopback listeners
+            app = getattr(self, "_app", None)
+            await close_admin(app.starlette_state if app is not None else None)  # pending logins' listeners
         if self._poller is not None:
             self._poller.cancel()
         await self.holder.current.close()
