@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from claude_code_mux.wire import guard
 from claude_code_mux.wire.guard import StreamGuard
 
 STREAM = (
@@ -19,6 +21,10 @@ STREAM = (
     b'"usage":{"output_tokens":7}}\n\n'
     b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 )
+
+
+START = STREAM[: STREAM.index(b"event: content_block_start")]
+STOP = STREAM[STREAM.index(b"event: message_delta") :]
 
 
 def run(chunks: list[bytes]) -> tuple[bytes, StreamGuard]:
@@ -152,3 +158,34 @@ def test_blank_lines_between_events_are_no_events() -> None:
         assert out == b"".join(chunks)
         assert g.close() is None
         assert g.usage == {"input_tokens": 11, "cache_read_input_tokens": 3, "output_tokens": 7}
+
+
+def test_a_large_event_read_in_small_pieces_is_relayed_whole_and_joined_once() -> None:
+    # A 4 MB web-fetch result in 16 KB reads: released whole when its blank line arrives, and held in pieces
+    # meanwhile (re-joining the held bytes on every read copied ~500 MB for this event before).
+    text = "x" * (4 * 1024 * 1024)
+    big = b'event: content_block_start\ndata: {"type":"content_block_start","index":0,"text":"' + text.encode()
+    big += b'"}\n\n'
+    stream = START + big + STOP
+    g = StreamGuard()
+    out = [g.feed(stream[i : i + 16 * 1024]) for i in range(0, len(stream), 16 * 1024)]
+    assert b"".join(out) == stream and g.close() is None
+    assert g._held == 0 and g._parts == []
+
+
+def test_an_event_over_the_limit_fails_the_stream_instead_of_growing_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(guard, "MAX_EVENT_BYTES", 64 * 1024)
+    g = StreamGuard()
+    assert g.feed(START) == START
+    head = b'event: content_block_start\ndata: {"text":"'
+    assert g.feed(head) == b""
+    for _ in range(7):
+        assert g.feed(b"y" * 8192) == b""
+    assert g.error is None
+    assert g.feed(b"y" * 8192) == b""  # now over 64 KB held: the stream fails, nothing more is held
+    assert g.error is not None and "over" in g.error
+    assert g._parts == [] and g._buf == b""
+    assert g.feed(b'"}\n\n' + STOP) == b""
+    assert g.close() == g.error

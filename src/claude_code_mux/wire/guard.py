@@ -23,13 +23,21 @@ _PLAIN_RUN = re.compile(rb"(?:event: (?!message_|error)[^\n]*\ndata: \{[^\n]*\}\
 # each event is `event: content_block_delta`, one `data: {...}` line, a blank line (what _PLAIN_RUN accepts).
 _DELTA = b"event: content_block_delta\ndata: {"
 _JOIN = b"}\n\n" + _DELTA
+# The largest event the guard holds back while it is incomplete (a web-fetch or web-search result arrives as one
+# content_block_start; a few MB at most). Past it the stream fails with an error event instead of growing the
+# router's memory without bound.
+MAX_EVENT_BYTES = 16 * 1024 * 1024
 
 
 class StreamGuard:
-    __slots__ = ("_buf", "error", "finished", "usage")
+    __slots__ = ("_buf", "_held", "_parts", "error", "finished", "usage")
 
     def __init__(self) -> None:
         self._buf = b""
+        # Reads that cannot end the incomplete event in _buf, kept apart and joined once it can end: re-joining
+        # the whole held event on every read would copy a large event quadratically.
+        self._parts: list[bytes] = []
+        self._held = 0
         self.error: str | None = None
         self.finished = False  # saw message_stop or an error event
         self.usage: dict[str, int] = {}
@@ -38,12 +46,28 @@ class StreamGuard:
         """The bytes that may go to the client now (whole, valid events only)."""
         if self.error is not None:
             return b""
+        if self._buf:
+            # Only a blank line ends an event: a read with no "\n\n", no CR and no leading LF cannot end this one.
+            if chunk.find(b"\n\n") == -1 and chunk.find(b"\r") == -1 and chunk[:1] != b"\n":
+                self._parts.append(chunk)
+                self._held += len(chunk)
+                if self._held + len(self._buf) > MAX_EVENT_BYTES:
+                    self.error = f"upstream sent an event over {MAX_EVENT_BYTES // (1024 * 1024)} MB"
+                    self._buf, self._parts = b"", []
+                return b""
+            if self._parts:
+                self._parts.append(chunk)
+                chunk = b"".join(self._parts)
+                self._parts, self._held = [], 0
         buf = self._buf + chunk if self._buf else chunk
         if buf.find(b"\r") != -1:  # (not `b"\r" in buf`: bytes' `in` first tries the needle as an int)
             buf = buf.replace(b"\r\n", b"\n")
         end = buf.rfind(b"\n\n") + 2
         if end == 1:
             self._buf = buf
+            if len(buf) > MAX_EVENT_BYTES:
+                self.error = f"upstream sent an event over {MAX_EVENT_BYTES // (1024 * 1024)} MB"
+                self._buf = b""
             return b""
         if end == len(buf):
             region = buf
@@ -142,7 +166,7 @@ class StreamGuard:
         """At end of body: why the stream is incomplete, or None when it ended properly."""
         if self.error is not None:
             return self.error
-        if self._buf.strip():
+        if self._buf.strip() or self._parts:
             return "upstream stream ended in the middle of an event"
         if not self.finished:
             return "upstream stream ended without message_stop"
