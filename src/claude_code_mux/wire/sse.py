@@ -10,6 +10,14 @@ from dataclasses import dataclass
 
 import orjson
 
+# The largest event (its data lines together, or one line) the decoder holds while it is incomplete; past it
+# feed() raises EventTooLarge and the stream fails instead of growing the router's memory without bound.
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+
+
+class EventTooLarge(ValueError):
+    """An upstream SSE event (or line) over :data:`MAX_EVENT_BYTES`."""
+
 
 @dataclass(frozen=True, slots=True)
 class SSEEvent:
@@ -20,20 +28,34 @@ class SSEEvent:
 class SSEDecoder:
     """Turns a byte stream into :class:`SSEEvent` values, whatever the chunk boundaries."""
 
-    __slots__ = ("_buf", "_data", "_event")
+    __slots__ = ("_buf", "_data", "_event", "_held", "_parts", "_size")
 
     def __init__(self) -> None:
         self._buf = b""
         self._event = ""
         self._data: list[str] = []
+        self._size = 0  # bytes in _data
+        # Reads that cannot end the partial line in _buf (no CR, no LF), joined once one can: re-joining the
+        # partial line on every read would copy a long line quadratically.
+        self._parts: list[bytes] = []
+        self._held = 0
 
     @property
     def idle(self) -> bool:
         """Between events: no partial line and no event half-read (a caller may then take whole frames itself)."""
-        return not self._buf and not self._data and not self._event
+        return not self._buf and not self._parts and not self._data and not self._event
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         events: list[SSEEvent] = []
+        if self._buf and chunk.find(b"\n") == -1 and chunk.find(b"\r") == -1:
+            self._parts.append(chunk)
+            self._held += len(chunk)
+            self._bound(len(self._buf) + self._held)
+            return events
+        if self._parts:
+            self._parts.append(chunk)
+            chunk = b"".join(self._parts)
+            self._parts, self._held = [], 0
         buf = self._buf + chunk
         start = 0
         n = len(buf)
@@ -57,11 +79,20 @@ class SSEDecoder:
             if ev is not None:
                 events.append(ev)
         self._buf = buf[start:]
+        self._bound(len(self._buf))
         return events
+
+    def _bound(self, pending: int) -> None:
+        if pending + self._size > MAX_EVENT_BYTES:
+            self._buf, self._parts, self._held, self._data, self._size = b"", [], 0, [], 0
+            raise EventTooLarge(f"upstream sent an event over {MAX_EVENT_BYTES // (1024 * 1024)} MB")
 
     def close(self) -> list[SSEEvent]:
         """Flush at end of stream; a final event without its blank line is still delivered."""
         events: list[SSEEvent] = []
+        if self._parts:
+            self._buf += b"".join(self._parts)
+            self._parts, self._held = [], 0
         if self._buf:
             ev = self._line(self._buf)
             self._buf = b""
@@ -79,6 +110,7 @@ class SSEDecoder:
             ev = SSEEvent(self._event or "message", "\n".join(self._data))
             self._event = ""
             self._data = []
+            self._size = 0
             return ev
         line = raw.decode("utf-8", errors="replace")
         if line.startswith(":"):
@@ -88,6 +120,9 @@ class SSEDecoder:
             value = value[1:]
         if name == "data":
             self._data.append(value)
+            self._size += len(raw)
+            if self._size > MAX_EVENT_BYTES:
+                self._bound(0)
         elif name == "event":
             self._event = value
         return None
