@@ -249,33 +249,26 @@ async def _relay_stream(resp: Outbound, holder: RuntimeHolder, rec: Recording, r
         nxt = reply.chunks.__aiter__().__anext__
         write = resp.write
         failure: str | None = None
-        if guard is not None:
-            feed = guard.feed
-            while guard.error is None:
-                try:
-                    chunk = await nxt()
-                except StopAsyncIteration:
-                    break
-                except STREAM_ERRORS as exc:
-                    failure = str(exc) or type(exc).__name__
-                    break
-                out = feed(chunk)
-                if out:
-                    await write(out)
-            if failure is None:
-                failure = guard.close()
-        else:
-            while True:
-                try:
-                    chunk = await nxt()
-                except StopAsyncIteration:
-                    break
-                except STREAM_ERRORS as exc:
-                    failure = str(exc) or type(exc).__name__
-                    break
+        feed = guard.feed if guard is not None else None
+        while guard is None or guard.error is None:
+            try:
+                chunk = await nxt()
+            except StopAsyncIteration:
+                break
+            except STREAM_ERRORS as exc:
+                failure = str(exc) or type(exc).__name__
+                break
+            if feed is not None:
+                chunk = feed(chunk)
+                if chunk:
+                    await write(chunk)
+            else:
                 await write(chunk)
                 tail = (tail + chunk)[-2048:] if len(chunk) < 2048 else chunk[-2048:]
-            if failure is None and b"message_stop" not in tail and b"event: error" not in tail:
+        if failure is None:
+            if guard is not None:
+                failure = guard.close()
+            elif b"message_stop" not in tail and b"event: error" not in tail:
                 failure = "upstream stream ended without message_stop"
         if failure is not None:
             rec.status = 599
