@@ -35,7 +35,7 @@ from bench.check import Invalid, check_stream
 from bench.load import HEADERS, Load
 from bench.peers import Target
 from bench.report import Memory, PeerInfo, Run, errors_text, growth_table, peers_table, runs_table, targets_table
-from bench.scenarios import SCENARIOS, WORKERS, Scenario
+from bench.scenarios import ALL, SCENARIOS, WORKERS, Scenario
 from bench.smoke import smoke
 from bench.targets import targets
 from bench.upstream import delta_texts
@@ -232,8 +232,12 @@ async def _scenarios(b: Bench, quick: bool, skip: str | None, direct: bool, mem:
     for sc in SCENARIOS:
         if b.args.groups and sc.group not in b.args.groups:
             continue
+        if b.args.scenario and sc.name != b.args.scenario:
+            continue
         for path in sc.paths:
             if (path == "translated" and skip) or (path == "direct" and not direct):
+                continue
+            if b.args.path and path != b.args.path:
                 continue
             print(f"  {b.target.name[:18]:<18} {sc.name:<16} {path:<12}", end="", flush=True, file=sys.stderr)
             run = await b.measure(sc, path, _secs(b.args, quick, sc), sc.warm // 2 if quick else sc.warm)
@@ -347,6 +351,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="",
         help=f"also run the scenarios through these peers ({', '.join(peers.NAMES)}), installed by {peers.INSTALL}",
     )
+    names = [sc.name for sc in SCENARIOS]
+    ap.add_argument("--scenario", default="", choices=["", *names], help="run only this scenario (for profiling)")
+    ap.add_argument("--path", default="", choices=["", *ALL], help="run only this path (for profiling)")
     args = ap.parse_args(argv)
     args.command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
     args.chunks = max(1, args.chunks)

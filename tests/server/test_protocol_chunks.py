@@ -1,4 +1,5 @@
-"""write_chunk: a streamed body chunk written straight to the transport is exactly what uvicorn's send writes."""
+"""write_chunk and the held head: what AsgiOut writes straight to the transport is exactly what uvicorn's send
+writes, in fewer transport writes (the head with the first chunk, the last chunk with the body's end)."""
 
 from __future__ import annotations
 
@@ -69,6 +70,52 @@ async def stream(method: str, direct: bool) -> list[bytes]:
 async def test_direct_chunks_are_the_bytes_send_writes(method: str) -> None:
     assert body_writer(cycle()[0].send) is not None
     assert await stream(method, True) == await stream(method, False)
+
+
+async def merged(method: str, direct: bool, first: bytes, last: bytes) -> list[bytes]:
+    c, sink = cycle(method)
+    out = AsgiOut(c.send)
+    if not direct:
+        out._cycle = None
+    await out.start(200, {"content-type": "text/event-stream", "x-ccm-route": "default"}, first)
+    await out.write(b"event: b\ndata: {}\n\n")
+    await out.end(last)
+    return sink.out
+
+
+@pytest.mark.parametrize("method", ["POST", "HEAD"])
+@pytest.mark.parametrize("first", [b"event: a\ndata: {}\n\n", b""])
+@pytest.mark.parametrize("last", [b"event: message_stop\ndata: {}\n\n", b""])
+async def test_head_goes_with_the_first_chunk_and_the_end_with_the_last(method: str, first: bytes, last: bytes) -> None:
+    direct = await merged(method, True, first, last)
+    # The same bytes as three separate sends of uvicorn's own (head, first, … , last with the end) …
+    assert b"".join(direct) == b"".join(await merged(method, False, first, last))
+    if method == "POST":
+        # … in one write for the head and the first chunk, and one for the last chunk and the body's end.
+        assert len(direct) == 3
+        assert direct[0].startswith(b"HTTP/1.1 200 OK\r\n")
+        assert direct[0].endswith(b"\r\n\r\n" + (b"%x\r\n%b\r\n" % (len(first), first) if first else b""))
+        assert direct[-1] == (b"%x\r\n%b\r\n" % (len(last), last) if last else b"") + b"0\r\n\r\n"
+
+
+async def test_a_head_uvicorn_refuses_leaves_the_transport_in_place() -> None:
+    c, sink = cycle()
+    out = AsgiOut(c.send)
+    with pytest.raises(RuntimeError):
+        await out.start(200, {"x-bad name": "v"}, b"data")
+    assert c.transport is sink and sink.out == []
+
+
+async def test_the_head_is_not_held_while_writes_are_paused() -> None:
+    c, sink = cycle()
+    out = AsgiOut(c.send)
+    c.flow.pause_writing()
+    task = asyncio.ensure_future(out.start(200, {}, b"data"))
+    await asyncio.sleep(0)
+    assert sink.out == [] and not task.done()  # uvicorn's send waits for the drain, as before
+    c.flow.resume_writing()
+    await task
+    assert sink.out[0].startswith(b"HTTP/1.1 200") and sink.out[-1] == b"4\r\ndata\r\n"
 
 
 async def test_chunks_go_through_send_when_the_cycle_cannot_take_them_directly() -> None:

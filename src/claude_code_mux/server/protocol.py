@@ -59,9 +59,46 @@ def write_chunk(cycle: RequestResponseCycle, data: bytes) -> bool:
         and not cycle.disconnected
         and not cycle.flow.write_paused
     ):
-        cycle.transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+        cycle.transport.write(chunk_frame(data))
         return True
     return False
+
+
+class _Held:
+    """A stand-in for the transport while uvicorn's ``send`` writes a response head (see :func:`send_held`)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+
+def can_hold(cycle: RequestResponseCycle) -> bool:
+    """Whether :func:`send_held` may run: nothing sent yet, the client there, writes not paused (so ``send``
+    does not wait and nothing else writes in between)."""
+    return not cycle.response_started and not cycle.disconnected and not cycle.flow.write_paused
+
+
+async def send_held(cycle: RequestResponseCycle, send: Any, message: Any) -> bytes:
+    """Run uvicorn's ``send`` of an ``http.response.start`` message (its framing, its checks, its state) and
+    return the bytes it wrote instead of writing them, so the caller writes them with the body's first chunk in
+    one transport write. ``send`` must be ``cycle``'s own, and :func:`can_hold` true."""
+    transport = cycle.transport
+    held = _Held()
+    cycle.transport = held  # type: ignore[assignment]
+    try:
+        await send(message)  # does not wait: writes are not paused
+    finally:
+        cycle.transport = transport
+    return held.data
+
+
+def chunk_frame(data: bytes) -> bytes:
+    """One chunk of a chunked body, as uvicorn frames it."""
+    return b"%x\r\n%b\r\n" % (len(data), data)
 
 
 class _HeadTooLarge(Exception):

@@ -159,6 +159,11 @@ class StreamGuard:
             self.finished = True
         return True
 
+    @property
+    def complete(self) -> bool:
+        """The stream has ended properly (message_stop or an error event) and everything fed was released."""
+        return self.finished and self.error is None and not self._buf and not self._parts
+
     def _usage(self, usage: object) -> None:
         merge_usage(self.usage, usage)
 

@@ -118,10 +118,7 @@ async def _serve_routed(
     rec.status = 200
     holder.active_streams += 1
     try:
-        await out.start(200, out_headers)
-        first = conv.feed(reply.first)
-        if first:
-            await out.write(first)
+        await out.start(200, out_headers, conv.feed(reply.first))
         rec.ttfb = time.perf_counter()
         it: AsyncIterator[bytes] = reply.chunks.__aiter__()
         while True:
@@ -139,10 +136,7 @@ async def _serve_routed(
             piece = conv.feed(chunk)
             if piece:
                 await out.write(piece)
-        tail = conv.close()
-        if tail:
-            await out.write(tail)
-        await out.end()
+        await out.end(conv.close())
     finally:
         reply.close()
         holder.active_streams -= 1

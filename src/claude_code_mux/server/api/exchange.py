@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from claude_code_mux.server.protocol import body_writer, write_chunk
+from claude_code_mux.server.protocol import body_writer, can_hold, chunk_frame, send_held, write_chunk
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 # Framing and connection headers are the server's to write, never copied from an upstream answer.
@@ -33,17 +33,20 @@ class ClientRequest:
 
 
 class Outbound(Protocol):
-    """Where a response goes: whole (``send``) or streamed (``start``, ``write``…, ``end``)."""
+    """Where a response goes: whole (``send``) or streamed (``start``, ``write``…, ``end``).
+
+    ``start`` may carry the body's first chunk and ``end`` its last, so that a server can write each with the
+    head or with the end of the body (one write, one packet, instead of two)."""
 
     started: bool
 
     async def send(self, status: int, headers: Mapping[str, str], body: bytes) -> None: ...
 
-    async def start(self, status: int, headers: Mapping[str, str]) -> None: ...
+    async def start(self, status: int, headers: Mapping[str, str], first: bytes = b"") -> None: ...
 
     async def write(self, data: bytes) -> None: ...
 
-    async def end(self) -> None: ...
+    async def end(self, last: bytes = b"") -> None: ...
 
 
 def header_list(headers: Mapping[str, str], extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -77,15 +80,25 @@ class AsgiOut:
         self.finished = True
         await self._send({"type": "http.response.body", "body": body, "more_body": False})
 
-    async def start(self, status: int, headers: Mapping[str, str]) -> None:
+    async def start(self, status: int, headers: Mapping[str, str], first: bytes = b"") -> None:
         self.started = True
-        hdrs = header_list(headers, self.extra)
-        await self._send({"type": "http.response.start", "status": status, "headers": hdrs})
+        message = {"type": "http.response.start", "status": status, "headers": header_list(headers, self.extra)}
+        cycle = self._cycle
+        if first and cycle is not None and can_hold(cycle):
+            # The head and the first chunk in one transport write (uvicorn still frames and checks the head).
+            head = await send_held(cycle, self._send, message)
+            if cycle.chunked_encoding and not cycle.response_complete:
+                cycle.transport.write(head + chunk_frame(first))
+                return
+            cycle.transport.write(head)  # not chunked (a HEAD): the body goes through send()
+        else:
+            await self._send(message)
+        await self.write(first)
 
     async def write(self, data: bytes) -> None:
         if data and (self._cycle is None or not write_chunk(self._cycle, data)):
             await self._send({"type": "http.response.body", "body": data, "more_body": True})
 
-    async def end(self) -> None:
+    async def end(self, last: bytes = b"") -> None:
         self.finished = True
-        await self._send({"type": "http.response.body", "body": b"", "more_body": False})
+        await self._send({"type": "http.response.body", "body": last, "more_body": False})

@@ -241,9 +241,9 @@ async def _relay_stream(resp: Outbound, holder: RuntimeHolder, rec: Recording, r
     first = reply.first
     tail = b""  # unguarded streams: their end, to see how they ended (and their usage)
     guard = StreamGuard() if reply.guard else None
+    ended = False  # the client's answer is complete (guarded streams end it with their last event)
     try:
-        await resp.start(reply.status, reply.headers)
-        await resp.write(guard.feed(first) if guard is not None else first)
+        await resp.start(reply.status, reply.headers, guard.feed(first) if guard is not None else first)
         rec.ttfb = time.perf_counter()
         tail = first[-2048:]
         nxt = reply.chunks.__aiter__().__anext__
@@ -258,13 +258,23 @@ async def _relay_stream(resp: Outbound, holder: RuntimeHolder, rec: Recording, r
             except STREAM_ERRORS as exc:
                 failure = str(exc) or type(exc).__name__
                 break
+            if ended:
+                break  # data after the last event is not relayed (close() then drops the unfinished connection)
             if feed is not None:
+                assert guard is not None
                 chunk = feed(chunk)
-                if chunk:
+                if guard.complete:
+                    # The last event goes with the end of the body, in one write. The upstream's own end is
+                    # still read (so its connection is reused); Anthropic sends nothing after message_stop.
+                    await resp.end(chunk)
+                    ended = True
+                elif chunk:
                     await write(chunk)
             else:
                 await write(chunk)
                 tail = (tail + chunk)[-2048:] if len(chunk) < 2048 else chunk[-2048:]
+        if ended:
+            return  # a read failing after the answer was complete loses the client nothing
         if failure is None:
             if guard is not None:
                 failure = guard.close()
