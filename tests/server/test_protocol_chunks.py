@@ -132,3 +132,34 @@ async def test_chunks_go_through_send_when_the_cycle_cannot_take_them_directly()
     await c.send({"type": "http.response.body", "body": b"", "more_body": False})
     assert not write_chunk(c, b"x")  # send() refuses it
     assert body_writer(lambda message: None) is None
+
+
+def test_the_header_callback_keeps_what_uvicorns_keeps() -> None:
+    """BoundedHttpToolsProtocol.on_header is uvicorn's written out (it runs per header): same headers, same
+    Expect flag, for the shapes llhttp hands over (any case, trailing whitespace kept by llhttp)."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    from claude_code_mux.server.protocol import BoundedHttpToolsProtocol
+
+    pairs = [
+        (b"Host", b"127.0.0.1"),
+        (b"Expect", b"100-Continue \t"),
+        (b"X-Api-Key", b"k  "),
+        (b"Transfer-Encoding", b"chunked"),
+        (b"expect", b"something-else"),
+        (b"Empty", b""),
+        (b"T", b" \t"),
+    ]
+    for cls in (HttpToolsProtocol, BoundedHttpToolsProtocol):
+        results = []
+        for expect_first in (True, False):
+            proto: Any = object.__new__(cls)
+            proto.headers, proto.expect_100_continue = [], False
+            proto._head_size = proto._header_count = 0
+            for name, value in pairs if expect_first else pairs[2:]:
+                cls.on_header(proto, name, value)
+            results.append((proto.headers, proto.expect_100_continue))
+        if cls is HttpToolsProtocol:
+            expected = results
+        else:
+            assert results == expected

@@ -147,6 +147,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._head_size = 0
         self._header_count = 0
+        self._chunked = False  # the request in its head has a Transfer-Encoding (llhttp allows only chunked last)
         self._refusal: bytes | None = None
         self._head_pending = True  # a new connection owes its first request
         self._stall_timer: asyncio.TimerHandle | None = None
@@ -195,6 +196,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.scope["state"][HOOKS] = True
         self._head_size = 0
         self._header_count = 0
+        self._chunked = False
         self._head_pending = True
 
     def on_url(self, url: bytes) -> None:
@@ -204,11 +206,19 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # uvicorn's on_header (lower-cased name, trailing whitespace off the value, Expect noted) with the bounds;
+        # written out rather than called through super(): it runs once per header of every request.
         self._head_size += len(name) + len(value) + 4
         self._header_count += 1
         if self._head_size > MAX_HEAD_BYTES or self._header_count > MAX_HEADERS:
             raise _HeadTooLarge
-        super().on_header(name, value)
+        name = name.lower()
+        value = value.rstrip(b" \t")
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        elif name == b"transfer-encoding":
+            self._chunked = True
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         self._head_pending = False
@@ -221,8 +231,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             cycle.parts = []
             cycle.buffered = 0
             cycle.reading = False
-            chunked = any(name == b"transfer-encoding" for name, _ in self.headers)
-            cycle.handoff = 0 if chunked else BODY_HANDOFF
+            cycle.handoff = 0 if self._chunked else BODY_HANDOFF
 
     def on_body(self, body: bytes) -> None:
         # Replaces uvicorn's on_body (a bytearray append and a wake-up per read).

@@ -23,6 +23,7 @@ _PLAIN_RUN = re.compile(rb"(?:event: (?!message_|error)[^\n]*\ndata: \{[^\n]*\}\
 # each event is `event: content_block_delta`, one `data: {...}` line, a blank line (what _PLAIN_RUN accepts).
 _DELTA = b"event: content_block_delta\ndata: {"
 _JOIN = b"}\n\n" + _DELTA
+_STOP = b'event: message_stop\ndata: {"type":"message_stop"}'
 # The largest event the guard holds back while it is incomplete (a web-fetch or web-search result arrives as one
 # content_block_start; a few MB at most). Past it the stream fails with an error event instead of growing the
 # router's memory without bound.
@@ -141,6 +142,9 @@ class StreamGuard:
             if body[:1] != b"{" or body[-1:] != b"}" or b"\n" in body:
                 self.error = "upstream sent an event whose data is not a JSON object"
                 return False
+            return True
+        if frame == _STOP:  # the stream's last event, as Anthropic writes it: nothing in it to parse
+            self.finished = True
             return True
         try:
             data = orjson.loads(payload)
