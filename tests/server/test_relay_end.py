@@ -22,7 +22,10 @@ EVENTS = [
     b'"usage":{"output_tokens":2}}\n\n',
     b'event: message_stop\ndata: {"type":"message_stop"}\n\n',
 ]
-AFTER = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"late"}}\n\n'
+AFTER = (
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+    b'"delta":{"type":"text_delta","text":"late"}}\n\n'
+)
 
 
 class Upstream:
