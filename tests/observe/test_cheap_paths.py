@@ -8,25 +8,36 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
+import json
 import logging
 import random
 import re
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from claude_code_mux.config.load import parse_config
 from claude_code_mux.config.schema import Config
 from claude_code_mux.dispatch import Attempt
-from claude_code_mux.observe.last_request import _slim, _slim_record
+from claude_code_mux.observe.last_request import (
+    USAGE_KEYS,
+    LastRequestWriter,
+    _slim,
+    _slim_record,
+    read_last,
+    session_key,
+)
 from claude_code_mux.observe.logging import _PATTERNS, Redactor, setup_logging
 from claude_code_mux.observe.record import AttemptRecord, RequestRecord
 from claude_code_mux.observe.request_log import _CONTROL, escape
 from claude_code_mux.observe.usage import Rows, UsageWriter, usage_row
 from claude_code_mux.observe.usage_db import SCHEMA, connect
-from claude_code_mux.pricing import book, shipped
+from claude_code_mux.pricing import Price, Tier, book, record_price, shipped
 from claude_code_mux.pricing import table as price_table
 from claude_code_mux.routing.types import Candidate
 from claude_code_mux.server.api.recording import Recording
@@ -230,3 +241,122 @@ def test_log_lines_carry_the_time_the_standard_formatter_gives() -> None:
         assert ours.format(rec) == standard.format(rec)
     logger.info("x=%s", 1)
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO x=1\n", stream.getvalue())
+
+
+def _statusline_records() -> list[RequestRecord]:
+    rng = random.Random(10)
+    sessions = [None, "", "s1", "s2", "user_x_account__session_s3", '{"session_id": "s4"}', '{"device_id": "d"}']
+    sessions += [f"s{i}" for i in range(5, 12)]
+    usages: list[dict[str, Any]] = [
+        {},
+        {"input_tokens": 3, "output_tokens": 4},
+        {"input_tokens": 1, "cache_read_input_tokens": 9, "cache_creation_input_tokens": 2, "output_tokens": 0},
+        {"output_tokens": 2.0, "input_tokens": True, "cache_creation_1h_input_tokens": 5},
+        {"input_tokens": -4, "cache_read_input_tokens": float("nan")},
+    ]
+    out = []
+    for i in range(400):
+        model = rng.choice([None, "m1", "m2"])
+        out.append(
+            RequestRecord(
+                f"r{i}", float(i), "messages", rng.choice([200, 529]), 1.5 * i, rng.choice([None, "c1", "c2"]),
+                "default", "p" if model else None, model, True, 0.5,
+                (AttemptRecord("p", "m1"),) * rng.randint(0, 2), rng.choice(usages), rng.choice(sessions),
+                account=rng.choice([None, "acct"]),
+            )
+        )  # fmt: skip
+    return out
+
+
+def _counting_annotate() -> Callable[[RequestRecord], dict[str, Any]]:
+    calls = itertools.count()
+
+    def annotate(rec: RequestRecord) -> dict[str, Any]:
+        n = next(calls)  # a value of the moment: the entry must carry the one taken with its record
+        return {"quota_5h": n / 1000} if rec.account and n % 3 else {}
+
+    return annotate
+
+
+class _EagerWriter(LastRequestWriter):
+    """The writer as it was: each record's ``last`` built (and annotated) at once."""
+
+    def __call__(self, record: RequestRecord | dict[str, Any]) -> None:
+        if isinstance(record, RequestRecord):
+            sid = session_key(record.session_id)
+            last = _slim_record(record, sid)
+            if self.annotate is not None:
+                last.update(self.annotate(record))
+        else:
+            sid = session_key(record.get("session_id"))
+            last = _slim(record, sid)
+        entry = self._sessions.pop(sid, None) or {"totals": {"requests": 0, "by_model": {}}}
+        entry["last"] = last
+        totals = entry["totals"]
+        totals["requests"] += 1
+        model = str(last.get("model") or last.get("client_model") or "?")
+        t = totals["by_model"].setdefault(model, {"client_model": None, "requests": 0})
+        t["client_model"] = last.get("client_model")
+        t["requests"] += 1
+        for k, v in last["usage"].items():
+            t[k] = t.get(k, 0) + v
+        self._sessions[sid] = entry
+        while len(self._sessions) > self._max:
+            del self._sessions[next(iter(self._sessions))]
+        self._latest = sid
+
+
+def _sessions(w: LastRequestWriter) -> str:
+    doc = json.loads(w.snapshot())
+    return json.dumps([doc["latest"], doc["sessions"]])  # in the file's order
+
+
+async def test_the_statusline_file_is_what_building_each_entry_at_once_gave(tmp_path: Path) -> None:
+    # ``last`` is built when the file is written, from the session's newest record and the annotation taken
+    # with it: the file is the one building it at each request gave, with dict records mixed in, sessions
+    # dropped for newer ones, and odd token counts.
+    lazy = LastRequestWriter(tmp_path, interval_s=3600, max_sessions=8)
+    eager = _EagerWriter(tmp_path / "eager", interval_s=3600, max_sessions=8)
+    lazy.annotate, eager.annotate = _counting_annotate(), _counting_annotate()
+    for i, rec in enumerate(_statusline_records()):
+        for w in (lazy, eager):
+            w(rec)
+            if i % 7 == 0:
+                w(rec._replace(request_id=f"d{i}").to_dict())  # a dict record after a pending one replaces it
+        if i % 5 == 0:
+            assert _sessions(lazy) == _sessions(eager)
+    assert _sessions(lazy) == _sessions(eager)
+    await lazy.flush()
+    assert read_last(tmp_path, None) == json.loads(_sessions(eager))[1][eager._latest]["last"] | {
+        "totals": json.loads(_sessions(eager))[1][eager._latest]["totals"]
+    }
+
+
+def _old_cost(price: Price, usage: dict[str, Any]) -> float | None:
+    def n(key: str) -> int:
+        v = usage.get(key, 0)
+        return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
+
+    if not any(n(k) for k in usage):
+        return 0.0
+    inp, out, read, write = (n(k) for k in USAGE_KEYS)
+    write_1h = min(n("cache_creation_1h_input_tokens"), write)
+    t = price.tier(inp + read + write)
+    w1h = t.cache_write if t.cache_write_1h is None else t.cache_write_1h
+    return (
+        inp * t.input + out * t.output + read * t.cache_read + (write - write_1h) * t.cache_write + write_1h * w1h
+    ) / 1e6
+
+
+def test_the_cost_of_a_usage_is_what_it_was() -> None:
+    rng = random.Random(11)
+    base, long = Tier(3.0, 15.0, 0.3, 3.75), Tier(6.0, 22.5, 0.6, 7.5, 12.0)
+    prices = [Price(base), Price(base, long, 200_000), Price(Tier(1.0, 2.0, cache_write_1h=4.0))]
+    values: list[Any] = [0, 1, 7, 150_000, -3, True, False, 2.5, float("nan"), "9", None]
+    keys = [*USAGE_KEYS, "cache_creation_1h_input_tokens", "other_tokens"]
+    for _ in range(20_000):
+        usage = {k: rng.choice(values) for k in rng.sample(keys, rng.randint(0, len(keys)))}
+        for price in prices:
+            assert record_price(price, usage) == _old_cost(price, usage), usage
+        used = any(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in usage.values())
+        assert record_price(None, usage) == (None if used else 0.0)  # no price: None, unless nothing was used

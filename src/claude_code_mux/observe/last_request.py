@@ -142,6 +142,9 @@ class LastRequestWriter:
         self._clock = clock
         # Insertion order is recency: an updated session moves to the end; the oldest is dropped first.
         self._sessions: dict[str, dict[str, Any]] = {}
+        # Sessions whose ``last`` is still to be built from their newest record (and its annotation).
+        self._pending: dict[str, tuple[RequestRecord, Mapping[str, Any] | None]] = {}
+        self._sids: dict[str | None, str] = {}  # a record's session_id -> its key (the same ids recur)
         self._latest: str | None = None
         self._dirty = False
         self._last_write = -math.inf
@@ -152,35 +155,78 @@ class LastRequestWriter:
         self.annotate: Callable[[RequestRecord], Mapping[str, Any]] | None = None
 
     def __call__(self, record: RequestRecord | dict[str, Any]) -> None:
+        sessions = self._sessions
         if isinstance(record, RequestRecord):
-            sid = session_key(record.session_id)
-            last = _slim_record(record, sid)
-            if self.annotate is not None:
-                last.update(self.annotate(record))
+            raw = record.session_id
+            sid = self._sids.get(raw)
+            if sid is None:
+                sid = session_key(raw)
+                if len(self._sids) >= MAX_SESSIONS * 4:
+                    self._sids.clear()
+                self._sids[raw] = sid
+            # ``last`` is built when the file is written (see :meth:`_materialise`): of the records a session gets
+            # between two writes only its newest is ever read. The quota annotation is of now, so it is taken now.
+            extra = self.annotate(record) if self.annotate is not None else None
+            self._pending[sid] = (record, extra)
+            entry = sessions.pop(sid, None) or {"totals": {"requests": 0, "by_model": {}}, "last": None}
+            totals = entry["totals"]
+            totals["requests"] += 1
+            client_model = record.client_model
+            model = str(record.model or client_model or "?")
+            by_model = totals["by_model"]
+            t = by_model.get(model)
+            if t is None:
+                t = by_model[model] = {"client_model": None, "requests": 0}
+            t["client_model"] = client_model
+            t["requests"] += 1
+            usage = record.usage
+            if usage:
+                for k in USAGE_KEYS:
+                    if k in usage:
+                        v = usage[k]
+                        t[k] = t.get(k, 0) + (v if type(v) is int else _count(v))
         else:
             sid = session_key(record.get("session_id"))
             last = _slim(record, sid)
-        entry = self._sessions.pop(sid, None) or {"totals": {"requests": 0, "by_model": {}}}
-        entry["last"] = last
-        totals = entry["totals"]
-        totals["requests"] += 1
-        model = str(last.get("model") or last.get("client_model") or "?")
-        by_model = totals["by_model"]
-        t = by_model.get(model)
-        if t is None:
-            t = by_model[model] = {"client_model": None, "requests": 0}
-        t["client_model"] = last.get("client_model")
-        t["requests"] += 1
-        for k, v in last["usage"].items():
-            t[k] = t.get(k, 0) + v
-        self._sessions[sid] = entry
-        while len(self._sessions) > self._max:
-            del self._sessions[next(iter(self._sessions))]
+            if sid in self._pending:  # this record is the newest
+                del self._pending[sid]
+            old = sessions.pop(sid, None)
+            entry = {"totals": {"requests": 0, "by_model": {}}} if old is None else old
+            entry["last"] = last
+            totals = entry["totals"]
+            totals["requests"] += 1
+            model = str(last.get("model") or last.get("client_model") or "?")
+            by_model = totals["by_model"]
+            t = by_model.get(model)
+            if t is None:
+                t = by_model[model] = {"client_model": None, "requests": 0}
+            t["client_model"] = last.get("client_model")
+            t["requests"] += 1
+            for k, v in last["usage"].items():
+                t[k] = t.get(k, 0) + v
+        sessions[sid] = entry
+        while len(sessions) > self._max:
+            del sessions[next(iter(sessions))]
         self._latest = sid
         self._dirty = True
-        self._schedule()
+        if self._timer is None:
+            self._schedule()
+
+    def _materialise(self) -> None:
+        """Set ``last`` of each session that got a record since the previous write."""
+        pending, self._pending = self._pending, {}
+        sessions = self._sessions
+        for sid, (record, extra) in pending.items():
+            entry = sessions.get(sid)
+            if entry is None:  # dropped for newer sessions since
+                continue
+            last = _slim_record(record, sid)
+            if extra:
+                last.update(extra)
+            entry["last"] = last
 
     def snapshot(self) -> bytes:
+        self._materialise()
         doc = {"version": 1, "updated": time.time(), "latest": self._latest, "sessions": self._sessions}
         return json.dumps(doc, default=str, separators=(",", ":")).encode()
 

@@ -55,16 +55,18 @@ class Metrics:
         self.duration: dict[str, list[float]] = {}
         self.tokens: dict[tuple[str, str, str], list[float]] = {}
         self._registry: CollectorRegistry | None = None
+        # (rule, provider, model, status) -> the cells such a request counts in (see _cells_of): one lookup per
+        # request instead of one per counter. As many keys as ``requests`` has.
+        self._cells: dict[tuple[str, str | None, str | None, int], list[Any]] = {}
 
     def __call__(self, rec: RequestRecord) -> None:
-        provider = rec.provider or "none"
-        model = rec.model or "none"
-        route = (rec.route or "none").partition(":")[0]
-        key = (route, provider, model, rec.status)
-        cell = self.requests.get(key)
-        if cell is None:
-            cell = self.requests[key] = [0.0, time.time()]
-        cell[0] += 1
+        route = rec.route
+        rule = route.partition(":")[0] if route else "none"
+        key = (rule, rec.provider, rec.model, rec.status)
+        cells = self._cells.get(key)
+        if cells is None:
+            cells = self._cells_of(key)
+        cells[0][0] += 1
         attempts = rec.attempts
         if attempts:
             for a in attempts:
@@ -75,19 +77,49 @@ class Metrics:
                 cell[0] += 1
             if len(attempts) > 1:
                 self.failovers[0] += 1
-        if rec.ttfb_ms is not None:
-            _observe(self.ttfb, provider, rec.ttfb_ms / 1000)
-        _observe(self.duration, provider, rec.total_ms / 1000)
+        # The histograms: the first bucket whose upper bound is >= the value (prometheus_client's rule); NaN
+        # counts in no bucket.
+        ttfb_ms = rec.ttfb_ms
+        if ttfb_ms is not None:
+            hist = cells[2]
+            if hist is None:
+                hist = cells[2] = _histogram(self.ttfb, key[1] or "none")
+            seconds = ttfb_ms / 1000
+            if seconds == seconds:
+                hist[bisect_left(_BOUNDS, seconds)] += 1
+            hist[_SUM] += seconds
+        hist = cells[1]
+        seconds = rec.total_ms / 1000
+        if seconds == seconds:
+            hist[bisect_left(_BOUNDS, seconds)] += 1
+        hist[_SUM] += seconds
         usage = rec.usage
         if usage:
-            for name, kind in _TOKEN_KINDS:
+            tokens = cells[3]
+            for i, (name, kind) in enumerate(_TOKEN_KINDS):
                 n = usage.get(name)
                 if n and n > 0:  # a counter only goes up: a negative count from an upstream is not counted
-                    tkey = (provider, model, kind)
-                    cell = self.tokens.get(tkey)
+                    cell = tokens[i]
                     if cell is None:
-                        cell = self.tokens[tkey] = [0.0, time.time()]
+                        tkey = (key[1] or "none", key[2] or "none", kind)
+                        cell = self.tokens.get(tkey)
+                        if cell is None:
+                            cell = self.tokens[tkey] = [0.0, time.time()]
+                        tokens[i] = cell
                     cell[0] += n
+
+    def _cells_of(self, key: tuple[str, str | None, str | None, int]) -> list[Any]:
+        """The cells a request of ``key`` (rule, provider, model, status) counts in: its requests counter, its
+        provider's duration histogram, then (each made at its first use, as a series appears only once
+        counted) its provider's ttfb histogram and its four token counters."""
+        rule, provider, model, status = key
+        rkey = (rule, provider or "none", model or "none", status)
+        cell = self.requests.get(rkey)
+        if cell is None:
+            cell = self.requests[rkey] = [0.0, time.time()]
+        cells = [cell, _histogram(self.duration, rkey[1]), self.ttfb.get(rkey[1]), [None] * len(_TOKEN_KINDS)]
+        self._cells[key] = cells
+        return cells
 
     @property
     def registry(self) -> CollectorRegistry:
@@ -148,11 +180,9 @@ class Metrics:
         yield counter(_TOKENS, self.tokens)
 
 
-def _observe(cells: dict[str, list[float]], provider: str, seconds: float) -> None:
+def _histogram(cells: dict[str, list[float]], provider: str) -> list[float]:
+    """``provider``'s histogram cell, made on first use."""
     cell = cells.get(provider)
     if cell is None:
         cell = cells[provider] = [0.0] * _SUM + [0.0, time.time()]
-    # The first bucket whose upper bound is >= the value (prometheus_client's rule); NaN counts in no bucket.
-    if seconds == seconds:
-        cell[bisect_left(_BOUNDS, seconds)] += 1
-    cell[_SUM] += seconds
+    return cell

@@ -16,17 +16,19 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from claude_code_mux.config.schema import PriceConfig
 from claude_code_mux.observe.record import RequestRecord
 from claude_code_mux.observe.usage_db import WRITER_COLUMN_NAMES, connect
-from claude_code_mux.pricing import PriceBook, book, record_cost
+from claude_code_mux.pricing import Price, PriceBook, book, record_cost, record_price
+from claude_code_mux.pricing.table import MEMO_MAX
 
 if TYPE_CHECKING:
     from claude_code_mux.config.schema import Config
 
 COLUMNS = WRITER_COLUMN_NAMES
+_MISS = object()
 _INSERT = f"INSERT INTO usage ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
@@ -56,21 +58,30 @@ class Rows:
         self._cfg: Config | None = None
         self._book: PriceBook | None = None
         self._types: dict[str, str] = {}
+        # (provider, model, client_model) -> price (None: no price), for the current config; bounded as the book's.
+        self._prices: dict[tuple[str | None, str | None, str | None], Price | None] = {}
 
     def __call__(self, rec: RequestRecord) -> tuple[Any, ...]:
         usage = rec.usage
         cost: float | None = None
         if usage:
             cfg = self._config()
-            book_ = self._book
-            if cfg is not self._cfg or book_ is None:
-                book_ = self._book = book(cfg.prices)
+            if cfg is not self._cfg or self._book is None:
+                self._book = book(cfg.prices)
                 self._types = {}
                 for p in cfg.providers:  # the first of a name, as Config.provider finds it
                     self._types.setdefault(p.name, p.provider_type)
+                self._prices = {}
                 self._cfg = cfg
-            provider_type = self._types.get(rec.provider) if rec.provider else None
-            cost = record_cost(book_, usage, rec.model, rec.client_model, provider_type)
+            key = (rec.provider, rec.model, rec.client_model)
+            price = self._prices.get(key, _MISS)
+            if price is _MISS:
+                provider_type = self._types.get(rec.provider) if rec.provider else None
+                price = self._book.lookup_record(rec.model, rec.client_model, provider_type)
+                if len(self._prices) >= MEMO_MAX:
+                    self._prices.clear()
+                self._prices[key] = price
+            cost = record_price(cast("Price | None", price), usage)
         extra = rec.extra
         return (
             rec.time,

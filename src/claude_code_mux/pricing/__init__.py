@@ -7,7 +7,7 @@ Pure and I/O-free except for reading the package's own ``prices.toml`` once. Ent
 
 from __future__ import annotations
 
-from claude_code_mux.pricing.cost import OUTPUT_ESTIMATE_TOKENS, cost_of, estimate, record_cost
+from claude_code_mux.pricing.cost import OUTPUT_ESTIMATE_TOKENS, cost_of, estimate, record_cost, record_price
 from claude_code_mux.pricing.table import Price, PriceBook, PriceTable, Tier, book, normal_forms, shipped
 
 __all__ = [
@@ -21,5 +21,6 @@ __all__ = [
     "estimate",
     "normal_forms",
     "record_cost",
+    "record_price",
     "shipped",
 ]

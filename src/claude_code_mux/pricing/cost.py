@@ -26,12 +26,31 @@ def _n(usage: Mapping[str, object], key: str) -> int:
 
 def cost_of(price: Price, usage: Mapping[str, object]) -> float:
     """USD for ``usage`` at ``price``; the long-context tier applies when the whole prompt exceeds its threshold."""
-    inp = _n(usage, "input_tokens")
-    out = _n(usage, "output_tokens")
-    read = _n(usage, "cache_read_input_tokens")
-    write = _n(usage, "cache_creation_input_tokens")
-    write_1h = min(_n(usage, "cache_creation_1h_input_tokens"), write)
-    t = price.tier(inp + read + write)
+    get = usage.get
+    inp, out, read, write, write_1h = (
+        get("input_tokens", 0),
+        get("output_tokens", 0),
+        get("cache_read_input_tokens", 0),
+        get("cache_creation_input_tokens", 0),
+        get("cache_creation_1h_input_tokens", 0),
+    )
+    # Plain ints (the usual case: this runs for every request's usage row) are clamped inline; anything else
+    # goes through _n.
+    if type(inp) is int and type(out) is int and type(read) is int and type(write) is int and type(write_1h) is int:
+        inp = inp if inp > 0 else 0
+        out = out if out > 0 else 0
+        read = read if read > 0 else 0
+        write = write if write > 0 else 0
+        write_1h = write_1h if write_1h > 0 else 0
+    else:
+        inp = _n(usage, "input_tokens")
+        out = _n(usage, "output_tokens")
+        read = _n(usage, "cache_read_input_tokens")
+        write = _n(usage, "cache_creation_input_tokens")
+        write_1h = _n(usage, "cache_creation_1h_input_tokens")
+    if write_1h > write:
+        write_1h = write
+    t = price.base if price.long is None else price.tier(inp + read + write)
     w1h = t.cache_write if t.cache_write_1h is None else t.cache_write_1h
     return (
         inp * t.input + out * t.output + read * t.cache_read + (write - write_1h) * t.cache_write + write_1h * w1h
@@ -53,10 +72,14 @@ def record_cost(
 ) -> float | None:
     """The cost of one request, or None when its model has no price (stored as NULL, shown as "no price").
     A request that used no tokens cost nothing, priced or not."""
-    for k in usage:
-        if _n(usage, k):
+    return record_price(prices.lookup_record(model, client_model, provider_type), usage)
+
+
+def record_price(price: Price | None, usage: Mapping[str, object]) -> float | None:
+    """:func:`record_cost` with the request's price already looked up."""
+    for v in usage.values():
+        if v > 0 if type(v) is int else isinstance(v, int) and not isinstance(v, bool) and v > 0:
             break
     else:
         return 0.0
-    price = prices.lookup_record(model, client_model, provider_type)
     return None if price is None else cost_of(price, usage)

@@ -17,6 +17,8 @@ from claude_code_mux.errors import HttpError
 from claude_code_mux.observe.record import AttemptRecord, RequestRecord
 from claude_code_mux.routing.types import Candidate, RouteDecision
 
+_new = tuple.__new__  # every field given, in order (tests/observe/test_cheap_paths.py holds that)
+
 
 class Recording:
     """Mutable while the request runs; :meth:`finish` makes the frozen record."""
@@ -82,33 +84,37 @@ class Recording:
         # The reply's usage dict is the request's own (its producers are done by now): no copy of it.
         if type(usage) is not dict:
             usage = dict(usage or {})
-        return RequestRecord(
-            self.request_id,
-            self.wall,
-            self.endpoint,
-            self.status,
-            _ms(now - t0),
-            self.client_model,
-            self.route,
-            cand.provider if cand is not None else None,
-            cand.upstream_model if cand is not None else None,
-            self.stream,
-            _ms(ttfb - t0) if ttfb is not None else None,
-            tuple(
-                [
-                    AttemptRecord(a.provider, a.model, a.status, a.error, _ms2(a.latency_ms), a.account)
-                    for a in self.attempts
-                ]
-            )
-            if self.attempts
-            else (),
-            usage,
-            self.session_id,
-            self.error,
-            self.error_type,
-            self.client,
-            cand.account if cand is not None else None,
-            self.extra,
+        # The tuple made directly: RequestRecord(...) adds a Python-level __new__ call (its defaults) per record.
+        return _new(
+            RequestRecord,
+            (
+                self.request_id,
+                self.wall,
+                self.endpoint,
+                self.status,
+                _ms(now - t0),
+                self.client_model,
+                self.route,
+                cand.provider if cand is not None else None,
+                cand.upstream_model if cand is not None else None,
+                self.stream,
+                _ms(ttfb - t0) if ttfb is not None else None,
+                tuple(
+                    [
+                        _new(AttemptRecord, (a.provider, a.model, a.status, a.error, _ms2(a.latency_ms), a.account))
+                        for a in self.attempts
+                    ]
+                )
+                if self.attempts
+                else (),
+                usage,
+                self.session_id,
+                self.error,
+                self.error_type,
+                self.client,
+                cand.account if cand is not None else None,
+                self.extra,
+            ),
         )
 
 
