@@ -3,8 +3,8 @@
 ``python -m bench.obs_micro`` builds the observers a server installs (:func:`build_observers` with a home, the
 statusline ``annotate`` hook as ``server/run.py`` sets it) from the benchmark's config (``bench/run.py``), and
 times, with the process's CPU clock, ``observers.emit(recording.finish())`` for a streamed passthrough request
-(one attempt, four token counts, a session id) at ``log_level`` "warn" (the benchmark's) and "info" (the
-default; the line goes to ``/dev/null``). The usage rows are built on the loop there; their SQLite insert runs
+(one attempt, four token counts, a session id) at ``log_level`` "warn" and "info" (the default, and
+``python -m bench``'s; the line goes to ``/dev/null``). The usage rows are built on the loop there; their SQLite insert runs
 on the writer's thread: ``sqlite row`` times :meth:`UsageWriter._write` per row in batches of ``--batch``.
 Each figure is the best of ``--repeat`` rounds, in µs per request (or row).
 """

@@ -24,6 +24,7 @@ import pytest
 from claude_code_mux.config.load import parse_config
 from claude_code_mux.config.schema import Config
 from claude_code_mux.dispatch import Attempt
+from claude_code_mux.observe import request_log
 from claude_code_mux.observe.last_request import (
     USAGE_KEYS,
     LastRequestWriter,
@@ -360,3 +361,37 @@ def test_the_cost_of_a_usage_is_what_it_was() -> None:
             assert record_price(price, usage) == _old_cost(price, usage), usage
         used = any(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in usage.values())
         assert record_price(None, usage) == (None if used else 0.0)  # no price: None, unless nothing was used
+
+
+def test_the_log_line_is_the_one_kv_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(request_log, "_MEMO_MAX", 16)  # the memos are cleared on the way, and stay bounded
+    rng = random.Random(12)
+    texts: list[Any] = [
+        None,
+        "",
+        "a",
+        "default",
+        "long_context:72431>60000",
+        "x y",
+        'q"uote',
+        "k=v",
+        "\n",
+        "é\u2028",
+        "z" * 400,
+    ]
+    numbers: list[Any] = [None, 0.0, 1.25, 12345.678, float("nan"), 7]
+    attempts = [
+        AttemptRecord("p", "m", 529, "p: HTTP 529"),
+        AttemptRecord("q", "n", 200),
+        AttemptRecord("r", "o", None, "x y"),
+    ]
+    for i in range(20_000):
+        rec = RequestRecord(
+            rng.choice([f"req{i}", 'id "x"', ""]), 1.0, rng.choice(["messages", "count_tokens"]),
+            rng.choice([200, 404, 499, 529]), rng.choice(numbers[1:]), rng.choice(texts), rng.choice(texts),
+            rng.choice(texts), rng.choice(texts), True, rng.choice(numbers),
+            tuple(rng.sample(attempts, rng.randint(0, 3))),
+            error=rng.choice(texts), error_type=rng.choice([None, "api_error", "a b"]), client=rng.choice(texts),
+        )  # fmt: skip
+        assert request_log.format_line(rec) == request_log._format_line(rec)
+    assert len(request_log._HEADS) <= 16 and len(request_log._CLIENTS) <= 16

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 from claude_code_mux.observe.logging import kv
 from claude_code_mux.observe.record import RequestRecord
@@ -33,6 +34,66 @@ def failover_reason(rec: RequestRecord) -> str | None:
 
 
 def format_line(rec: RequestRecord) -> str:
+    """:func:`kv` of the request's fields, as :func:`_format_line` writes it, with the part that repeats from
+    request to request (endpoint, route, models, provider) and the client formatted once per distinct value."""
+    head_key = (rec.endpoint, rec.route, rec.client_model, rec.provider, rec.model)
+    head = _HEADS.get(head_key)
+    if head is None:
+        head = _remember(_HEADS, head_key, _head(*head_key))
+    client = _CLIENTS.get(rec.client)
+    if client is None:
+        client = _remember(_CLIENTS, rec.client, _field("client", rec.client))
+    ttfb, total = rec.ttfb_ms, rec.total_ms
+    line = (
+        f"event=request{_field('id', rec.request_id)}{head} status={rec.status!s}"
+        f"{'' if ttfb is None else ' ttfb_ms=' + _number(ttfb)}"
+        f"{'' if total is None else ' total_ms=' + _number(total)} attempts={len(rec.attempts)}{client}"
+    )
+    if rec.error_type is not None:
+        line += " " + kv(error_type=rec.error_type)
+    if rec.error is not None:
+        line += _field("error", rec.error)
+    for a in rec.attempts:
+        if a.error:
+            return line + _field("failover", failover_reason(rec))
+    return line
+
+
+# Formatted parts of the line per distinct value (each bounded: values come from clients).
+_HEADS: dict[tuple[str, str | None, str | None, str | None, str | None], str] = {}
+_CLIENTS: dict[str | None, str] = {}
+_MEMO_MAX = 1024
+
+
+def _remember(memo: dict[Any, str], key: Any, value: str) -> str:
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
+def _head(endpoint: str, route: str | None, client_model: str | None, provider: str | None, model: str | None) -> str:
+    fields = kv(endpoint=endpoint, route=escape(route), client_model=escape(client_model), provider=escape(provider))
+    return (" " + fields if fields else "") + _field("model", model)
+
+
+def _field(name: str, value: str | None) -> str:
+    """`` name=value`` with ``value`` escaped and written as :func:`kv` writes it; "" for None."""
+    text = escape(value)
+    if text is None:
+        return ""
+    if not text or " " in text or '"' in text or "=" in text:
+        text = '"' + text.replace('"', "'") + '"'
+    return " " + name + "=" + text
+
+
+def _number(value: float) -> str:
+    """A latency as :func:`kv` writes it."""
+    return f"{value:.1f}" if type(value) is float else kv(v=value)[2:]
+
+
+def _format_line(rec: RequestRecord) -> str:
+    """The line the long way (what :func:`format_line` must equal)."""
     return kv(
         event="request",
         id=escape(rec.request_id),
@@ -61,4 +122,5 @@ class RequestLog:
     def __call__(self, rec: RequestRecord) -> None:
         level = logging.INFO if rec.status < 400 or rec.status == 499 else logging.WARNING
         if self._logger.isEnabledFor(level):
-            self._logger.log(level, "%s", format_line(rec))
+            # The line as the message, no arguments: nothing for the record to %-format (or the filter to redo).
+            self._logger.log(level, format_line(rec))
