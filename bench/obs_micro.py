@@ -4,8 +4,9 @@
 statusline ``annotate`` hook as ``server/run.py`` sets it) from the benchmark's config (``bench/run.py``), and
 times, with the process's CPU clock, ``observers.emit(recording.finish())`` for a streamed passthrough request
 (one attempt, four token counts, a session id) at ``log_level`` "warn" and "info" (the default, and
-``python -m bench``'s; the line goes to ``/dev/null``). The usage rows are built on the loop there; their SQLite insert runs
-on the writer's thread: ``sqlite row`` times :meth:`UsageWriter._write` per row in batches of ``--batch``.
+``python -m bench``'s; the line goes to ``/dev/null``). The usage rows are built on the loop there; their
+SQLite insert runs on the writer's thread: ``sqlite row`` times :meth:`UsageWriter._write` per row in batches
+of ``--batch``.
 Each figure is the best of ``--repeat`` rounds, in µs per request (or row).
 """
 

@@ -92,6 +92,12 @@ def test_finish_carries_every_field_of_the_recording() -> None:
         out.status = 500  # type: ignore[misc]
 
 
+def test_a_recording_with_one_attempt_finishes_with_it() -> None:
+    rec = Recording("messages", 100.0, "rid")
+    rec.attempts = (Attempt("up", "m-up", 200, None, 7.004999, "acct"),)
+    assert rec.finish().attempts == (AttemptRecord("up", "m-up", 200, None, 7.0, "acct"),)
+
+
 def test_a_refused_recording_finishes_with_empty_parts() -> None:
     out = Recording("count_tokens", time.perf_counter(), "rid").finish()
     assert (out.provider, out.model, out.account, out.ttfb_ms, out.attempts, dict(out.usage)) == (

@@ -33,6 +33,7 @@ _TOKEN_KINDS = (
     ("cache_read_input_tokens", "cache_read"),
     ("cache_creation_input_tokens", "cache_write"),
 )
+_TOKEN_SLOTS = tuple((i, name, kind) for i, (name, kind) in enumerate(_TOKEN_KINDS))
 
 # name, help, label names: the counters and histograms, in the order /metrics lists them.
 _REQUESTS = ("ccm_requests", "Requests by route, provider, model and status", ("route", "provider", "model", "status"))
@@ -96,7 +97,7 @@ class Metrics:
         usage = rec.usage
         if usage:
             tokens = cells[3]
-            for i, (name, kind) in enumerate(_TOKEN_KINDS):
+            for i, name, kind in _TOKEN_SLOTS:
                 n = usage.get(name)
                 if n and n > 0:  # a counter only goes up: a negative count from an upstream is not counted
                     cell = tokens[i]
