@@ -38,7 +38,7 @@ from claude_code_mux.observe.record import AttemptRecord, RequestRecord
 from claude_code_mux.observe.request_log import _CONTROL, escape
 from claude_code_mux.observe.usage import Rows, UsageWriter, usage_row
 from claude_code_mux.observe.usage_db import SCHEMA, connect
-from claude_code_mux.pricing import Price, Tier, book, record_price, shipped
+from claude_code_mux.pricing import Price, Tier, book, counts_cost, record_price, shipped
 from claude_code_mux.pricing import table as price_table
 from claude_code_mux.routing.types import Candidate
 from claude_code_mux.server.api.recording import Recording
@@ -365,8 +365,13 @@ def test_the_cost_of_a_usage_is_what_it_was() -> None:
         usage = {k: rng.choice(values) for k in rng.sample(keys, rng.randint(0, len(keys)))}
         for price in prices:
             assert record_price(price, usage) == _old_cost(price, usage), usage
+            counts = [usage.get(k, 0) for k in USAGE_KEYS]  # as the usage row reads them
+            assert counts_cost(price, usage, *counts) == _old_cost(price, usage), usage
         used = any(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in usage.values())
-        assert record_price(None, usage) == (None if used else 0.0)  # no price: None, unless nothing was used
+        assert record_price(None, usage) == (None if used else 0.0)
+        assert counts_cost(None, usage, *[usage.get(k, 0) for k in USAGE_KEYS]) == (
+            None if used else 0.0
+        )  # no price: None, unless nothing was used
 
 
 def test_the_log_line_is_the_one_kv_writes(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 from claude_code_mux.config.schema import PriceConfig
 from claude_code_mux.observe.record import RequestRecord
 from claude_code_mux.observe.usage_db import WRITER_COLUMN_NAMES, connect
-from claude_code_mux.pricing import Price, PriceBook, book, record_cost, record_price
+from claude_code_mux.pricing import Price, PriceBook, book, counts_cost, record_cost
 from claude_code_mux.pricing.table import MEMO_MAX
 
 if TYPE_CHECKING:
@@ -63,6 +63,13 @@ class Rows:
 
     def __call__(self, rec: RequestRecord) -> tuple[Any, ...]:
         usage = rec.usage
+        get = usage.get
+        inp, out, read, write = (
+            get("input_tokens", 0),
+            get("output_tokens", 0),
+            get("cache_read_input_tokens", 0),
+            get("cache_creation_input_tokens", 0),
+        )
         cost: float | None = None
         if usage:
             cfg = self._config()
@@ -81,7 +88,7 @@ class Rows:
                 if len(self._prices) >= MEMO_MAX:
                     self._prices.clear()
                 self._prices[key] = price
-            cost = record_price(cast("Price | None", price), usage)
+            cost = counts_cost(cast("Price | None", price), usage, inp, out, read, write)
         extra = rec.extra
         return (
             rec.time,
@@ -92,10 +99,10 @@ class Rows:
             rec.model,
             rec.client_model,
             rec.status,
-            usage.get("input_tokens", 0),
-            usage.get("output_tokens", 0),
-            usage.get("cache_read_input_tokens", 0),
-            usage.get("cache_creation_input_tokens", 0),
+            inp,
+            out,
+            read,
+            write,
             rec.total_ms,
             rec.ttfb_ms,
             cost,

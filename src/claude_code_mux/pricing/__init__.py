@@ -7,7 +7,14 @@ Pure and I/O-free except for reading the package's own ``prices.toml`` once. Ent
 
 from __future__ import annotations
 
-from claude_code_mux.pricing.cost import OUTPUT_ESTIMATE_TOKENS, cost_of, estimate, record_cost, record_price
+from claude_code_mux.pricing.cost import (
+    OUTPUT_ESTIMATE_TOKENS,
+    cost_of,
+    counts_cost,
+    estimate,
+    record_cost,
+    record_price,
+)
 from claude_code_mux.pricing.table import Price, PriceBook, PriceTable, Tier, book, normal_forms, shipped
 
 __all__ = [
@@ -18,6 +25,7 @@ __all__ = [
     "Tier",
     "book",
     "cost_of",
+    "counts_cost",
     "estimate",
     "normal_forms",
     "record_cost",

@@ -48,6 +48,11 @@ def cost_of(price: Price, usage: Mapping[str, object]) -> float:
         read = _n(usage, "cache_read_input_tokens")
         write = _n(usage, "cache_creation_input_tokens")
         write_1h = _n(usage, "cache_creation_1h_input_tokens")
+    return _cost(price, inp, out, read, write, write_1h)
+
+
+def _cost(price: Price, inp: int, out: int, read: int, write: int, write_1h: int) -> float:
+    """USD for these token counts (each >= 0) at ``price``."""
     if write_1h > write:
         write_1h = write
     t = price.base if price.long is None else price.tier(inp + read + write)
@@ -83,3 +88,31 @@ def record_price(price: Price | None, usage: Mapping[str, object]) -> float | No
     else:
         return 0.0
     return None if price is None else cost_of(price, usage)
+
+
+def counts_cost(
+    price: Price | None, usage: Mapping[str, object], inp: object, out: object, read: object, write: object
+) -> float | None:
+    """:func:`record_price` of ``usage`` whose input, output, cache read and cache write counts the caller has
+    read already (``usage.get(key, 0)``, as a usage row stores them): plain ints that show a use are priced
+    here, anything else the long way."""
+    write_1h = usage.get("cache_creation_1h_input_tokens", 0)
+    if (
+        type(inp) is int
+        and type(out) is int
+        and type(read) is int
+        and type(write) is int
+        and type(write_1h) is int
+        and (inp > 0 or out > 0 or read > 0 or write > 0 or write_1h > 0)
+    ):
+        if price is None:
+            return None
+        return _cost(
+            price,
+            inp if inp > 0 else 0,
+            out if out > 0 else 0,
+            read if read > 0 else 0,
+            write if write > 0 else 0,
+            write_1h if write_1h > 0 else 0,
+        )
+    return record_price(price, usage)
