@@ -187,7 +187,7 @@ def build_observers(
     hub.add(RequestLog(logger))
     hub.metrics = Metrics()
     hub.add(hub.metrics)
-    hub.add(TraceWriter(lambda: current().server, redactor))
+    hub.add(TraceWriter(lambda: (hub.config or cfg).server, redactor))  # read per request: one call, not two
     hub.usage = _usage_writer(cfg, current, home, logger, redactor)
     if hub.usage is not None:
         hub.add(hub.usage)
