@@ -330,6 +330,7 @@ async def test_the_statusline_file_is_what_building_each_entry_at_once_gave(tmp_
             w(rec)
             if i % 7 == 0:
                 w(rec._replace(request_id=f"d{i}").to_dict())  # a dict record after a pending one replaces it
+        assert set(lazy._pending) <= set(lazy._sessions)  # bounded by the kept sessions
         if i % 5 == 0:
             assert _sessions(lazy) == _sessions(eager)
     assert _sessions(lazy) == _sessions(eager)

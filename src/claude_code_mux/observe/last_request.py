@@ -1,7 +1,8 @@
 """Each Claude Code session's last request, in ``HOME/last_requests.json``, for ``ccm statusline``.
 
 :class:`LastRequestWriter` is an observer: called with each finished request record, it updates an
-in-memory table (the last record and per-model token totals of the most recent sessions) and writes the file
+in-memory table (the last record and per-model token totals of the most recent sessions; the ``last`` entry is
+built from a session's newest record when the file is written, not per request) and writes the file
 atomically at most every ``interval_s`` seconds, from a worker thread (``loop.call_later`` +
 ``asyncio.to_thread``), never on the request path. :func:`read_last` is the reader; it is stdlib-only and
 tolerates a missing, partial or foreign file.
@@ -206,7 +207,10 @@ class LastRequestWriter:
                 t[k] = t.get(k, 0) + v
         sessions[sid] = entry
         while len(sessions) > self._max:
-            del sessions[next(iter(sessions))]
+            oldest = next(iter(sessions))
+            del sessions[oldest]
+            if oldest in self._pending:  # pending records stay within the kept sessions: bounded
+                del self._pending[oldest]
         self._latest = sid
         self._dirty = True
         if self._timer is None:
@@ -218,7 +222,7 @@ class LastRequestWriter:
         sessions = self._sessions
         for sid, (record, extra) in pending.items():
             entry = sessions.get(sid)
-            if entry is None:  # dropped for newer sessions since
+            if entry is None:  # only if a call failed half-way: sessions leave the table with their pending record
                 continue
             last = _slim_record(record, sid)
             if extra:
