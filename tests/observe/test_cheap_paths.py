@@ -407,3 +407,23 @@ def test_the_log_line_is_the_one_kv_writes(monkeypatch: pytest.MonkeyPatch) -> N
         )  # fmt: skip
         assert request_log.format_line(rec) == request_log._format_line(rec)
     assert len(request_log._HEADS) <= 16 and len(request_log._CLIENTS) <= 16
+
+
+async def test_the_per_request_memos_keep_no_huge_client_value(tmp_path: Path) -> None:
+    # A client's model name or session id can be megabytes (the body limit): looked up each time, never kept.
+    huge = "m" * 100_000
+    rec = RequestRecord(
+        "a", 1.0, "messages", 200, 2.0, huge, "default", "up", "claude-sonnet-4-5-20250929", True, 1.0,
+        (AttemptRecord("up", "claude-sonnet-4-5-20250929", 200),), {"input_tokens": 5}, huge, client="c" * 100_000,
+    )  # fmt: skip
+    assert request_log.format_line(rec) == request_log._format_line(rec)
+    kept = [*request_log._HEADS, *request_log._CLIENTS]
+    assert all(huge not in k for k in kept if isinstance(k, tuple)) and "c" * 100_000 not in kept
+    cfg = parse_config(CONFIG)
+    rows = Rows(lambda: cfg)
+    assert rows(rec) == usage_row(rec, cfg)
+    assert not rows._prices and not any(huge in k for k in rows._book._memo if k[1])  # type: ignore[union-attr]
+    w = LastRequestWriter(tmp_path, interval_s=3600)
+    w(rec)
+    assert huge not in w._sids and json.loads(w.snapshot())["sessions"][huge[:128]]["last"]["request_id"] == "a"
+    await w.flush()

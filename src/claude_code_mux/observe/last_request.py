@@ -162,9 +162,10 @@ class LastRequestWriter:
             sid = self._sids.get(raw)
             if sid is None:
                 sid = session_key(raw)
-                if len(self._sids) >= MAX_SESSIONS * 4:
-                    self._sids.clear()
-                self._sids[raw] = sid
+                if raw is not None and len(raw) <= 256:  # a session id is ~36 characters; no huge key is kept
+                    if len(self._sids) >= MAX_SESSIONS * 4:
+                        self._sids.clear()
+                    self._sids[raw] = sid
             # ``last`` is built when the file is written (see :meth:`_materialise`): of the records a session gets
             # between two writes only its newest is ever read. The quota annotation is of now, so it is taken now.
             extra = self.annotate(record) if self.annotate is not None else None

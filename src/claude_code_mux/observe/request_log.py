@@ -39,10 +39,14 @@ def format_line(rec: RequestRecord) -> str:
     head_key = (rec.endpoint, rec.route, rec.client_model, rec.provider, rec.model)
     head = _HEADS.get(head_key)
     if head is None:
-        head = _remember(_HEADS, head_key, _head(*head_key))
+        head = _head(*head_key)
+        if sum(len(v) for v in head_key if v is not None) <= _KEY_MAX:  # a client's huge model name is not kept
+            _remember(_HEADS, head_key, head)
     client = _CLIENTS.get(rec.client)
     if client is None:
-        client = _remember(_CLIENTS, rec.client, _field("client", rec.client))
+        client = _field("client", rec.client)
+        if rec.client is None or len(rec.client) <= _KEY_MAX:
+            _remember(_CLIENTS, rec.client, client)
     ttfb, total = rec.ttfb_ms, rec.total_ms
     line = (
         f"event=request{_field('id', rec.request_id)}{head} status={rec.status!s}"
@@ -63,6 +67,7 @@ def format_line(rec: RequestRecord) -> str:
 _HEADS: dict[tuple[str, str | None, str | None, str | None, str | None], str] = {}
 _CLIENTS: dict[str | None, str] = {}
 _MEMO_MAX = 1024
+_KEY_MAX = 4 * MAX_VALUE  # longer values are formatted each time, never kept (at most _MEMO_MAX * this each)
 
 
 def _remember(memo: dict[Any, str], key: Any, value: str) -> str:

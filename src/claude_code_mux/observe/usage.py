@@ -22,7 +22,7 @@ from claude_code_mux.config.schema import PriceConfig
 from claude_code_mux.observe.record import RequestRecord
 from claude_code_mux.observe.usage_db import WRITER_COLUMN_NAMES, connect
 from claude_code_mux.pricing import Price, PriceBook, book, counts_cost, record_cost
-from claude_code_mux.pricing.table import MEMO_MAX
+from claude_code_mux.pricing.table import MEMO_MAX, memo_key_ok
 
 if TYPE_CHECKING:
     from claude_code_mux.config.schema import Config
@@ -85,9 +85,10 @@ class Rows:
             if price is _MISS:
                 provider_type = self._types.get(rec.provider) if rec.provider else None
                 price = self._book.lookup_record(rec.model, rec.client_model, provider_type)
-                if len(self._prices) >= MEMO_MAX:
-                    self._prices.clear()
-                self._prices[key] = price
+                if memo_key_ok(rec.model, rec.client_model):
+                    if len(self._prices) >= MEMO_MAX:
+                        self._prices.clear()
+                    self._prices[key] = price
             cost = counts_cost(cast("Price | None", price), usage, inp, out, read, write)
         extra = rec.extra
         return (

@@ -149,7 +149,13 @@ def override_price(pc: PriceConfig) -> Price:
 
 # Remembered record prices per book: model names can come from clients, so the memo is bounded.
 MEMO_MAX = 4096
+MEMO_KEY_MAX = 512  # characters of model names a remembered key may hold: a client's huge name is looked up each time
 _MISS = object()
+
+
+def memo_key_ok(model: str | None, client_model: str | None) -> bool:
+    """Whether a price memo may keep a key of these names (bounded memory: at most MEMO_MAX * MEMO_KEY_MAX)."""
+    return len(model or "") + len(client_model or "") <= MEMO_KEY_MAX
 
 
 @dataclass(frozen=True)
@@ -185,9 +191,10 @@ class PriceBook:
         hit = self.lookup(model, provider_type)
         if hit is None and client_model:
             hit = self.overrides.get(client_model.strip().lower())
-        if len(memo) >= MEMO_MAX:
-            memo.clear()
-        memo[key] = hit
+        if memo_key_ok(model, client_model):
+            if len(memo) >= MEMO_MAX:
+                memo.clear()
+            memo[key] = hit
         return hit
 
 
