@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Final, NamedTuple
 from urllib.parse import urlsplit
@@ -47,11 +48,12 @@ def target(url: str) -> Target:
     return Target((scheme, parts.hostname, port), parts.hostname, port, netloc, path, f"{scheme}://{netloc}")
 
 
-def request_head(method: str, t: Target, headers: dict[str, str], length: int, *, proxy_auth: str = "") -> bytes:
+def request_head(method: str, t: Target, headers: Mapping[str, str], length: int, *, proxy_auth: str = "") -> bytes:
     """The request head. ``Accept-Encoding: identity`` is always sent: we relay bodies, we do not re-encode them.
 
     ``proxy_auth`` set (even to "-" for none) means the request goes to an http proxy: absolute-form target,
-    and ``Proxy-Authorization`` unless it is "-".
+    and ``Proxy-Authorization`` unless it is "-". A header we set ourselves (``_SKIP_HEADERS``, any case) is
+    dropped; one that would break the head (CR or LF anywhere, ":" in a name) raises ValueError.
     """
     path = t.origin + t.path if proxy_auth else t.path
     lines = [
@@ -60,12 +62,18 @@ def request_head(method: str, t: Target, headers: dict[str, str], length: int, *
     ]
     if proxy_auth and proxy_auth != "-":
         lines.append(f"Proxy-Authorization: {proxy_auth}\r\n")
-    for k, v in headers.items():
-        if k.lower() in _SKIP_HEADERS:
-            continue
-        if "\r" in v or "\n" in v or "\r" in k or "\n" in k or ":" in k:
-            raise ValueError(f"invalid header {k!r}")
-        lines.append(f"{k}: {v}\r\n")
+    # Checked on all names and all values at once (two joins, a few C-level scans instead of five tests per
+    # header); only a suspicious head is gone through header by header to name the culprit.
+    names = "".join(headers)
+    values = "".join(headers.values())
+    if "\r" in values or "\n" in values or "\r" in names or "\n" in names or ":" in names:
+        for k, v in headers.items():
+            if k.lower() not in _SKIP_HEADERS and ("\r" in v or "\n" in v or "\r" in k or "\n" in k or ":" in k):
+                raise ValueError(f"invalid header {k!r}")
+    if names.islower() or not names:  # the usual case: names already lower-cased (the dialects forward them so)
+        lines += [f"{k}: {v}\r\n" for k, v in headers.items() if k not in _SKIP_HEADERS]
+    else:
+        lines += [f"{k}: {v}\r\n" for k, v in headers.items() if k.lower() not in _SKIP_HEADERS]
     lines.append("\r\n")
     return "".join(lines).encode("latin-1")
 
@@ -300,13 +308,6 @@ class Connection(asyncio.Protocol):
         else:
             self.timer_at = self.deadline
             self.timer = self.loop.call_at(self.deadline, self._on_timer)
-
-    async def wait_headers(self, limit_s: float) -> None:
-        while not self.headers_done:
-            if self.exc is not None:
-                self.abort()
-                raise self.exc
-            await self.wait(limit_s)
 
     def take(self) -> bytes:
         chunks = self.chunks
