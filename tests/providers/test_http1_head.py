@@ -8,7 +8,8 @@ import asyncio
 import pytest
 
 from claude_code_mux.errors import TransportError
-from claude_code_mux.providers.http1_conn import request_head, target
+from claude_code_mux.providers import http1_conn
+from claude_code_mux.providers.http1_conn import Connection, request_head, target
 from claude_code_mux.providers.transport import Http1Transport, Timeouts
 
 T = target("http://example.test:8080/v1/messages")
@@ -80,3 +81,51 @@ def test_transport_maps_misuse_before_any_io() -> None:
         assert tr.pool.opened == 0
 
     asyncio.run(go())
+
+
+class _Tr:
+    def is_closing(self) -> bool:
+        return False
+
+    def abort(self) -> None:
+        pass
+
+
+def _respond(conn: Connection, head: bytes) -> None:
+    conn.start("POST")
+    conn.data_received(head + b"content-length: 0\r\n\r\n")
+
+
+def test_response_names_are_lower_cased_and_repeats_joined() -> None:
+    conn = Connection(asyncio.new_event_loop())
+    conn.transport = _Tr()  # type: ignore[assignment]
+    _respond(conn, b"HTTP/1.1 200 OK\r\nX-Multi: a\r\nContent-Type: text/plain\r\nx-multi: b\r\nX-MULTI: c\r\n")
+    assert conn.done and conn.exc is None
+    assert conn.headers == {"x-multi": "a, b, c", "content-type": "text/plain", "content-length": "0"}
+
+
+def test_the_name_cache_stays_bounded_against_random_names() -> None:
+    conn = Connection(asyncio.new_event_loop())
+    conn.transport = _Tr()  # type: ignore[assignment]
+    for i in range(40):
+        names = b"".join(b"x-r%d-%d: v\r\n" % (i, j) for j in range(100))
+        long_name = b"x-" + b"l" * 100 + b"%d: v\r\n" % i  # longer than any name the cache keeps
+        _respond(conn, b"HTTP/1.1 200 OK\r\n" + names + long_name)
+        assert conn.exc is None and conn.headers[f"x-r{i}-99"] == "v"
+        assert len(http1_conn._NAMES) <= http1_conn._NAME_CACHE_SIZE
+    assert not any(len(k) > http1_conn._NAME_CACHE_MAX_LEN for k in http1_conn._NAMES)
+
+
+@pytest.mark.parametrize(
+    ("head", "error"),
+    [
+        (b"x-a: " + b"v" * 9000 + b"\r\n", "header line over"),
+        (b"".join(b"x-%d: v\r\n" % i for i in range(129)), "more than 128 headers"),
+        (b"".join(b"x-%d: %b\r\n" % (i, b"v" * 8000) for i in range(9)), "head over"),
+    ],
+)
+def test_each_head_bound_names_itself(head: bytes, error: str) -> None:
+    conn = Connection(asyncio.new_event_loop())
+    conn.transport = _Tr()  # type: ignore[assignment]
+    _respond(conn, b"HTTP/1.1 200 OK\r\n" + head)
+    assert conn.exc is not None and error in str(conn.exc)
