@@ -70,7 +70,8 @@ _START = b"event: message_start\ndata: "
 
 
 def rewrite_start_model(first: bytes, model: str) -> bytes:
-    """Echo the client's model in ``message_start`` (only the first event is touched)."""
+    """Echo the client's model in ``message_start`` (only the first event is touched, and only when the model
+    differs: then it is re-serialised)."""
     end = first_event_end(first)
     if end == -1 or not first.startswith(b"event: message_start"):
         return first
@@ -90,7 +91,10 @@ def rewrite_start_model(first: bytes, model: str) -> bytes:
         except orjson.JSONDecodeError:
             return first
     try:
-        data["message"]["model"] = model
+        message = data["message"]
+        if type(message) is dict and message.get("model") == model:
+            return first  # already the client's model (a passthrough's usual case): the upstream's bytes as they are
+        message["model"] = model
     except (KeyError, TypeError):
         return first
     return _START + orjson.dumps(data) + b"\n\n" + first[end:]
