@@ -58,3 +58,26 @@ def test_the_usual_frame_gets_the_clients_model_and_keeps_what_follows() -> None
     end = out.index(b"\n\n") + 2
     assert orjson.loads(out[len(b"event: message_start\ndata: ") : end - 2])["message"]["model"] == "client-model"
     assert out[end:] == REST[2:]
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        START + REST,
+        START.replace(b'{"type"', b'{ "type"') + REST,  # spacing orjson would not write
+        START.replace(b"\n", b"\r\n") + REST.replace(b"\n", b"\r\n"),  # the decoder's path
+    ],
+)
+def test_the_clients_own_model_leaves_the_upstreams_bytes_alone(first: bytes) -> None:
+    assert rewrite_start_model(first, "up-model") is first
+    # The same frame with another model is still rewritten, to what the decoder reads.
+    assert rewrite_start_model(first, "client-model") == reference(first, "client-model")
+
+
+def test_a_model_key_elsewhere_is_not_taken_for_the_messages() -> None:
+    first = (
+        b'event: message_start\ndata: {"type":"message_start","message":{"id":"m","model":"up-model",'
+        b'"metadata":{"model":"client-model"},"usage":{}}}\n\n'
+    )
+    out = rewrite_start_model(first, "client-model")
+    assert orjson.loads(out[len(b"event: message_start\ndata: ") : -2])["message"]["model"] == "client-model"

@@ -6,7 +6,7 @@ It POSTs through the provider's :class:`~claude_code_mux.providers.transport.Tra
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from typing import Any, Protocol
 
 import orjson
@@ -20,7 +20,7 @@ from claude_code_mux.providers.base import (
     UpstreamFailure,
     UpstreamReply,
 )
-from claude_code_mux.providers.credentials import TokenSource, auth_headers
+from claude_code_mux.providers.credentials import TokenSource, auth_headers, static_auth_headers
 from claude_code_mux.providers.reading import (
     first_event_end,
     read_error_body,
@@ -62,14 +62,16 @@ class _HasHeaders(Protocol):
 
 
 def response_headers(resp: _HasHeaders) -> dict[str, str]:
-    return {k: v for k, v in resp.headers.items() if k.lower() not in _NOT_RETURNED}
+    """The upstream's headers we pass back (a transport's header names are lower-cased already)."""
+    return {k: v for k, v in resp.headers.items() if k not in _NOT_RETURNED}
 
 
 _START = b"event: message_start\ndata: "
 
 
 def rewrite_start_model(first: bytes, model: str) -> bytes:
-    """Echo the client's model in ``message_start`` (only the first event is touched)."""
+    """Echo the client's model in ``message_start`` (only the first event is touched, and only when the model
+    differs: then it is re-serialised)."""
     end = first_event_end(first)
     if end == -1 or not first.startswith(b"event: message_start"):
         return first
@@ -89,7 +91,10 @@ def rewrite_start_model(first: bytes, model: str) -> bytes:
         except orjson.JSONDecodeError:
             return first
     try:
-        data["message"]["model"] = model
+        message = data["message"]
+        if type(message) is dict and message.get("model") == model:
+            return first  # already the client's model (a passthrough's usual case): the upstream's bytes as they are
+        message["model"] = model
     except (KeyError, TypeError):
         return first
     return _START + orjson.dumps(data) + b"\n\n" + first[end:]
@@ -123,96 +128,94 @@ class AnthropicDialect:
         self._tokens = tokens
         self._oauth_beta = oauth_beta
 
-    async def send(self, ctx: RequestContext, provider: Provider, model: str) -> UpstreamReply:
-        return await self._post(ctx, provider, model, ctx.path, stream_ok=True)
+    # send and count_tokens are plain functions handing out _post's coroutine: the dispatcher awaits it directly,
+    # one coroutine layer less on each resumption of the request.
+    def send(self, ctx: RequestContext, provider: Provider, model: str) -> Coroutine[Any, Any, UpstreamReply]:
+        return self._post(ctx, provider, model, ctx.path, stream_ok=True)
 
-    async def count_tokens(self, ctx: RequestContext, provider: Provider, model: str) -> UpstreamReply:
-        return await self._post(ctx, provider, model, "/v1/messages/count_tokens", stream_ok=False)
+    def count_tokens(self, ctx: RequestContext, provider: Provider, model: str) -> Coroutine[Any, Any, UpstreamReply]:
+        return self._post(ctx, provider, model, "/v1/messages/count_tokens", stream_ok=False)
 
     async def _post(
         self, ctx: RequestContext, provider: Provider, model: str, path: str, *, stream_ok: bool
     ) -> UpstreamReply:
         data = ctx.anthropic_bytes(model)
         headers = forward_headers(ctx.headers, provider)
-        creds = await auth_headers(
-            provider, ctx.headers, router_key=ctx.router_key, tokens=self._tokens, oauth_beta=self._oauth_beta
-        )
+        oauth = provider.auth_type == "oauth"
+        if oauth:
+            creds = await auth_headers(
+                provider, ctx.headers, router_key=ctx.router_key, tokens=self._tokens, oauth_beta=self._oauth_beta
+            )
+        else:
+            creds = static_auth_headers(provider, ctx.headers, router_key=ctx.router_key)
         headers.update(creds)
-        reply = await self._attempt(ctx, provider, path, data, headers, stream_ok)
-        if isinstance(reply, UpstreamReply):
-            return reply
-        # One forced refresh and one retry on a 401 with an OAuth token, never a loop.
-        if provider.auth_type == "oauth" and self._tokens is not None and reply.status == 401:
-            rejected = creds["authorization"][7:]
-            fresh = await self._tokens.force_refresh(provider.oauth_id, rejected)
-            if fresh != rejected:
-                headers["authorization"] = f"Bearer {fresh}"
-                again = await self._attempt(ctx, provider, path, data, headers, stream_ok)
-                if isinstance(again, UpstreamReply):
-                    return again
-                raise again
-        raise reply
-
-    async def _attempt(
-        self,
-        ctx: RequestContext,
-        provider: Provider,
-        path: str,
-        data: bytes,
-        headers: dict[str, str],
-        stream_ok: bool,
-    ) -> UpstreamReply | UpstreamFailure:
         url = provider.base_url + path
         if ctx.query and path == ctx.path:
             url += "?" + ctx.query
         transport = self._transports.get(provider.name)
         if transport is None:
             raise UpstreamFailure(f"{provider.name}: no transport for this provider")
-        try:
-            resp = await transport.post(url, headers, data, self._timeouts)
-        except TransportError as exc:
-            raise transport_failure(provider.name, exc) from None
-        try:
-            if resp.status >= 400:
-                body = await read_error_body(resp)
-                if body is None:
-                    body = error_body(
-                        error_type_for_status(resp.status), f"{provider.name}: HTTP {resp.status} (error body too long)"
-                    )
-                return UpstreamFailure(
-                    f"{provider.name}: HTTP {resp.status}",
-                    status=resp.status,
-                    body=body,
-                    headers=response_headers(resp),
-                    retryable=resp.status in RETRYABLE_STATUSES,
-                )
-            hdrs = response_headers(resp)
-            ctype = resp.headers.get("content-type", "")
-            if stream_ok and ctype.startswith("text/event-stream"):
-                first = await read_first_event(resp, provider.name)
-                failure = _error_event(first, provider.name)
-                if failure is not None:
-                    resp.close()
-                    return failure
-                return UpstreamReply(
-                    status=resp.status,
-                    headers=hdrs,
-                    first=rewrite_start_model(first, ctx.client_model),
-                    chunks=_iterate(resp, provider.name),
-                    close=resp.close,
-                    guard=True,
-                )
-            body = await resp.read()
-            resp.release()
-            if path == "/v1/messages":
-                body = echo_model(body, ctx.client_model)
-            return UpstreamReply(status=resp.status, headers=hdrs, body=body)
-        except TransportError as exc:
-            resp.close()
-            raise transport_failure(provider.name, exc) from None
-        except BaseException:
-            resp.close()
-            raise
+        retried = False
+        while True:  # the attempt, written out here (no coroutine of its own): at most twice
+            try:
+                resp = await transport.post(url, headers, data, self._timeouts)
+            except TransportError as exc:
+                raise transport_failure(provider.name, exc) from None
+            try:
+                if resp.status >= 400:
+                    failure = await _status_failure(resp, provider.name)
+                else:
+                    hdrs = response_headers(resp)
+                    ctype = resp.headers.get("content-type", "")
+                    if stream_ok and ctype.startswith("text/event-stream"):
+                        first = await read_first_event(resp, provider.name)
+                        event_failure = _error_event(first, provider.name)
+                        if event_failure is None:
+                            return UpstreamReply(
+                                status=resp.status,
+                                headers=hdrs,
+                                first=rewrite_start_model(first, ctx.client_model),
+                                chunks=_iterate(resp, provider.name),
+                                close=resp.close,
+                                guard=True,
+                            )
+                        resp.close()
+                        failure = event_failure
+                    else:
+                        body = await resp.read()
+                        resp.release()
+                        if path == "/v1/messages":
+                            body = echo_model(body, ctx.client_model)
+                        return UpstreamReply(status=resp.status, headers=hdrs, body=body)
+            except TransportError as exc:
+                resp.close()
+                raise transport_failure(provider.name, exc) from None
+            except BaseException:
+                resp.close()
+                raise
+            # One forced refresh and one retry on a 401 with an OAuth token, never a loop.
+            if retried or not oauth or self._tokens is None or failure.status != 401:
+                raise failure
+            rejected = creds["authorization"][7:]
+            fresh = await self._tokens.force_refresh(provider.oauth_id, rejected)
+            if fresh == rejected:
+                raise failure
+            headers["authorization"] = f"Bearer {fresh}"
+            retried = True
+
+
+async def _status_failure(resp: UpstreamResponse, name: str) -> UpstreamFailure:
+    """An HTTP error answer as the attempt's failure (its body read, bounded)."""
+    body = await read_error_body(resp)
+    if body is None:
+        body = error_body(error_type_for_status(resp.status), f"{name}: HTTP {resp.status} (error body too long)")
+    return UpstreamFailure(
+        f"{name}: HTTP {resp.status}",
+        status=resp.status,
+        body=body,
+        headers=response_headers(resp),
+        retryable=resp.status in RETRYABLE_STATUSES,
+    )
 
 
 def _error_event(first: bytes, name: str) -> UpstreamFailure | None:

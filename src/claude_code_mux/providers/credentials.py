@@ -50,6 +50,22 @@ async def auth_headers(
     token_override: str | None = None,
 ) -> dict[str, str]:
     """The headers that authenticate one upstream request for ``provider``."""
+    if provider.auth_type != "oauth":
+        return static_auth_headers(provider, client_headers, router_key=router_key)
+    pid = provider.oauth_id
+    if tokens is None:
+        raise AuthenticationFailed(f"no OAuth login for {pid!r} (run: ccm login {pid})")
+    token = token_override or await tokens.get_access_token(pid)
+    out = {"authorization": f"Bearer {token}"}
+    if provider.dialect == "anthropic":
+        out["anthropic-beta"] = merge_betas(client_headers.get("anthropic-beta"), oauth_beta)
+    return out
+
+
+def static_auth_headers(
+    provider: Provider, client_headers: Mapping[str, str], *, router_key: str | None
+) -> dict[str, str]:
+    """:func:`auth_headers` for every ``auth_type`` but OAuth (the ones that need no await)."""
     if provider.auth_type == "passthrough":
         creds = _client_credential(client_headers, router_key)
         if not creds:
@@ -58,15 +74,6 @@ async def auth_headers(
                 "credentials of its own (set ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN for Claude Code)"
             )
         return creds
-    if provider.auth_type == "oauth":
-        pid = provider.oauth_id
-        if tokens is None:
-            raise AuthenticationFailed(f"no OAuth login for {pid!r} (run: ccm login {pid})")
-        token = token_override or await tokens.get_access_token(pid)
-        out = {"authorization": f"Bearer {token}"}
-        if provider.dialect == "anthropic":
-            out["anthropic-beta"] = merge_betas(client_headers.get("anthropic-beta"), oauth_beta)
-        return out
     secret = provider.key()
     if provider.auth_type == "none" or secret is None:
         return {}

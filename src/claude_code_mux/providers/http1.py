@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from types import TracebackType
+from typing import Any
 
 from claude_code_mux.errors import ConnectFailed, RemoteProtocolError, TransportTimeout, UpstreamClosed
 from claude_code_mux.providers.decode import Decoder, decoder_for
@@ -56,8 +57,8 @@ class Http1Response:
         self.headers: dict[str, str] = conn.headers  # lower-cased names, repeats joined with ", "
         # We ask for identity; an upstream that encodes anyway is decoded here, so the headers stay true.
         self._decoder: Decoder | None = None
-        encoding = self.headers.get("content-encoding", "").strip().lower()
-        if encoding and encoding != "identity":
+        encoding = self.headers.get("content-encoding")
+        if encoding is not None and (encoding := encoding.strip().lower()) and encoding != "identity":
             self._decoder = decoder_for(encoding, pool.max_body_bytes)  # RemoteProtocolError if unknown
             del self.headers["content-encoding"]
             self.headers.pop("content-length", None)
@@ -70,11 +71,16 @@ class Http1Response:
             return "application/octet-stream"
         return raw.partition(";")[0].strip().lower()
 
-    async def readany(self) -> bytes:
-        """The body bytes available now (waiting for some if none), b"" at the end of the body."""
-        dec = self._decoder
-        if dec is None:
-            return await self._readany_raw()
+    def readany(self) -> Coroutine[Any, Any, bytes]:
+        """The body bytes available now (waiting for some if none), b"" at the end of the body.
+
+        A plain function handing out the coroutine that reads: no coroutine layer of its own on every read.
+        """
+        if self._decoder is None:
+            return self._readany_raw()
+        return self._readany_decoded(self._decoder)
+
+    async def _readany_decoded(self, dec: Decoder) -> bytes:
         while True:
             raw = await self._readany_raw()
             out = dec.feed(raw) if raw else dec.flush()
@@ -201,14 +207,15 @@ class Http1Pool:
         conn.idle_since = conn.loop.time()
         conns.append(conn)
 
-    def _acquire(self, key: tuple[str, str, int], now: float) -> Connection | None:
+    def _acquire(self, key: tuple[str, str, int]) -> Connection | None:
         conns = self._idle.get(key)
         while conns:
             conn = conns.pop()  # most recently used first: the likeliest to be alive
             tr = conn.transport
             if conn.closed or tr is None or tr.is_closing():
                 continue
-            if now - conn.idle_since > self.keepalive_expiry:
+            # The connection's own loop clock (asyncio.get_running_loop() costs a getpid() per call).
+            if conn.loop.time() - conn.idle_since > self.keepalive_expiry:
                 conn.abort()
                 continue
             return conn
@@ -243,6 +250,8 @@ class Http1Pool:
             raise ConnectFailed(f"TLS to {t.host}:{t.port}{via} failed: {e.reason or e}") from None
         except OSError as e:
             raise ConnectFailed(f"cannot connect to {t.host}:{t.port}{via}: {e.strerror or e}") from None
+        except (RuntimeError, ValueError) as e:  # e.g. a loop that cannot start TLS: still a TransportError
+            raise ConnectFailed(f"cannot connect to {t.host}:{t.port}{via}: {e}") from None
         self.opened += 1
         return conn
 
@@ -251,7 +260,7 @@ class Http1Pool:
         method: str,
         url: str,
         *,
-        headers: dict[str, str],
+        headers: Mapping[str, str],
         body: bytes,
         connect_timeout: float,
         read_timeout: float,
@@ -262,19 +271,53 @@ class Http1Pool:
         only when the reused one was found closed by the time it was written, so not one byte of the request
         left; once written, a close before the response is the caller's failure (the upstream may have run it).
         """
+        return await self.start(
+            method, url, headers=headers, body=body, connect_timeout=connect_timeout, read_timeout=read_timeout
+        )
+
+    def start(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes,
+        connect_timeout: float,
+        read_timeout: float,
+    ) -> Coroutine[Any, Any, Http1Response]:
+        """:meth:`request` in two steps: what needs no I/O is done now (``RuntimeError`` on a closed pool,
+        ``ValueError`` for a URL or a header that cannot be sent), the returned coroutine does the rest.
+
+        A caller that maps those two errors awaits one coroutine less on every resumption of the request.
+        """
         if self._closed:
             raise RuntimeError("Http1Pool is closed")
         t = target(url)
         forward = self.proxy is not None and t.key[0] == "http"
         auth = (self.proxy.authorization or "-") if forward and self.proxy is not None else ""
         head = request_head(method, t, headers, len(body), proxy_auth=auth)
-        conn = self._acquire(t.key, asyncio.get_running_loop().time())
-        if conn is not None and self._write(conn, method, head, body):
-            return await self._response(conn, t, read_timeout)
-        conn = await self._connect(t, connect_timeout)
-        if not self._write(conn, method, head, body):
-            raise UpstreamClosed(f"upstream {t.host}:{t.port} closed the new connection before the request")
-        return await self._response(conn, t, read_timeout)
+        return self._exchange(method, t, head, body, connect_timeout, read_timeout)
+
+    async def _exchange(
+        self, method: str, t: Target, head: bytes, body: bytes, connect_timeout: float, read_timeout: float
+    ) -> Http1Response:
+        conn = self._acquire(t.key)
+        if conn is None or not self._write(conn, method, head, body):
+            conn = await self._connect(t, connect_timeout)
+            if not self._write(conn, method, head, body):
+                raise UpstreamClosed(f"upstream {t.host}:{t.port} closed the new connection before the request")
+        while not conn.headers_done:  # the wait aborts the connection on a timeout or a cancellation
+            if conn.exc is not None:
+                conn.abort()
+                raise conn.exc
+            await conn.wait(read_timeout)
+        try:
+            resp = Http1Response(self, t.key, conn, read_timeout)
+        except BaseException:
+            conn.abort()
+            raise
+        self.in_use += 1
+        return resp
 
     @staticmethod
     def _write(conn: Connection, method: str, head: bytes, body: bytes) -> bool:
@@ -296,13 +339,3 @@ class Http1Pool:
             conn.abort()
             return False
         return True
-
-    async def _response(self, conn: Connection, t: Target, read_timeout: float) -> Http1Response:
-        await conn.wait_headers(read_timeout)  # aborts the connection on any failure
-        try:
-            resp = Http1Response(self, t.key, conn, read_timeout)
-        except BaseException:
-            conn.abort()
-            raise
-        self.in_use += 1
-        return resp

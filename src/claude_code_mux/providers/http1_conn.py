@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, NoReturn
 from urllib.parse import urlsplit
 
 import httptools
@@ -24,6 +25,12 @@ MAX_LINE_BYTES: Final = 8190
 MAX_HEADERS: Final = 128
 MAX_HEAD_BYTES: Final = 64 * 1024
 _SKIP_HEADERS: Final = frozenset({"host", "content-length", "transfer-encoding", "accept-encoding"})
+# Response header names as received -> lower-cased str: the same few dozen names on every response of a provider.
+# Bounded (names up to 64 bytes, dropped whole at 512 entries): an upstream sending random names costs what it
+# did without the cache, never memory.
+_NAMES: dict[bytes, str] = {}
+_NAME_CACHE_SIZE: Final = 512
+_NAME_CACHE_MAX_LEN: Final = 64
 
 
 class Target(NamedTuple):
@@ -47,11 +54,12 @@ def target(url: str) -> Target:
     return Target((scheme, parts.hostname, port), parts.hostname, port, netloc, path, f"{scheme}://{netloc}")
 
 
-def request_head(method: str, t: Target, headers: dict[str, str], length: int, *, proxy_auth: str = "") -> bytes:
+def request_head(method: str, t: Target, headers: Mapping[str, str], length: int, *, proxy_auth: str = "") -> bytes:
     """The request head. ``Accept-Encoding: identity`` is always sent: we relay bodies, we do not re-encode them.
 
     ``proxy_auth`` set (even to "-" for none) means the request goes to an http proxy: absolute-form target,
-    and ``Proxy-Authorization`` unless it is "-".
+    and ``Proxy-Authorization`` unless it is "-". A header we set ourselves (``_SKIP_HEADERS``, any case) is
+    dropped; one that would break the head (CR or LF anywhere, ":" in a name) raises ValueError.
     """
     path = t.origin + t.path if proxy_auth else t.path
     lines = [
@@ -60,19 +68,28 @@ def request_head(method: str, t: Target, headers: dict[str, str], length: int, *
     ]
     if proxy_auth and proxy_auth != "-":
         lines.append(f"Proxy-Authorization: {proxy_auth}\r\n")
-    for k, v in headers.items():
-        if k.lower() in _SKIP_HEADERS:
-            continue
-        if "\r" in v or "\n" in v or "\r" in k or "\n" in k or ":" in k:
-            raise ValueError(f"invalid header {k!r}")
-        lines.append(f"{k}: {v}\r\n")
+    # Checked on all names and all values at once (two joins, a few C-level scans instead of five tests per
+    # header); only a suspicious head is gone through header by header to name the culprit.
+    names = "".join(headers)
+    values = "".join(headers.values())
+    if "\r" in values or "\n" in values or "\r" in names or "\n" in names or ":" in names:
+        for k, v in headers.items():
+            if k.lower() not in _SKIP_HEADERS and ("\r" in v or "\n" in v or "\r" in k or "\n" in k or ":" in k):
+                raise ValueError(f"invalid header {k!r}")
+    if names.islower() or not names:  # the usual case: names already lower-cased (the dialects forward them so)
+        lines += [f"{k}: {v}\r\n" for k, v in headers.items() if k not in _SKIP_HEADERS]
+    else:
+        lines += [f"{k}: {v}\r\n" for k, v in headers.items() if k.lower() not in _SKIP_HEADERS]
     lines.append("\r\n")
     return "".join(lines).encode("latin-1")
 
 
 def join_headers(pairs: list[tuple[str, str]]) -> dict[str, str]:
     """Lower-cased names; repeated headers joined with ", " in one pass (linear, not by repeated concatenation)."""
-    out: dict[str, str] = {}
+    out = dict(pairs)
+    if len(out) == len(pairs):  # the usual case: no name repeated (one C-level pass)
+        return out
+    out = {}
     repeated: dict[str, list[str]] = {}
     for k, v in pairs:
         if k in out:
@@ -201,19 +218,32 @@ class Connection(asyncio.Protocol):
             self.reason += status
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        """One response header (called by httptools for each): bounded, then its name lower-cased."""
         if self.headers_done or self.stray:  # chunked trailers, or a stray response
             return
-        if len(name) + len(value) > MAX_LINE_BYTES:
+        size = len(name) + len(value)
+        raw = self.raw_headers
+        self.head_bytes = head = self.head_bytes + size + 4
+        if size > MAX_LINE_BYTES or len(raw) >= MAX_HEADERS or head > MAX_HEAD_BYTES:  # one test while all is well
+            self._over_limit(size, len(raw))
+        key = _NAMES.get(name)
+        if key is None:
+            key = name.decode("latin-1").lower()
+            if len(name) <= _NAME_CACHE_MAX_LEN:
+                if len(_NAMES) >= _NAME_CACHE_SIZE:
+                    _NAMES.clear()
+                _NAMES[name] = key
+        raw.append((key, value.decode("latin-1")))
+
+    def _over_limit(self, size: int, count: int) -> NoReturn:
+        """The first bound a header broke, as the parser's error (the line, then the count, then the head)."""
+        if size > MAX_LINE_BYTES:
             self.limit_error = f"upstream header line over {MAX_LINE_BYTES} bytes"
-            raise ValueError(self.limit_error)
-        if len(self.raw_headers) >= MAX_HEADERS:
+        elif count >= MAX_HEADERS:
             self.limit_error = f"upstream response has more than {MAX_HEADERS} headers"
-            raise ValueError(self.limit_error)
-        self.head_bytes += len(name) + len(value) + 4
-        if self.head_bytes > MAX_HEAD_BYTES:
+        else:
             self.limit_error = f"upstream response head over {MAX_HEAD_BYTES} bytes"
-            raise ValueError(self.limit_error)
-        self.raw_headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
+        raise ValueError(self.limit_error)
 
     def on_headers_complete(self) -> None:
         if self.stray:
@@ -244,8 +274,8 @@ class Connection(asyncio.Protocol):
         if self.done or self.stray:
             return
         self.chunks.append(body)
-        self.size += len(body)
-        if self.size > HIGH_WATER and not self.paused and self.transport is not None:
+        self.size = size = self.size + len(body)
+        if size > HIGH_WATER and not self.paused and self.transport is not None:
             self.paused = True
             self.transport.pause_reading()
         w = self.waiter  # _wake(), inlined: this runs for every body chunk
@@ -300,13 +330,6 @@ class Connection(asyncio.Protocol):
         else:
             self.timer_at = self.deadline
             self.timer = self.loop.call_at(self.deadline, self._on_timer)
-
-    async def wait_headers(self, limit_s: float) -> None:
-        while not self.headers_done:
-            if self.exc is not None:
-                self.abort()
-                raise self.exc
-            await self.wait(limit_s)
 
     def take(self) -> bytes:
         chunks = self.chunks
