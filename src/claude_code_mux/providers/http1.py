@@ -255,27 +255,7 @@ class Http1Pool:
         self.opened += 1
         return conn
 
-    async def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str],
-        body: bytes,
-        connect_timeout: float,
-        read_timeout: float,
-    ) -> Http1Response:
-        """Send one request and wait for the response headers; the body is read from the response.
-
-        An idle connection is reused when alive. The request is sent a second time (on a fresh connection)
-        only when the reused one was found closed by the time it was written, so not one byte of the request
-        left; once written, a close before the response is the caller's failure (the upstream may have run it).
-        """
-        return await self.start(
-            method, url, headers=headers, body=body, connect_timeout=connect_timeout, read_timeout=read_timeout
-        )
-
-    def start(
+    def request(
         self,
         method: str,
         url: str,
@@ -285,10 +265,15 @@ class Http1Pool:
         connect_timeout: float,
         read_timeout: float,
     ) -> Coroutine[Any, Any, Http1Response]:
-        """:meth:`request` in two steps: what needs no I/O is done now (``RuntimeError`` on a closed pool,
-        ``ValueError`` for a URL or a header that cannot be sent), the returned coroutine does the rest.
+        """Send one request and wait for the response headers (``await pool.request(...)``); the body is read
+        from the response.
 
-        A caller that maps those two errors awaits one coroutine less on every resumption of the request.
+        What needs no I/O is done at the call (``RuntimeError`` on a closed pool, ``ValueError`` for a URL or a
+        header that cannot be sent) and the returned coroutine does the rest, so a caller that maps those errors
+        can return it and save a coroutine layer on every resumption. An idle connection is reused when alive.
+        The request is sent a second time (on a fresh connection) only when the reused one was found closed by
+        the time it was written, so not one byte of the request left; once written, a close before the
+        response is the caller's failure (the upstream may have run it).
         """
         if self._closed:
             raise RuntimeError("Http1Pool is closed")

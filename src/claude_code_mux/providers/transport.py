@@ -90,7 +90,7 @@ class Http1Transport:
         # A plain function: the checks run now (the pool's misuse errors mapped here), and the dialect awaits the
         # pool's own coroutine, one layer less on each of its resumptions. The headers are not copied.
         try:
-            return self.pool.start(
+            return self.pool.request(
                 "POST",
                 url,
                 headers=headers,
